@@ -1,0 +1,256 @@
+# libjetstream - GNU-convention Makefile.
+#
+# Targets
+#   all (default)   $(BUILD)/libjetstream.so.$(VERSION) with SONAME
+#                   libjetstream.so.$(MAJOR), the symlinks libjetstream.so.$(MAJOR)
+#                   and libjetstream.so, and $(BUILD)/libjetstream.a
+#   tests           $(BUILD)/tests/test_X for every tests/test_X.c (check
+#                   framework, linked with the static library)
+#   examples        $(BUILD)/examples/X for every examples/X.c (linked with the
+#                   shared library, public header only)
+#   check           deps, meta-check, then every test program; ends with the
+#                   line "N passed, N failed" and fails on any failure
+#   unit-check      only the test programs (no deps, no meta-tests)
+#   meta-check      every meta-test (see META_TESTS); each also has its own
+#                   target meta-<name>, e.g. make meta-man
+#   demo            deps, build everything, run $(BUILD)/examples/orders
+#   asan tsan valgrind   the test programs under sanitizers / valgrind
+#   abi-baseline    write abi/libjetstream.abi from the current sources
+#   abi-check       compare the current ABI with abi/libjetstream.abi
+#   install uninstall    honour PREFIX, DESTDIR, LIBDIR, INCLUDEDIR, MANDIR,
+#                   PKGCONFIGDIR
+#   deps            scripts/deps.sh: install missing Debian packages
+#   clean
+#
+# Variables: CC, CFLAGS, CPPFLAGS, LDFLAGS as usual; BUILD (build directory,
+# default build); NODEPS=1 skips scripts/deps.sh; TEST_TIMEOUT (seconds per
+# test program, default 1800, 0 for none).
+.POSIX:
+.SUFFIXES:
+
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DESTDIR ?=
+
+# .POSIX makes make's built-in defaults the POSIX ones (CC=c99, CFLAGS=-O1),
+# so `?=` would never apply: replace the built-in values, keep the user's.
+ifeq ($(origin CC),default)
+CC = cc
+endif
+ifeq ($(origin CFLAGS),default)
+CFLAGS = -O2 -g
+endif
+INSTALL ?= install
+WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+JS_CPPFLAGS = -Iinclude -Ilibjs -D_GNU_SOURCE
+JS_CFLAGS = -std=c99 -fPIC -fvisibility=hidden -pthread $(WARN)
+LIBS = -lz -lsodium -pthread
+
+VERSION := $(shell sed -n 's/^\#define JS_VERSION_STRING "\(.*\)"/\1/p' include/jetstream.h)
+MAJOR := $(shell sed -n 's/^\#define JS_VERSION_MAJOR \([0-9]*\)/\1/p' include/jetstream.h)
+ifeq ($(VERSION)$(MAJOR),)
+$(error cannot read JS_VERSION_STRING / JS_VERSION_MAJOR from include/jetstream.h)
+endif
+
+# Every build product lives under $(BUILD), so sanitizer and ABI builds go to
+# their own trees (build-asan, build-tsan, build-abi, build-meta/...) and never
+# mix objects compiled with different flags.
+BUILD ?= build
+
+SRCS := $(sort $(wildcard libjs/*.c))
+OBJS := $(SRCS:libjs/%.c=$(BUILD)/obj/%.o)
+SONAME = libjetstream.so.$(MAJOR)
+SHLIB = $(BUILD)/libjetstream.so.$(VERSION)
+SOLINK = $(BUILD)/$(SONAME)
+DEVLINK = $(BUILD)/libjetstream.so
+STLIB = $(BUILD)/libjetstream.a
+
+TEST_SRCS := $(sort $(wildcard tests/test_*.c))
+TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+# Deferred (=, not :=): scripts/deps.sh may install check during this very
+# run, so ask pkg-config only when a test is linked.
+TEST_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
+
+EXAMPLE_SRCS := $(sort $(wildcard examples/*.c))
+EXAMPLE_BINS := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
+
+MAN3 := $(sort $(wildcard man/man3/*.3))
+MAN7 := $(sort $(wildcard man/man7/*.7))
+
+# Goals that run scripts/deps.sh first. deps is an order-only prerequisite of
+# every compile, so even under -j nothing is built before the packages are in.
+# A plain `make` never touches the package manager.
+DEPS_GOALS = check demo meta-check asan tsan valgrind abi-check abi-baseline
+ifeq ($(NODEPS),)
+ifneq ($(filter $(DEPS_GOALS),$(MAKECMDGOALS)),)
+NEED_DEPS = deps
+endif
+endif
+
+# Meta-tests, each scripts/check-<name>.sh (exit 0 pass, 77 skip, else fail).
+META_TESTS = header symbols exports man warnings examples install abi
+
+# Environment for the scripts under scripts/.
+SCRIPT_ENV = MAKE='$(MAKE)' CC='$(CC)' BUILD='$(BUILD)' VERSION='$(VERSION)' \
+  MAJOR='$(MAJOR)' SONAME='$(SONAME)' TEST_TIMEOUT='$(TEST_TIMEOUT)'
+
+all: $(SHLIB) $(SOLINK) $(DEVLINK) $(STLIB)
+
+$(BUILD)/obj/%.o: libjs/%.c $(wildcard libjs/*.h) include/jetstream.h | $(NEED_DEPS)
+	@mkdir -p $(@D)
+	$(CC) $(JS_CPPFLAGS) $(CPPFLAGS) $(JS_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(SHLIB): $(OBJS) libjs/jetstream.map
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=libjs/jetstream.map \
+	  -Wl,--no-undefined $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LIBS)
+
+$(SOLINK): $(SHLIB)
+	ln -sf $(notdir $(SHLIB)) $@
+
+$(DEVLINK): $(SOLINK)
+	ln -sf $(SONAME) $@
+
+$(STLIB): $(OBJS)
+	rm -f $@
+	$(AR) rcs $@ $(OBJS)
+
+# Tests link the static library so they can reach internal (jsi_*) helpers.
+$(BUILD)/tests/%: tests/%.c $(STLIB) $(wildcard tests/*.h) | $(NEED_DEPS)
+	@mkdir -p $(@D)
+	$(CC) $(JS_CPPFLAGS) $(CPPFLAGS) -Itests -std=c99 -pthread $(WARN) $(CFLAGS) $< -o $@ \
+	  $(LDFLAGS) $(STLIB) $(TEST_LIBS) $(LIBS)
+
+# Examples see only the public header and the shared library, as an
+# application would; the rpath lets them run from the build tree.
+$(BUILD)/examples/%: examples/%.c $(SHLIB) $(DEVLINK) include/jetstream.h | $(NEED_DEPS)
+	@mkdir -p $(@D)
+	$(CC) -Iinclude $(CPPFLAGS) -std=c99 $(WARN) $(CFLAGS) $< -o $@ \
+	  $(LDFLAGS) -L$(BUILD) -Wl,-rpath,'$$ORIGIN/..' -ljetstream
+
+tests: $(TEST_BINS)
+
+examples: $(EXAMPLE_BINS)
+
+deps:
+	sh scripts/deps.sh
+
+# ---- tests -----------------------------------------------------------------
+
+# meta-check comes first and stops check when it fails; the test programs
+# then run one after another and the last line is the summary.
+check: $(NEED_DEPS) meta-check $(TEST_BINS)
+	@$(SCRIPT_ENV) bash scripts/run-tests.sh $(TEST_BINS)
+
+unit-check: $(TEST_BINS)
+	@$(SCRIPT_ENV) bash scripts/run-tests.sh $(TEST_BINS)
+
+meta-check: $(NEED_DEPS) all examples
+	+@$(SCRIPT_ENV) bash scripts/meta-check.sh $(META_TESTS)
+
+$(META_TESTS:%=meta-%): $(NEED_DEPS) all examples
+	+@$(SCRIPT_ENV) bash scripts/meta-check.sh $(@:meta-%=%)
+
+# Sanitizer builds: separate build trees, every report fatal. CK_FORK stays
+# on (each check test in its own child); the multiplier stretches check's
+# per-test timeouts for the slower instrumented code. setarch -R turns off
+# address randomisation, which ThreadSanitizer needs on high-entropy kernels.
+SAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fno-sanitize-recover=all
+ASAN_ENV = ASAN_OPTIONS=abort_on_error=1:halt_on_error=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1 \
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 CK_TIMEOUT_MULTIPLIER=10
+TSAN_ENV = TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 CK_TIMEOUT_MULTIPLIER=20
+# The test programs that start threads. For now all of them; narrow this list
+# when single-threaded suites make the tsan run too slow.
+TSAN_TESTS = $(TEST_SRCS:tests/%.c=%)
+
+asan: $(NEED_DEPS)
+	+$(MAKE) BUILD=build-asan NODEPS=1 \
+	  CFLAGS='$(SAN_CFLAGS) -fsanitize=address,undefined' tests
+	+@$(ASAN_ENV) TEST_WRAPPER='setarch -R' $(SCRIPT_ENV) BUILD=build-asan \
+	  bash scripts/run-tests.sh $(TEST_BINS:$(BUILD)/%=build-asan/%)
+
+tsan: $(NEED_DEPS)
+	+$(MAKE) BUILD=build-tsan NODEPS=1 CFLAGS='$(SAN_CFLAGS) -fsanitize=thread' \
+	  $(or $(TSAN_TESTS:%=build-tsan/tests/%),tests)
+	+@$(TSAN_ENV) TEST_WRAPPER='setarch -R' $(SCRIPT_ENV) BUILD=build-tsan \
+	  bash scripts/run-tests.sh $(TSAN_TESTS:%=build-tsan/tests/%)
+
+# Valgrind: the normal build; CK_FORK=no keeps each program in one process
+# so valgrind sees every test (check's own timeouts are then off).
+valgrind: $(NEED_DEPS) $(TEST_BINS)
+	@CK_FORK=no TEST_WRAPPER='valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite' \
+	  $(SCRIPT_ENV) bash scripts/run-tests.sh $(TEST_BINS)
+
+# ---- ABI -------------------------------------------------------------------
+# The baseline is abidw's description of the shared library, restricted to
+# the types declared under include/. Both targets build with gcc -O2 -g in
+# build-abi/ so the debug info is comparable whatever CC/CFLAGS say. The
+# policy (what abi-check accepts) is documented in scripts/check-abi.sh.
+ABI_CC = gcc
+ABI_BUILD = build-abi
+
+abi-lib:
+	+$(MAKE) BUILD=$(ABI_BUILD) NODEPS=1 CC=$(ABI_CC) CFLAGS='-O2 -g' $(ABI_BUILD)/libjetstream.so.$(VERSION)
+
+abi-baseline: $(NEED_DEPS) abi-lib
+	@mkdir -p abi
+	@$(SCRIPT_ENV) ABI_BUILD=$(ABI_BUILD) bash scripts/check-abi.sh --baseline
+
+abi-check: $(NEED_DEPS) abi-lib
+	@$(SCRIPT_ENV) ABI_BUILD=$(ABI_BUILD) bash scripts/check-abi.sh || [ $$? -eq 77 ]
+
+# ---- demo ------------------------------------------------------------------
+# Runs in a fresh scratch directory so the demo's store never lands in the
+# source tree.
+demo: $(NEED_DEPS) all examples
+	@test -x $(BUILD)/examples/orders || { echo "demo: examples/orders.c is missing" >&2; exit 1; }
+	rm -rf $(BUILD)/demo && mkdir -p $(BUILD)/demo
+	cd $(BUILD)/demo && $(CURDIR)/$(BUILD)/examples/orders
+
+# ---- install ---------------------------------------------------------------
+
+# Keep $${prefix}-relative paths in the .pc file when the directories are
+# under PREFIX, so the installed tree stays relocatable.
+PC_LIBDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
+PC_INCLUDEDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
+
+$(BUILD)/jetstream.pc: pkgconfig/jetstream.pc.in include/jetstream.h FORCE
+	@mkdir -p $(@D)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(PC_LIBDIR)|g' \
+	  -e 's|@INCLUDEDIR@|$(PC_INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	  pkgconfig/jetstream.pc.in > $@
+
+install: all $(BUILD)/jetstream.pc
+	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	$(INSTALL) -m 0755 $(SHLIB) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(notdir $(SHLIB)) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libjetstream.so
+	$(INSTALL) -m 0644 $(STLIB) $(DESTDIR)$(LIBDIR)/
+	$(INSTALL) -m 0644 include/jetstream.h $(DESTDIR)$(INCLUDEDIR)/
+	$(INSTALL) -m 0644 $(BUILD)/jetstream.pc $(DESTDIR)$(PKGCONFIGDIR)/
+ifneq ($(MAN3),)
+	$(INSTALL) -d $(DESTDIR)$(MANDIR)/man3
+	$(INSTALL) -m 0644 $(MAN3) $(DESTDIR)$(MANDIR)/man3/
+endif
+ifneq ($(MAN7),)
+	$(INSTALL) -d $(DESTDIR)$(MANDIR)/man7
+	$(INSTALL) -m 0644 $(MAN7) $(DESTDIR)$(MANDIR)/man7/
+endif
+
+# Removes exactly what install put there (directories stay, as is usual).
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libjetstream.so.$(VERSION) \
+	  $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libjetstream.so \
+	  $(DESTDIR)$(LIBDIR)/libjetstream.a $(DESTDIR)$(INCLUDEDIR)/jetstream.h \
+	  $(DESTDIR)$(PKGCONFIGDIR)/jetstream.pc
+	rm -f $(MAN3:man/%=$(DESTDIR)$(MANDIR)/%) $(MAN7:man/%=$(DESTDIR)$(MANDIR)/%)
+
+clean:
+	rm -rf build build-asan build-tsan build-abi build-meta
+
+FORCE:
+
+.PHONY: all tests examples deps check unit-check meta-check $(META_TESTS:%=meta-%) \
+  asan tsan valgrind abi-lib abi-baseline abi-check demo install uninstall clean FORCE

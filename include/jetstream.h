@@ -1,0 +1,501 @@
+/*
+ * jetstream.h - libjetstream public API.
+ *
+ * libjetstream gives an application NATS JetStream's streams in-process,
+ * durable, with no broker. This header is the whole public API: anything not
+ * declared here is not API.
+ *
+ * Conventions
+ * -----------
+ * - Every fallible function returns int: 0 on success or a negative JS_E*
+ *   code. js_strerror() names a code; js_errmsg() gives the calling thread's
+ *   detail for its last failure; js_errcode_nats() gives the NATS JetStream
+ *   API error code (err_code) for that failure where NATS has one.
+ * - Config and option structs start with `unsigned version` and have an
+ *   initializer macro (JS_X_INIT). Zero means "the NATS default". The
+ *   library copies only the caller's version-sized prefix, so code compiled
+ *   against an older header keeps working.
+ * - Inputs are copied before a call returns. Anything the library returns is
+ *   freed with the matching js_*_free() / js_*_release().
+ * - Timestamps are nanoseconds since the Unix epoch (UTC); durations are
+ *   nanoseconds, as in NATS's JSON.
+ *
+ * Threads
+ * -------
+ * Every handle may be used from several threads at once. The library starts
+ * no threads: timers (max_age, the duplicate window, INTERVAL syncs) are
+ * applied when the store is touched. Calls that write may block on disk I/O;
+ * reads block only on the locks of the stream they read.
+ *
+ * Licensed under the Apache License, Version 2.0; see COPYING.
+ */
+#ifndef JETSTREAM_H
+#define JETSTREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The one export macro: public symbols have default visibility, all else is
+ * hidden (the library builds with -fvisibility=hidden). */
+#if defined(_WIN32)
+#define JS_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#define JS_API __attribute__((visibility("default")))
+#else
+#define JS_API
+#endif
+
+/* The library version; the Makefile reads it from these lines. */
+#define JS_VERSION_MAJOR 1
+#define JS_VERSION_MINOR 0
+#define JS_VERSION_PATCH 0
+#define JS_VERSION_STRING "1.0.0"
+#define JS_VERSION_NUMBER \
+    (JS_VERSION_MAJOR * 10000 + JS_VERSION_MINOR * 100 + JS_VERSION_PATCH)
+
+/*
+ * Return codes. Values are fixed forever; new ones are only appended.
+ */
+#define JS_OK 0
+#define JS_EINVAL (-1)              /* bad argument or configuration */
+#define JS_ENOMEM (-2)              /* out of memory */
+#define JS_EIO (-3)                 /* I/O error from the storage backend */
+#define JS_ENOSPC (-4)              /* storage full */
+#define JS_ECORRUPT (-5)            /* stored data failed its checksum */
+#define JS_ELOCKED (-6)             /* store is open elsewhere */
+#define JS_EMISUSE (-7)             /* bad, stale or closed handle */
+#define JS_EFAILED (-8)             /* store stopped after an I/O failure;
+                                       close and reopen it */
+#define JS_ENOTFOUND (-9)           /* file or item not found */
+#define JS_ESTREAM_NOT_FOUND (-10)  /* no such stream (NATS 10059) */
+#define JS_EMSG_NOT_FOUND (-11)     /* no such message (NATS 10037) */
+#define JS_ENO_STREAM (-12)         /* no stream takes this subject */
+#define JS_ESTREAM_EXISTS (-13)     /* name in use, different config (10058) */
+#define JS_ESUBJECT_OVERLAP (-14)   /* subjects overlap another stream (10065) */
+#define JS_EUPDATE (-15)            /* field may not change on update (10052) */
+#define JS_ESTREAM_MISMATCH (-16)   /* Nats-Expected-Stream differs (10060) */
+#define JS_EWRONG_LAST_SEQ (-17)    /* an expected last sequence differs (10071) */
+#define JS_EWRONG_LAST_MSGID (-18)  /* Nats-Expected-Last-Msg-Id differs (10070) */
+#define JS_EMAX_MSGS (-19)          /* discard new: max_msgs reached (10077) */
+#define JS_EMAX_BYTES (-20)         /* discard new: max_bytes reached (10077) */
+#define JS_EMAX_MSGS_PER_SUBJECT (-21) /* discard new per subject (10077) */
+#define JS_EMSG_SIZE (-22)          /* message over max_msg_size (10054) */
+#define JS_EHDR_SIZE (-23)          /* header block over 64 KiB (10097) */
+#define JS_ESEALED (-24)            /* stream is sealed (10109) */
+#define JS_EDELETE_DENIED (-25)     /* deny_delete is set (10057) */
+#define JS_EPURGE_DENIED (-26)      /* deny_purge is set (10110) */
+#define JS_EROLLUP (-27)            /* rollup not permitted or invalid (10111) */
+#define JS_EMAX_CONSUMERS (-28)     /* max_consumers reached (10026) */
+#define JS_EBAD_HEADER (-29)        /* malformed or contradictory headers */
+#define JS_ENOTSUP (-30)            /* operation not supported (e.g. by a VFS) */
+#define JS_EEXIST (-31)             /* file or item already exists */
+
+/* Sync policies: when a write is durable. */
+#define JS_SYNC_DEFAULT 0  /* stream: the store's policy; store: ALWAYS */
+#define JS_SYNC_ALWAYS 1   /* a call returns once its data is on stable
+                              storage; concurrent callers share one sync */
+#define JS_SYNC_INTERVAL 2 /* data handed to the OS before a call returns,
+                              synced by the first call after sync_interval,
+                              by js_flush() and by js_close() */
+#define JS_SYNC_NONE 3     /* data handed to the OS; the OS syncs it */
+
+/* Stream retention, discard and storage (NATS enum order). */
+#define JS_RETENTION_LIMITS 0
+#define JS_RETENTION_INTEREST 1
+#define JS_RETENTION_WORKQUEUE 2
+#define JS_DISCARD_OLD 0
+#define JS_DISCARD_NEW 1
+#define JS_STORAGE_FILE 0
+#define JS_STORAGE_MEMORY 1
+
+/* Hard limits. */
+#define JS_MAX_NAME_LEN 255        /* stream names, bytes */
+#define JS_MAX_SUBJECT_LEN 4096    /* subjects, bytes */
+#define JS_MAX_HDR_LEN 65535       /* header block, bytes */
+#define JS_MAX_PAYLOAD (32 * 1024 * 1024) /* subject+headers+data, bytes */
+#define JS_MAX_DESCRIPTION_LEN 4096
+
+/* Opaque handles. */
+typedef struct js_store js_store;
+typedef struct js_stream js_stream;
+typedef struct js_msg js_msg;
+
+/* ------------------------------------------------------------------ */
+/* Library                                                             */
+/* ------------------------------------------------------------------ */
+
+/* The run-time library version, "MAJOR.MINOR.PATCH". Never fails. */
+JS_API const char *js_version(void);
+
+/* A static, human-readable name for a return code. Never NULL. */
+JS_API const char *js_strerror(int rc);
+
+/* The calling thread's detail message for its last failed call: which
+ * field, header or file was at fault. Borrowed; valid until the thread's
+ * next failing call. "" when there is none. */
+JS_API const char *js_errmsg(void);
+
+/* The NATS JetStream API error code (e.g. 10071 for a wrong last sequence)
+ * for the calling thread's last failed call, or 0 where NATS has none. */
+JS_API int js_errcode_nats(void);
+
+/* ------------------------------------------------------------------ */
+/* Storage backends (VFS)                                              */
+/* ------------------------------------------------------------------ */
+/*
+ * Everything the library stores goes through a js_vfs, modelled on SQLite's
+ * sqlite3_vfs. "posix" (the default) and "mem" (a process-wide RAM disk,
+ * keyed by path) are built in; an application may register its own.
+ *
+ * Paths are '/'-separated strings the library builds from the store path.
+ * Every function returns 0 or a negative JS_E* code: JS_ENOTFOUND for a
+ * missing file, JS_EEXIST where a file exists and JS_VFS_EXCL was asked,
+ * JS_ENOSPC when full, JS_EIO otherwise. Tables only grow at the end; the
+ * library checks `version` before using a later member.
+ */
+typedef struct js_vfs js_vfs;
+typedef struct js_vfs_file js_vfs_file;
+typedef struct js_vfs_io js_vfs_io;
+
+/* Open flags. */
+#define JS_VFS_READ 0x01
+#define JS_VFS_WRITE 0x02
+#define JS_VFS_CREATE 0x04
+#define JS_VFS_EXCL 0x08
+
+/* The first member of every open file; the backend fills `io` on a
+ * successful open. The library allocates vfs->file_size bytes for the
+ * file object, so a backend extends this struct with its own state. */
+struct js_vfs_file {
+    const js_vfs_io *io;
+};
+
+#define JS_VFS_IO_VERSION 1
+struct js_vfs_io {
+    int version;
+    /* Release the file. Called once per successful open, never after a
+     * failed one. */
+    int (*close)(js_vfs_file *f);
+    /* Read up to n bytes at off into buf; *nread gets the count, which is
+     * short only at end of file. */
+    int (*read)(js_vfs_file *f, void *buf, size_t n, uint64_t off,
+                size_t *nread);
+    /* Write all n bytes at off, extending the file if needed. Not durable
+     * until sync returns 0. */
+    int (*write)(js_vfs_file *f, const void *buf, size_t n, uint64_t off);
+    /* Set the file's size. */
+    int (*truncate)(js_vfs_file *f, uint64_t size);
+    /* Make every write and truncate before it durable (data and size).
+     * After a failed sync the library never trusts the file again. */
+    int (*sync)(js_vfs_file *f);
+    /* The file's current size. */
+    int (*size)(js_vfs_file *f, uint64_t *size);
+    /* Escape hatch for backend-specific operations: JS_ENOTSUP for any op
+     * the backend does not know. */
+    int (*control)(js_vfs_file *f, int op, void *arg);
+};
+
+#define JS_VFS_VERSION 1
+struct js_vfs {
+    int version;
+    size_t file_size;  /* bytes for a file object, >= sizeof(js_vfs_file) */
+    const char *name;  /* registry name */
+    void *app_data;    /* the backend's own */
+    /* Open (and with JS_VFS_CREATE create) a file. On failure the file
+     * object is not closed. */
+    int (*open)(js_vfs *vfs, const char *path, int flags, js_vfs_file *file);
+    /* Remove a file. */
+    int (*remove)(js_vfs *vfs, const char *path);
+    /* Atomically replace `to` with `from`. */
+    int (*rename)(js_vfs *vfs, const char *from, const char *to);
+    /* Create a directory; JS_EEXIST if it exists. */
+    int (*mkdir)(js_vfs *vfs, const char *path);
+    /* Remove an empty directory. */
+    int (*rmdir)(js_vfs *vfs, const char *path);
+    /* Call cb once per entry of a directory (not "." or ".."); a non-zero
+     * return from cb stops the walk and is returned. */
+    int (*list)(js_vfs *vfs, const char *dir,
+                int (*cb)(void *ctx, const char *name), void *ctx);
+    /* Make the directory's entries (creates, removes, renames) durable. */
+    int (*sync_dir)(js_vfs *vfs, const char *dir);
+    /* Take an exclusive lock named by path, held until unlock; JS_ELOCKED
+     * if anyone, in this process or another, holds it. */
+    int (*lock)(js_vfs *vfs, const char *path, void **token);
+    int (*unlock)(js_vfs *vfs, void *token);
+};
+
+/* Register a backend under vfs->name (copied by reference: the struct must
+ * outlive its registration). Registering a name again replaces the entry.
+ * make_default != 0 makes it the default. JS_EINVAL for a bad table. */
+JS_API int js_vfs_register(js_vfs *vfs, int make_default);
+
+/* Remove a backend from the registry. Stores already open on it keep it. */
+JS_API int js_vfs_unregister(js_vfs *vfs);
+
+/* The registered backend of that name, or the default for NULL; NULL if
+ * there is none. */
+JS_API js_vfs *js_vfs_find(const char *name);
+
+/* ------------------------------------------------------------------ */
+/* Store                                                               */
+/* ------------------------------------------------------------------ */
+
+#define JS_OPEN_OPTS_VERSION 1
+typedef struct js_open_opts {
+    unsigned version;
+    const char *vfs;       /* backend name; NULL: the default ("posix") */
+    int sync;              /* JS_SYNC_*; 0: ALWAYS */
+    int64_t sync_interval; /* ns, for JS_SYNC_INTERVAL; 0: 1 second */
+    int no_create;         /* fail with JS_ENOTFOUND if the store is absent */
+    uint32_t block_size;   /* target block file size in bytes; 0: default */
+    /* Time source, ns since the epoch; NULL: the system clock. For tests
+     * and for devices whose clock comes from elsewhere. */
+    int64_t (*clock)(void *ctx);
+    void *clock_ctx;
+} js_open_opts;
+#define JS_OPEN_OPTS_INIT {JS_OPEN_OPTS_VERSION, NULL, 0, 0, 0, 0, NULL, NULL}
+
+/*
+ * Open (creating if needed) the store in directory `path` and return its
+ * handle in *out. opts may be NULL for the defaults. A second open of the
+ * same store, in this process or another, fails with JS_ELOCKED. Opening
+ * recovers from any earlier crash; data found damaged is reported in each
+ * stream's info (lost_msgs) and never stops the open.
+ * Errors: JS_EINVAL, JS_ENOTFOUND (no_create), JS_ELOCKED, JS_EIO,
+ * JS_ENOMEM, JS_ECORRUPT (the catalogue itself is unreadable).
+ */
+JS_API int js_open(const char *path, const js_open_opts *opts,
+                   js_store **out);
+
+/*
+ * Flush and sync everything, write index checkpoints and release the store.
+ * Stream handles still held become stale (calls on them fail with
+ * JS_EMISUSE) and must still be released. NULL is accepted. Returns the
+ * first I/O error met while flushing; the store is released regardless.
+ */
+JS_API int js_close(js_store *store);
+
+/* Make every write so far durable, whatever the sync policy. May block. */
+JS_API int js_flush(js_store *store);
+
+/* ------------------------------------------------------------------ */
+/* Streams                                                             */
+/* ------------------------------------------------------------------ */
+
+#define JS_STREAM_CONFIG_VERSION 1
+typedef struct js_stream_config {
+    unsigned version;
+    const char *name;        /* required; NATS name rules, <= 255 bytes */
+    const char *description; /* optional, <= 4096 bytes */
+    const char *const *subjects; /* NULL/0: the stream's name */
+    size_t num_subjects;
+    int retention;           /* JS_RETENTION_* */
+    int64_t max_consumers;   /* 0 or -1: unlimited */
+    int64_t max_msgs;        /* 0 or -1: unlimited */
+    int64_t max_bytes;       /* 0 or -1: unlimited; counts stored record
+                                bytes (payload + subject + headers + 40) */
+    int64_t max_age;         /* ns; 0: unlimited; else >= 100 ms */
+    int64_t max_msgs_per_subject; /* 0 or -1: unlimited */
+    int32_t max_msg_size;    /* 0 or -1: unlimited (JS_MAX_PAYLOAD) */
+    int discard;             /* JS_DISCARD_* */
+    int storage;             /* JS_STORAGE_*; fixed at creation */
+    int64_t duplicate_window; /* ns; 0: 2 min, or max_age if smaller */
+    uint64_t first_seq;      /* first sequence of a new stream; 0: 1 */
+    int discard_new_per_subject; /* needs discard new and a per-subject max */
+    int sealed;              /* update only, false->true only */
+    int deny_delete;         /* false->true only */
+    int deny_purge;          /* false->true only */
+    int allow_rollup_hdrs;   /* honour Nats-Rollup; needs purge allowed */
+    int sync;                /* JS_SYNC_*; 0: the store's policy */
+} js_stream_config;
+#define JS_STREAM_CONFIG_INIT                                             \
+    {JS_STREAM_CONFIG_VERSION, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, \
+     0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+
+/* A stream's state, as NATS's StreamState. */
+typedef struct js_stream_state {
+    uint64_t msgs;
+    uint64_t bytes;          /* stored record bytes, see max_bytes */
+    uint64_t first_seq;
+    int64_t first_ts;
+    uint64_t last_seq;
+    int64_t last_ts;
+    uint64_t num_subjects;
+    uint64_t num_deleted;    /* interior gaps between first and last */
+    uint64_t consumer_count;
+    uint64_t lost_msgs;      /* messages found damaged at open */
+    uint64_t lost_bytes;
+} js_stream_state;
+
+/* Library-allocated; freed with js_stream_info_free(). May grow at the end
+ * in later versions. Every pointer inside lives as long as the info. Like
+ * POSIX's struct stat, the type shares its name with the function that
+ * fills it, so it is always written `struct js_stream_info`. */
+struct js_stream_info {
+    const js_stream_config *config; /* normalised: NATS defaults applied,
+                                       unlimited limits reported as -1 */
+    const js_stream_state *state;
+    int64_t created;
+};
+
+/*
+ * Create a stream. If one of that name exists with an identical config this
+ * succeeds and returns it; with a different config it fails with
+ * JS_ESTREAM_EXISTS. On success *out (if out is not NULL) gets a handle to
+ * release with js_stream_release(). The catalogue change is durable when
+ * the call returns.
+ * Errors: JS_EINVAL (the field is named in js_errmsg()),
+ * JS_ESTREAM_EXISTS, JS_ESUBJECT_OVERLAP, JS_EIO, JS_ENOMEM, JS_EMISUSE.
+ */
+JS_API int js_stream_add(js_store *store, const js_stream_config *cfg,
+                         js_stream **out);
+
+/*
+ * Change a stream's config under NATS's update rules: name and storage never
+ * change; retention not to or from workqueue; sealed, deny_delete and
+ * deny_purge only from false to true. Lowering a limit applies it at once.
+ * Errors: JS_ESTREAM_NOT_FOUND, JS_EUPDATE, JS_EINVAL, JS_ESUBJECT_OVERLAP,
+ * JS_EIO.
+ */
+JS_API int js_stream_update(js_store *store, const js_stream_config *cfg);
+
+/* A handle to the stream of that name. JS_ESTREAM_NOT_FOUND if none. */
+JS_API int js_stream_lookup(js_store *store, const char *name,
+                            js_stream **out);
+
+/* Release a stream handle. NULL is accepted. */
+JS_API void js_stream_release(js_stream *stream);
+
+/* The stream's config and state. Free with js_stream_info_free(). */
+JS_API int js_stream_info(js_stream *stream, struct js_stream_info **out);
+JS_API void js_stream_info_free(struct js_stream_info *info);
+
+/*
+ * The names of all streams, sorted, as a NULL-terminated array; *count (if
+ * not NULL) gets their number. Free with js_names_free().
+ */
+JS_API int js_stream_names(js_store *store, char ***names, size_t *count);
+JS_API void js_names_free(char **names);
+
+/* Delete a stream and all its messages. Handles to it become stale
+ * (JS_ESTREAM_NOT_FOUND). Errors: JS_ESTREAM_NOT_FOUND, JS_EIO. */
+JS_API int js_stream_delete(js_store *store, const char *name);
+
+#define JS_PURGE_OPTS_VERSION 1
+typedef struct js_purge_opts {
+    unsigned version;
+    const char *filter; /* only subjects matching this (wildcards allowed) */
+    uint64_t seq;       /* only messages below this sequence */
+    uint64_t keep;      /* keep the newest `keep` matching messages */
+} js_purge_opts;
+#define JS_PURGE_OPTS_INIT {JS_PURGE_OPTS_VERSION, NULL, 0, 0}
+
+/*
+ * Remove messages as NATS's STREAM.PURGE does: opts NULL (or all zero)
+ * removes everything, keeping the sequence space. seq and keep together are
+ * JS_EINVAL. *purged (if not NULL) gets the count removed. Durable on
+ * return under JS_SYNC_ALWAYS.
+ * Errors: JS_EINVAL, JS_ESEALED, JS_EPURGE_DENIED, JS_EIO.
+ */
+JS_API int js_stream_purge(js_stream *stream, const js_purge_opts *opts,
+                           uint64_t *purged);
+
+/* ------------------------------------------------------------------ */
+/* Publishing                                                          */
+/* ------------------------------------------------------------------ */
+
+#define JS_PUB_ACK_VERSION 1
+typedef struct js_pub_ack {
+    unsigned version;
+    uint64_t seq;       /* the message's sequence (the original's for a
+                           duplicate) */
+    int duplicate;      /* 1 if Nats-Msg-Id matched within the window */
+    const char *stream; /* borrowed; valid until js_close() */
+} js_pub_ack;
+#define JS_PUB_ACK_INIT {JS_PUB_ACK_VERSION, 0, 0, NULL}
+
+/*
+ * Store a message in the stream whose subjects match `subject`.
+ * hdrs/hdr_len: an optional NATS header block ("NATS/1.0\r\nKey: Value\r\n
+ * \r\n"); NULL/0 for none. The library honours Nats-Msg-Id,
+ * Nats-Expected-Stream, Nats-Expected-Last-Sequence,
+ * Nats-Expected-Last-Subject-Sequence(-Subject), Nats-Expected-Last-Msg-Id
+ * and Nats-Rollup as NATS does. ack (may be NULL) gets the result.
+ * Under JS_SYNC_ALWAYS the message is durable when this returns.
+ * Errors: JS_EINVAL (bad subject), JS_ENO_STREAM, JS_EBAD_HEADER, and the
+ * stream's rule codes (JS_EWRONG_LAST_SEQ, JS_EMAX_MSGS, ...), JS_EIO,
+ * JS_EFAILED.
+ */
+JS_API int js_publish(js_store *store, const char *subject, const void *hdrs,
+                      size_t hdr_len, const void *data, size_t len,
+                      js_pub_ack *ack);
+
+/* One message of a batch. This struct is fixed: it will never grow. */
+typedef struct js_pub_msg {
+    const char *subject;
+    const void *hdrs;
+    size_t hdr_len;
+    const void *data;
+    size_t len;
+} js_pub_msg;
+
+/*
+ * Publish n messages in order with one durability point: under
+ * JS_SYNC_ALWAYS all are durable when the call returns. Each message is
+ * checked as js_publish() checks it; at the first failure the batch stops,
+ * the messages before it are kept (and made durable), and that error is
+ * returned. *done (if not NULL) gets the number stored. acks (may be NULL)
+ * is an array of n js_pub_ack whose first element's version gives the
+ * element size.
+ */
+JS_API int js_publish_batch(js_store *store, const js_pub_msg *msgs,
+                            size_t n, js_pub_ack *acks, size_t *done);
+
+/* ------------------------------------------------------------------ */
+/* Messages                                                            */
+/* ------------------------------------------------------------------ */
+
+/* The message with sequence seq. JS_EMSG_NOT_FOUND if absent or deleted,
+ * JS_ECORRUPT if it was stored but is damaged. Free with js_msg_free(). */
+JS_API int js_msg_get(js_stream *stream, uint64_t seq, js_msg **out);
+
+/* The last message whose subject matches `subject` (wildcards allowed). */
+JS_API int js_msg_get_last(js_stream *stream, const char *subject,
+                           js_msg **out);
+
+/* The first message with sequence >= seq whose subject matches filter
+ * (NULL or ">" for any). JS_EMSG_NOT_FOUND if none. */
+JS_API int js_msg_get_next(js_stream *stream, const char *filter,
+                           uint64_t seq, js_msg **out);
+
+/* Remove one message, leaving a gap in the sequence. The removal is durable
+ * on return under JS_SYNC_ALWAYS.
+ * Errors: JS_EMSG_NOT_FOUND, JS_EDELETE_DENIED, JS_ESEALED, JS_EIO. */
+JS_API int js_msg_delete(js_stream *stream, uint64_t seq);
+
+/* As js_msg_delete(), and the message's bytes on storage are overwritten
+ * before the call returns (a secure erase). */
+JS_API int js_msg_erase(js_stream *stream, uint64_t seq);
+
+JS_API void js_msg_free(js_msg *msg);
+
+/* Accessors. Borrowed pointers live as long as the message. */
+JS_API const char *js_msg_subject(const js_msg *msg);
+JS_API uint64_t js_msg_seq(const js_msg *msg);
+JS_API int64_t js_msg_time(const js_msg *msg);
+JS_API const void *js_msg_data(const js_msg *msg, size_t *len);
+/* The raw header block (NULL, *len 0 if none). */
+JS_API const void *js_msg_headers(const js_msg *msg, size_t *len);
+/* The first value of header `name` (exact match); JS_ENOTFOUND if absent.
+ * *value is not NUL-terminated. */
+JS_API int js_msg_header(const js_msg *msg, const char *name,
+                         const char **value, size_t *len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* JETSTREAM_H */

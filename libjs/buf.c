@@ -1,0 +1,61 @@
+/*
+ * buf.c - the growable byte buffer and the clocks.
+ */
+#include <time.h>
+
+#include "util.h"
+
+#define JSI_BUF_MIN_CAP 64
+
+int jsi_buf_reserve(jsi_buf *b, size_t extra) {
+    size_t need, cap;
+    uint8_t *p;
+
+    if (extra > SIZE_MAX - b->len)
+        return JSI_ERR(JS_ENOMEM, 0, "buffer: %zu + %zu bytes overflows",
+                       b->len, extra);
+    need = b->len + extra;
+    if (need <= b->cap)
+        return 0;
+    cap = b->cap ? b->cap : JSI_BUF_MIN_CAP;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    p = jsi_realloc(b->p, cap);
+    if (p == NULL)
+        return JSI_ERR(JS_ENOMEM, 0, "buffer: out of memory growing to %zu bytes",
+                       cap);
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+int jsi_buf_append(jsi_buf *b, const void *p, size_t n) {
+    int rc;
+
+    if (n == 0)
+        return 0;
+    rc = jsi_buf_reserve(b, n);
+    if (rc != 0)
+        return rc;
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+void jsi_buf_free(jsi_buf *b) {
+    jsi_free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+static int64_t clock_ns(clockid_t id) {
+    struct timespec ts;
+
+    if (clock_gettime(id, &ts) != 0)
+        return 0;
+    return (int64_t)ts.tv_sec * JSI_NS_PER_SEC + (int64_t)ts.tv_nsec;
+}
+
+int64_t jsi_wallclock_ns(void) { return clock_ns(CLOCK_REALTIME); }
+
+int64_t jsi_monotonic_ns(void) { return clock_ns(CLOCK_MONOTONIC); }

@@ -1,0 +1,43 @@
+/*
+ * checkpoint.h - the index checkpoint of a message store (file "index" in
+ * the stream's directory): a snapshot of the in-memory index taken when
+ * everything before it was durable, so an open replays only the records
+ * written after it instead of every block.
+ *
+ * Format (integers little-endian, counts and sequences as varints):
+ *   u8[8]  magic "JSIDX\r\n\x1a"
+ *   u32    version (1)
+ *   u32    flags (0)
+ *   varint first, last, msgs, bytes, last_ts, lost_bytes, next_blkno
+ *   varint tail block number, tail size (replay starts there)
+ *   u32    CRC-32C of the tail block's bytes [max(32, size-64), size)
+ *   varint block count; per block: no, lo, hi-lo+1, msgs, bytes,
+ *          first_ts, last_ts, size
+ *   rangeset deleted, rangeset lost
+ *   varint subject count; per subject: len, bytes, count, first, last,
+ *          flags
+ *   u32    CRC-32C of everything before it
+ */
+#ifndef JSI_CHECKPOINT_H
+#define JSI_CHECKPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct jsi_ms;
+
+/* Load the checkpoint into an empty store, checking it against the block
+ * files found (numbers sorted, nos[0..n)). On success the store holds the
+ * checkpointed index and *blk, *off say where replay starts. JS_ENOTFOUND if
+ * there is none, JS_ECORRUPT if it is damaged or does not match the files
+ * (the caller then rebuilds from the blocks). */
+int jsi_ckpt_load(struct jsi_ms *ms, const uint64_t *nos, size_t n,
+                  uint64_t *blk, uint64_t *off);
+
+/* Decode a checkpoint image (for the fuzzer and tests): 0 or JS_ECORRUPT,
+ * never reading outside p[0..len). */
+int jsi_ckpt_decode(struct jsi_ms *ms, const uint8_t *p, size_t len,
+                    uint64_t *tail_no, uint64_t *tail_size,
+                    uint32_t *tail_crc);
+
+#endif

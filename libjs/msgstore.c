@@ -1,0 +1,749 @@
+/*
+ * msgstore.c - blocks, the append path, group commit and reads.
+ *
+ * Append path: a record is encoded straight into the tail block's buffer
+ * (allocated once per block), so a publish costs a memcpy and a checksum.
+ * The buffer never moves while it is the tail, which lets one thread write
+ * a range of it to the file with the stream lock released while others keep
+ * appending after that range. Only the thread holding the I/O token
+ * (ms->flushing) touches block files; everyone else waits on ms->cond.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "msgstore_int.h"
+#include "vfs.h"
+
+char *jsi_ms_blk_path(jsi_ms *ms, uint64_t no) {
+    char name[40];
+    snprintf(name, sizeof name, "%016" PRIx64 ".blk", no);
+    return jsi_path_join(ms->dir, name);
+}
+
+jsi_blk *jsi_ms_blk_new(jsi_ms *ms, uint64_t no, uint64_t lo, size_t cap) {
+    (void)ms;
+    jsi_blk *b = jsi_calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->no = no;
+    b->lo = lo;
+    b->hi = lo - 1;
+    if (cap) {
+        b->buf = jsi_malloc(cap);
+        if (!b->buf) {
+            jsi_free(b);
+            return NULL;
+        }
+        b->cap = cap;
+    }
+    return b;
+}
+
+void jsi_ms_blk_free(jsi_blk *b) {
+    if (!b)
+        return;
+    if (b->f)
+        jsi_vfs_close(b->f);
+    jsi_free(b->buf);
+    jsi_free(b->offs);
+    jsi_free(b);
+}
+
+int jsi_ms_offs_set(jsi_blk *b, uint64_t seq, uint32_t off) {
+    if (seq < b->lo)
+        return JS_ECORRUPT;
+    uint64_t i = seq - b->lo;
+    /* A block cannot hold more records than its bytes allow. */
+    uint64_t bound = JSI_MAX(b->cap, b->size) / JSI_REC_HDR_LEN + 1;
+    if (i > bound)
+        return JS_ECORRUPT;
+    if (i >= b->offs_cap) {
+        size_t ncap = b->offs_cap ? b->offs_cap * 2 : 256;
+        while (ncap <= i)
+            ncap *= 2;
+        uint32_t *n = jsi_realloc(b->offs, ncap * sizeof *n);
+        if (!n)
+            return JS_ENOMEM;
+        for (size_t k = b->offs_cap; k < ncap; k++)
+            n[k] = JSI_NO_OFF;
+        b->offs = n;
+        b->offs_cap = ncap;
+    }
+    b->offs[i] = off;
+    if (i + 1 > b->noffs)
+        b->noffs = (size_t)i + 1;
+    return 0;
+}
+
+/* ---- block lookup and loading ------------------------------------------ */
+
+int jsi_ms_blk_find(jsi_ms *ms, uint64_t seq) {
+    size_t lo = 0, hi = ms->nblks;
+    while (lo < hi) { /* first block with lo > seq */
+        size_t mid = lo + (hi - lo) / 2;
+        if (ms->blks[mid]->lo <= seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo == 0 ? -1 : (int)lo - 1;
+}
+
+void jsi_ms_cache_trim(jsi_ms *ms) {
+    /* Blocks are only freed while no thread is doing I/O on them. */
+    while (!ms->flushing && ms->cached > JSI_CACHE_BLOCKS) {
+        jsi_blk *victim = NULL;
+        for (size_t i = 0; i + 1 < ms->nblks; i++) {
+            jsi_blk *b = ms->blks[i];
+            if (b->buf && !b->f && b->wr == b->size &&
+                (!victim || b->tick < victim->tick))
+                victim = b;
+        }
+        if (!victim)
+            return;
+        jsi_free(victim->buf);
+        jsi_free(victim->offs);
+        victim->buf = NULL;
+        victim->offs = NULL;
+        victim->cap = victim->noffs = victim->offs_cap = 0;
+        ms->cached--;
+    }
+}
+
+int jsi_ms_blk_load(jsi_ms *ms, jsi_blk *b) {
+    b->tick = ++ms->tick;
+    if (b->buf)
+        return 0;
+    char *path = jsi_ms_blk_path(ms, b->no);
+    if (!path)
+        return JS_ENOMEM;
+    js_vfs_file *f = NULL;
+    int rc = jsi_vfs_open(ms->cfg.vfs, path, JS_VFS_READ, &f);
+    jsi_free(path);
+    if (rc)
+        return rc;
+    uint8_t *buf = b->size ? jsi_malloc((size_t)b->size) : NULL;
+    if (b->size && !buf) {
+        jsi_vfs_close(f);
+        return JS_ENOMEM;
+    }
+    rc = jsi_vfs_read_exact(f, buf, (size_t)b->size, 0);
+    jsi_vfs_close(f);
+    if (rc) {
+        jsi_free(buf);
+        return rc;
+    }
+    b->buf = buf;
+    b->cap = (size_t)b->size;
+    rc = jsi_ms_parse_block(ms, b, 0, 0);
+    if (rc) {
+        jsi_free(b->buf);
+        jsi_free(b->offs);
+        b->buf = NULL;
+        b->offs = NULL;
+        b->cap = b->noffs = b->offs_cap = 0;
+        return rc;
+    }
+    ms->cached++;
+    jsi_ms_cache_trim(ms);
+    return 0;
+}
+
+/* The record holding live message seq: JS_EMSG_NOT_FOUND if removed,
+ * JS_ECORRUPT if damaged. *p points into the block buffer. */
+int jsi_ms_rec_at(jsi_ms *ms, uint64_t seq, const uint8_t **p,
+                  jsi_rechdr *h) {
+    if (seq < ms->first || seq > ms->last || ms->msgs == 0)
+        return JS_EMSG_NOT_FOUND;
+    if (jsi_rs_contains(&ms->lost, seq))
+        return JS_ECORRUPT;
+    if (jsi_rs_contains(&ms->deleted, seq))
+        return JS_EMSG_NOT_FOUND;
+    int i = jsi_ms_blk_find(ms, seq);
+    if (i < 0)
+        return JS_ECORRUPT;
+    jsi_blk *b = ms->blks[i];
+    int rc = jsi_ms_blk_load(ms, b);
+    if (rc)
+        return rc;
+    uint64_t k = seq - b->lo;
+    if (k >= b->noffs || b->offs[k] == JSI_NO_OFF)
+        return JS_ECORRUPT;
+    const uint8_t *r = b->buf + b->offs[k];
+    if (jsi_rec_parse_hdr(r, (size_t)(b->size - b->offs[k]), h) != 1)
+        return JS_ECORRUPT;
+    if (h->type != JSI_REC_MSG)
+        return JS_EMSG_NOT_FOUND;
+    *p = r;
+    return 0;
+}
+
+static void rec_view(const uint8_t *p, const jsi_rechdr *h, jsi_rec *r) {
+    r->seq = h->seq;
+    r->ts = h->ts;
+    r->subj = (const char *)p + JSI_REC_HDR_LEN;
+    r->slen = h->subj_len;
+    r->hdr = p + JSI_REC_HDR_LEN + h->subj_len;
+    r->hlen = h->hdr_len;
+    r->data = r->hdr + h->hdr_len;
+    r->dlen = h->len - JSI_REC_HDR_LEN - h->subj_len - h->hdr_len;
+}
+
+int jsi_ms_load(jsi_ms *ms, uint64_t seq, jsi_rec *r) {
+    const uint8_t *p;
+    jsi_rechdr h;
+    int rc = jsi_ms_rec_at(ms, seq, &p, &h);
+    if (rc == JS_ECORRUPT)
+        return JSI_ERR(JS_ECORRUPT, 0, "message %" PRIu64 " is damaged", seq);
+    if (rc)
+        return rc;
+    if (!jsi_rec_body_ok(p, &h))
+        return JSI_ERR(JS_ECORRUPT, 0,
+                       "message %" PRIu64 " failed its checksum", seq);
+    rec_view(p, &h, r);
+    return 0;
+}
+
+/* ---- subjects ----------------------------------------------------------- */
+
+const jsi_sidx_entry *jsi_ms_subject(jsi_ms *ms, const char *subj,
+                                     size_t slen) {
+    jsi_sidx_entry *e = jsi_sidx_get(ms->sidx, subj, slen);
+    if (e && e->first_stale && jsi_ms_subject_fix(ms, e) != 0)
+        return e;
+    return e;
+}
+
+jsi_sidx *jsi_ms_sidx(jsi_ms *ms) { return ms->sidx; }
+
+static int rec_is_subject(jsi_ms *ms, uint64_t seq, const jsi_sidx_entry *e) {
+    const uint8_t *p;
+    jsi_rechdr h;
+    if (jsi_ms_rec_at(ms, seq, &p, &h) != 0)
+        return 0;
+    return h.subj_len == e->len &&
+           memcmp(p + JSI_REC_HDR_LEN, e->subj, e->len) == 0;
+}
+
+int jsi_ms_subject_fix(jsi_ms *ms, jsi_sidx_entry *e) {
+    if (e->first_stale & JSI_SUBJ_FIRST_STALE) {
+        uint64_t s = JSI_MAX(e->first, ms->first);
+        while (s <= e->last && !rec_is_subject(ms, s, e))
+            s = jsi_rs_next_gap(&ms->deleted, s + 1);
+        if (s > e->last)
+            return JSI_ERR(JS_ECORRUPT, 0, "subject %s: first not found",
+                           e->subj);
+        e->first = s;
+        e->first_stale &= ~JSI_SUBJ_FIRST_STALE;
+    }
+    if (e->first_stale & JSI_SUBJ_LAST_STALE) {
+        uint64_t s = e->last;
+        while (s > e->first && !rec_is_subject(ms, s, e))
+            s--;
+        e->last = s;
+        e->first_stale &= ~JSI_SUBJ_LAST_STALE;
+    }
+    return 0;
+}
+
+/* ---- scans -------------------------------------------------------------- */
+
+static int filter_is_all(const char *filter) {
+    return !filter || !*filter || strcmp(filter, ">") == 0;
+}
+
+/* Lower bound of the first sequence >= from matching a wildcard filter,
+ * from the per-subject index; last+1 if nothing can match. */
+static uint64_t wildcard_start(jsi_ms *ms, const char *filter, size_t flen,
+                               uint64_t from, uint64_t *end) {
+    uint64_t best = UINT64_MAX, hi = 0;
+    size_t pos = 0;
+    jsi_sidx_entry *e;
+    while ((e = jsi_sidx_next(ms->sidx, &pos)) != NULL) {
+        if (e->last < from || !jsi_subject_match(filter, flen, e->subj, e->len))
+            continue;
+        uint64_t c = JSI_MAX(from, e->first);
+        if (c < best)
+            best = c;
+        if (e->last > hi)
+            hi = e->last;
+    }
+    *end = hi;
+    return best == UINT64_MAX ? ms->last + 1 : best;
+}
+
+int jsi_ms_next(jsi_ms *ms, const char *filter, uint64_t seq, jsi_rec *r) {
+    uint64_t start = JSI_MAX(seq, ms->first), end = ms->last;
+    size_t flen = filter ? strlen(filter) : 0;
+    int all = filter_is_all(filter);
+    if (ms->msgs == 0)
+        return JS_EMSG_NOT_FOUND;
+    if (!all && !jsi_subject_has_wildcard(filter, flen)) {
+        jsi_sidx_entry *e = jsi_sidx_get(ms->sidx, filter, flen);
+        if (!e)
+            return JS_EMSG_NOT_FOUND;
+        start = JSI_MAX(start, e->first);
+        end = e->last;
+    } else if (!all && jsi_sidx_size(ms->sidx) <= 4096) {
+        start = wildcard_start(ms, filter, flen, start, &end);
+    }
+    for (uint64_t s = start; s <= end && s >= start;) {
+        const uint8_t *p;
+        jsi_rechdr h;
+        if (jsi_rs_contains(&ms->deleted, s)) {
+            s = jsi_rs_next_gap(&ms->deleted, s);
+            continue;
+        }
+        int rc = jsi_ms_rec_at(ms, s, &p, &h);
+        if (rc == JS_ENOMEM || rc == JS_EIO)
+            return rc;
+        if (rc == 0 && (all || jsi_subject_match(filter, flen,
+                                                 (const char *)p + JSI_REC_HDR_LEN,
+                                                 h.subj_len))) {
+            if (!jsi_rec_body_ok(p, &h)) {
+                s++;
+                continue; /* damaged: skipped by scans, reported by get */
+            }
+            rec_view(p, &h, r);
+            return 0;
+        }
+        s++;
+    }
+    return JS_EMSG_NOT_FOUND;
+}
+
+int jsi_ms_last(jsi_ms *ms, const char *filter, jsi_rec *r) {
+    if (ms->msgs == 0)
+        return JS_EMSG_NOT_FOUND;
+    if (filter_is_all(filter)) {
+        for (uint64_t s = ms->last; s >= ms->first && s > 0; s--)
+            if (jsi_ms_load(ms, s, r) == 0)
+                return 0;
+        return JS_EMSG_NOT_FOUND;
+    }
+    size_t flen = strlen(filter);
+    uint64_t best = 0;
+    if (!jsi_subject_has_wildcard(filter, flen)) {
+        jsi_sidx_entry *e = jsi_sidx_get(ms->sidx, filter, flen);
+        if (!e)
+            return JS_EMSG_NOT_FOUND;
+        int rc = jsi_ms_subject_fix(ms, e);
+        if (rc)
+            return rc;
+        best = e->last;
+    } else {
+        size_t pos = 0;
+        jsi_sidx_entry *e;
+        while ((e = jsi_sidx_next(ms->sidx, &pos)) != NULL) {
+            if (!jsi_subject_match(filter, flen, e->subj, e->len))
+                continue;
+            int rc = jsi_ms_subject_fix(ms, e);
+            if (rc)
+                return rc;
+            if (e->last > best)
+                best = e->last;
+        }
+        if (!best)
+            return JS_EMSG_NOT_FOUND;
+    }
+    return jsi_ms_load(ms, best, r);
+}
+
+int64_t jsi_ms_first_ts(jsi_ms *ms) {
+    jsi_rec r;
+    if (ms->msgs == 0)
+        return 0;
+    if (jsi_ms_next(ms, NULL, ms->first, &r) != 0)
+        return 0;
+    return r.ts;
+}
+
+uint64_t jsi_ms_seq_from_time(jsi_ms *ms, int64_t t) {
+    jsi_rec r;
+    size_t i = 0;
+    while (i < ms->nblks && (ms->blks[i]->hi < ms->blks[i]->lo ||
+                             ms->blks[i]->last_ts < t))
+        i++;
+    if (i == ms->nblks)
+        return ms->last + 1;
+    uint64_t s = JSI_MAX(ms->first, ms->blks[i]->lo);
+    while (jsi_ms_next(ms, NULL, s, &r) == 0) {
+        if (r.ts >= t)
+            return r.seq;
+        s = r.seq + 1;
+    }
+    return ms->last + 1;
+}
+
+/* ---- append ------------------------------------------------------------- */
+
+int jsi_ms_blks_append(jsi_ms *ms, jsi_blk *b) {
+    if (ms->nblks == ms->blks_cap) {
+        size_t ncap = ms->blks_cap ? ms->blks_cap * 2 : 16;
+        jsi_blk **n = jsi_realloc(ms->blks, ncap * sizeof *n);
+        if (!n)
+            return JS_ENOMEM;
+        ms->blks = n;
+        ms->blks_cap = ncap;
+    }
+    ms->blks[ms->nblks++] = b;
+    return 0;
+}
+
+/* Start a new tail block able to take a record of len bytes. */
+static int tail_roll(jsi_ms *ms, size_t len) {
+    size_t cap = JSI_MAX((size_t)ms->block_size, len + JSI_BLK_HDR_LEN);
+    jsi_blk *b = jsi_ms_blk_new(ms, ms->next_blkno, ms->last + 1, cap);
+    if (!b)
+        return JSI_ERR(JS_ENOMEM, 0, "new block");
+    if (jsi_ms_blks_append(ms, b) != 0) {
+        jsi_ms_blk_free(b);
+        return JSI_ERR(JS_ENOMEM, 0, "new block");
+    }
+    ms->next_blkno++;
+    /* The previous tail stays loaded until flushed; then it is cache. */
+    if (ms->nblks > 1)
+        ms->cached++;
+    jsi_blkhdr_encode(b->buf, b->no);
+    b->size = JSI_BLK_HDR_LEN;
+    ms->apos += JSI_BLK_HDR_LEN;
+    return 0;
+}
+
+/* Room for len more bytes at the end of the tail block. */
+static int tail_reserve(jsi_ms *ms, size_t len, jsi_blk **out) {
+    jsi_blk *t = ms->nblks ? ms->blks[ms->nblks - 1] : NULL;
+    if (!t || !t->buf || t->size + len > t->cap ||
+        (t->size + len > ms->block_size && t->size > JSI_BLK_HDR_LEN)) {
+        int rc = tail_roll(ms, len);
+        if (rc)
+            return rc;
+        t = ms->blks[ms->nblks - 1];
+    }
+    *out = t;
+    return 0;
+}
+
+int jsi_ms_append_raw(jsi_ms *ms, const uint8_t *rec, size_t len) {
+    jsi_blk *t;
+    if (ms->failed)
+        return JSI_ERR(JS_EFAILED, 0, "store failed earlier: %s",
+                       js_strerror(ms->failed));
+    int rc = tail_reserve(ms, len, &t);
+    if (rc)
+        return rc;
+    memcpy(t->buf + t->size, rec, len);
+    t->size += len;
+    ms->apos += len;
+    ms->since_ckpt += len;
+    return 0;
+}
+
+int jsi_ms_append(jsi_ms *ms, const char *subj, size_t slen, const void *hdr,
+                  size_t hlen, const void *data, size_t dlen, int64_t ts,
+                  uint64_t *seq) {
+    size_t len = JSI_REC_HDR_LEN + slen + hlen + dlen;
+    jsi_blk *t;
+    int created = 0;
+    if (ms->failed)
+        return JSI_ERR(JS_EFAILED, 0, "store failed earlier: %s",
+                       js_strerror(ms->failed));
+    if (len > JSI_REC_MAX_LEN)
+        return JSI_ERR(JS_EMSG_SIZE, 10054, "message too large");
+    jsi_sidx_entry *e = jsi_sidx_upsert(ms->sidx, subj, slen, &created);
+    if (!e)
+        return JSI_ERR(JS_ENOMEM, 0, "subject index");
+    int rc = tail_reserve(ms, len, &t);
+    uint64_t s = ms->last + 1;
+    if (rc == 0)
+        rc = jsi_ms_offs_set(t, s, (uint32_t)t->size);
+    if (rc) {
+        if (created)
+            jsi_sidx_remove(ms->sidx, e);
+        return rc == JS_ENOMEM ? JSI_ERR(rc, 0, "append") : rc;
+    }
+    jsi_rec_encode_msg(t->buf + t->size, s, ts, subj, slen, hdr, hlen, data,
+                       dlen);
+    t->size += len;
+    if (t->hi < t->lo)
+        t->first_ts = ts;
+    t->hi = s;
+    t->last_ts = ts;
+    t->msgs++;
+    t->bytes += jsi_ms_msg_size(slen, hlen, dlen);
+    ms->apos += len;
+    ms->since_ckpt += len;
+    ms->last = s;
+    ms->last_ts = ts;
+    ms->msgs++;
+    ms->bytes += jsi_ms_msg_size(slen, hlen, dlen);
+    if (created)
+        e->first = s;
+    e->count++;
+    e->last = s;
+    e->first_stale &= ~JSI_SUBJ_LAST_STALE;
+    *seq = s;
+    return 0;
+}
+
+/* ---- I/O token, flush and commit --------------------------------------- */
+
+int jsi_ms_own_io(jsi_ms *ms) {
+    while (ms->flushing)
+        pthread_cond_wait(&ms->cond, ms->mu);
+    ms->flushing = 1;
+    return 0;
+}
+
+void jsi_ms_release_io(jsi_ms *ms) {
+    ms->flushing = 0;
+    pthread_cond_broadcast(&ms->cond);
+}
+
+static int jobs_reserve(jsi_ms *ms, size_t n) {
+    if (n <= ms->jobs_cap)
+        return 0;
+    size_t ncap = JSI_MAX(n, ms->jobs_cap * 2);
+    jsi_flush_job *j = jsi_realloc(ms->jobs, ncap * sizeof *j);
+    if (!j)
+        return JSI_ERR(JS_ENOMEM, 0, "flush");
+    ms->jobs = j;
+    ms->jobs_cap = ncap;
+    return 0;
+}
+
+/* Write (and sync) one job; runs without the stream lock. */
+static int job_run(jsi_ms *ms, jsi_flush_job *j) {
+    jsi_blk *b = j->b;
+    int rc = 0;
+    if (!b->f) {
+        char *path = jsi_ms_blk_path(ms, b->no);
+        if (!path)
+            return JS_ENOMEM;
+        rc = jsi_vfs_open(ms->cfg.vfs, path,
+                          JS_VFS_READ | JS_VFS_WRITE | JS_VFS_CREATE, &b->f);
+        jsi_free(path);
+        if (rc)
+            return rc;
+    }
+    if (j->to > j->from)
+        rc = b->f->io->write(b->f, b->buf + j->from, (size_t)(j->to - j->from),
+                             j->from);
+    if (rc == 0 && j->sync)
+        rc = b->f->io->sync(b->f);
+    return rc;
+}
+
+int jsi_ms_flush(jsi_ms *ms, int sync) {
+    jsi_ms_own_io(ms);
+    if (ms->failed) {
+        jsi_ms_release_io(ms);
+        return JSI_ERR(JS_EFAILED, 0, "store failed earlier: %s",
+                       js_strerror(ms->failed));
+    }
+    uint64_t target = ms->apos;
+    size_t nj = 0;
+    int rc = jobs_reserve(ms, ms->nblks);
+    for (size_t i = 0; rc == 0 && i < ms->nblks; i++) {
+        jsi_blk *b = ms->blks[i];
+        if (!b->buf || (b->wr == b->size && (!sync || b->sy == b->size)))
+            continue;
+        jsi_flush_job *j = &ms->jobs[nj++];
+        j->b = b;
+        j->from = b->wr;
+        j->to = b->size;
+        j->sync = sync;
+        j->create = !b->created;
+    }
+    pthread_mutex_unlock(ms->mu);
+    int created = 0;
+    for (size_t i = 0; rc == 0 && i < nj; i++) {
+        rc = job_run(ms, &ms->jobs[i]);
+        created |= ms->jobs[i].create;
+    }
+    if (rc == 0 && created && sync)
+        rc = ms->cfg.vfs->sync_dir(ms->cfg.vfs, ms->dir);
+    pthread_mutex_lock(ms->mu);
+    if (rc) {
+        ms->failed = rc;
+        jsi_ms_release_io(ms);
+        return JSI_ERR(rc, 0, "writing %s: %s", ms->dir, js_strerror(rc));
+    }
+    for (size_t i = 0; i < nj; i++) {
+        jsi_blk *b = ms->jobs[i].b;
+        b->wr = ms->jobs[i].to;
+        if (sync) {
+            b->sy = b->wr;
+            b->created = 1;
+        }
+    }
+    ms->wpos = target;
+    if (sync) {
+        ms->dpos = target;
+        ms->last_sync = jsi_monotonic_ns();
+    }
+    /* Sealed blocks whose data is all out need no open file any more. */
+    for (size_t i = 0; i + 1 < ms->nblks; i++) {
+        jsi_blk *b = ms->blks[i];
+        if (b->f && b->wr == b->size &&
+            (b->sy == b->size || ms->cfg.sync == JS_SYNC_NONE)) {
+            jsi_vfs_close(b->f);
+            b->f = NULL;
+            b->created = 1;
+        }
+    }
+    jsi_ms_release_io(ms);
+    jsi_ms_cache_trim(ms);
+    return 0;
+}
+
+/* Wait until everything up to target is written (and synced). */
+static int wait_pos(jsi_ms *ms, uint64_t target, int sync) {
+    for (;;) {
+        uint64_t have = sync ? ms->dpos : ms->wpos;
+        if (have >= target)
+            return 0;
+        if (ms->failed)
+            return JSI_ERR(JS_EFAILED, 0, "store failed: %s",
+                           js_strerror(ms->failed));
+        if (!ms->flushing) {
+            int rc = jsi_ms_flush(ms, sync);
+            if (rc)
+                return rc;
+        } else {
+            pthread_cond_wait(&ms->cond, ms->mu);
+        }
+    }
+}
+
+/* Turn pending removals into DEL / FRONT records in the tail. */
+static int log_removals(jsi_ms *ms) {
+    uint8_t hdr[JSI_REC_HDR_LEN + 8];
+    int64_t now = ms->cfg.clock(ms->cfg.clock_ctx);
+    if (ms->pend_front) {
+        jsi_rs_remove_below(&ms->pend_del, ms->pend_front);
+        jsi_put64(hdr + JSI_REC_HDR_LEN, ms->pend_front);
+        jsi_rec_encode_hdr(hdr, sizeof hdr, ms->last, now, JSI_REC_FRONT, 0, 0,
+                           jsi_crc32c(0, hdr + JSI_REC_HDR_LEN, 8));
+        int rc = jsi_ms_append_raw(ms, hdr, sizeof hdr);
+        if (rc)
+            return rc;
+        ms->pend_front = 0;
+    }
+    if (ms->pend_del.n) {
+        jsi_buf b = {0};
+        int rc = jsi_buf_reserve(&b, JSI_REC_HDR_LEN);
+        if (rc == 0) {
+            b.len = JSI_REC_HDR_LEN;
+            rc = jsi_rs_encode(&ms->pend_del, &b);
+        }
+        if (rc == 0) {
+            jsi_rec_encode_hdr(b.p, (uint32_t)b.len, ms->last, now,
+                               JSI_REC_DEL, 0, 0,
+                               jsi_crc32c(0, b.p + JSI_REC_HDR_LEN,
+                                          b.len - JSI_REC_HDR_LEN));
+            rc = jsi_ms_append_raw(ms, b.p, b.len);
+        }
+        jsi_buf_free(&b);
+        if (rc)
+            return rc == JS_ENOMEM ? JSI_ERR(rc, 0, "logging removals") : rc;
+        jsi_rs_clear(&ms->pend_del);
+    }
+    return 0;
+}
+
+int jsi_ms_commit(jsi_ms *ms, int force_sync) {
+    int rc = log_removals(ms);
+    if (rc)
+        return rc;
+    int sync = force_sync || ms->cfg.sync == JS_SYNC_ALWAYS;
+    if (!sync && ms->cfg.sync == JS_SYNC_INTERVAL &&
+        jsi_monotonic_ns() - ms->last_sync >= ms->cfg.sync_interval)
+        sync = 1;
+    rc = wait_pos(ms, ms->apos, sync);
+    if (rc)
+        return rc;
+    rc = jsi_ms_drop_dead_blocks(ms);
+    /* Checkpoint every JSI_CKPT_BYTES, and sooner when dead block files
+     * wait for one to be unlinked. */
+    if (rc == 0 && (ms->since_ckpt >= JSI_CKPT_BYTES ||
+                    (ms->ndead && ms->since_ckpt >= ms->block_size))) {
+        rc = wait_pos(ms, ms->apos, 1);
+        if (rc == 0)
+            rc = jsi_ms_checkpoint(ms);
+    }
+    return rc;
+}
+
+/*
+ * Forget blocks all of whose messages are below the first sequence. Their
+ * files are unlinked only after the next checkpoint, which no longer lists
+ * them: an open from an older checkpoint still finds every file it names,
+ * and the FRONT record that killed them was logged (and, under ALWAYS,
+ * synced) before this runs, so a crash never brings their messages back.
+ */
+int jsi_ms_drop_dead_blocks(jsi_ms *ms) {
+    if (ms->flushing)
+        return 0; /* blocks may be in another thread's flush: next time */
+    size_t ndead = 0;
+    while (ndead + 1 < ms->nblks && ms->blks[ndead]->hi < ms->first &&
+           ms->blks[ndead]->msgs == 0)
+        ndead++;
+    if (ndead == 0)
+        return 0;
+    if (ms->ndead + ndead > ms->dead_cap) {
+        size_t ncap = JSI_MAX(ms->dead_cap * 2, ms->ndead + ndead + 8);
+        uint64_t *n = jsi_realloc(ms->dead, ncap * sizeof *n);
+        if (!n)
+            return 0; /* retried at the next commit */
+        ms->dead = n;
+        ms->dead_cap = ncap;
+    }
+    for (size_t i = 0; i < ndead; i++) {
+        jsi_blk *b = ms->blks[i];
+        ms->dead[ms->ndead++] = b->no;
+        if (b->buf)
+            ms->cached--;
+        jsi_ms_blk_free(b);
+    }
+    memmove(ms->blks, ms->blks + ndead, (ms->nblks - ndead) * sizeof *ms->blks);
+    ms->nblks -= ndead;
+    return 0;
+}
+
+/* ---- state -------------------------------------------------------------- */
+
+void jsi_ms_state_get(jsi_ms *ms, jsi_ms_state *st) {
+    memset(st, 0, sizeof *st);
+    st->msgs = ms->msgs;
+    st->bytes = ms->bytes;
+    st->first = ms->first;
+    st->last = ms->last;
+    st->first_ts = jsi_ms_first_ts(ms);
+    st->last_ts = ms->msgs ? ms->last_ts : 0;
+    if (ms->msgs == 0)
+        st->last_ts = ms->last_ts;
+    st->num_subjects = jsi_sidx_size(ms->sidx);
+    st->num_deleted = ms->last >= ms->first
+                          ? (ms->last - ms->first + 1) - ms->msgs
+                          : 0;
+    st->lost_msgs = ms->lost_msgs;
+    st->lost_bytes = ms->lost_bytes;
+}
+
+uint64_t jsi_ms_first_seq(const jsi_ms *ms) { return ms->first; }
+uint64_t jsi_ms_last_seq(const jsi_ms *ms) { return ms->last; }
+uint64_t jsi_ms_msgs(const jsi_ms *ms) { return ms->msgs; }
+uint64_t jsi_ms_bytes(const jsi_ms *ms) { return ms->bytes; }
+int jsi_ms_failed(const jsi_ms *ms) { return ms->failed; }
+
+void jsi_ms_set_sync(jsi_ms *ms, int sync, int64_t interval) {
+    ms->cfg.sync = sync;
+    ms->cfg.sync_interval = interval;
+}
+
+void jsi_ms_kill(jsi_ms *ms) {
+    if (!ms->failed)
+        ms->failed = JS_ESTREAM_NOT_FOUND;
+    pthread_cond_broadcast(&ms->cond);
+}

@@ -1,0 +1,120 @@
+/*
+ * msgstore_int.h - private structures of the message store, shared by
+ * msgstore.c (append, commit, reads), msgstore_remove.c (removal, purge)
+ * and msgstore_recover.c (open, recovery, checkpoints).
+ */
+#ifndef JSI_MSGSTORE_INT_H
+#define JSI_MSGSTORE_INT_H
+
+#include "msgstore.h"
+#include "rangeset.h"
+#include "record.h"
+#include "util.h"
+
+#define JSI_DEFAULT_BLOCK_SIZE (8u * 1024 * 1024)
+#define JSI_MIN_BLOCK_SIZE (4u * 1024)
+#define JSI_CACHE_BLOCKS 2               /* loaded non-tail blocks kept */
+#define JSI_CKPT_BYTES (64u * 1024 * 1024) /* appended bytes between checkpoints */
+#define JSI_NO_OFF UINT32_MAX
+
+/* sidx entry flag bits (jsi_sidx_entry.first_stale is used as flags). */
+#define JSI_SUBJ_FIRST_STALE 1u
+#define JSI_SUBJ_LAST_STALE 2u
+
+/*
+ * One block file. Blocks partition the sequence space: block i holds the
+ * MSG records with sequences in [lo, hi]; lo of the next block is hi + 1 or
+ * more. A block is "loaded" when buf holds its bytes [0, size) and offs maps
+ * seq - lo to a record offset.
+ */
+typedef struct jsi_blk {
+    uint64_t no;
+    uint64_t lo, hi;        /* hi = lo - 1 while it holds no message */
+    uint64_t msgs, bytes;   /* live messages and their bytes */
+    int64_t first_ts, last_ts; /* of its MSG records, live or not */
+    uint64_t size;          /* valid bytes */
+    uint8_t *buf;           /* NULL unless loaded */
+    size_t cap;
+    uint32_t *offs;
+    size_t noffs, offs_cap;
+    uint64_t wr, sy;        /* bytes written to the file / synced */
+    js_vfs_file *f;         /* open while it has unwritten or unsynced data */
+    int created;            /* file exists (and its dir entry is synced) */
+    uint64_t torn;          /* file size when its end was found torn */
+    uint64_t tick;          /* LRU clock for the cache */
+} jsi_blk;
+
+/* One unit of flush work, prepared under the lock, done outside it. */
+typedef struct jsi_flush_job {
+    jsi_blk *b;
+    uint64_t from, to;
+    int sync, create;
+} jsi_flush_job;
+
+struct jsi_ms {
+    jsi_ms_cfg cfg;
+    char *dir;
+    pthread_mutex_t *mu;
+    pthread_cond_t cond;     /* signalled when a flush ends */
+
+    jsi_blk **blks;          /* ordered by number; the last is the tail */
+    size_t nblks, blks_cap;
+    uint64_t next_blkno;
+    uint32_t block_size;
+
+    uint64_t first, last, msgs, bytes;
+    int64_t last_ts;
+    jsi_rangeset deleted;    /* removed sequences in [first, last] */
+    jsi_rangeset lost;       /* sequences found damaged at open */
+    uint64_t lost_msgs, lost_bytes;
+    jsi_sidx *sidx;
+
+    /* removals not yet logged */
+    jsi_rangeset pend_del;
+    uint64_t pend_front;     /* 0: none */
+
+    /* write pipeline: logical byte positions over all blocks */
+    uint64_t apos, wpos, dpos;
+    int flushing;            /* a thread owns the I/O (lock released) */
+    int failed;              /* sticky error */
+    int64_t last_sync;       /* monotonic ns */
+    jsi_flush_job *jobs;
+    size_t jobs_cap;
+    uint64_t since_ckpt;
+    uint64_t tick;
+    size_t cached;           /* loaded non-tail blocks */
+    uint64_t *dead;          /* block files to unlink after the next
+                                checkpoint (which no longer lists them) */
+    size_t ndead, dead_cap;
+};
+
+/* msgstore.c */
+int jsi_ms_blk_find(jsi_ms *ms, uint64_t seq);            /* index or -1 */
+int jsi_ms_blk_load(jsi_ms *ms, jsi_blk *b);
+int jsi_ms_rec_at(jsi_ms *ms, uint64_t seq, const uint8_t **p,
+                  jsi_rechdr *h);
+int jsi_ms_flush(jsi_ms *ms, int sync);
+int jsi_ms_own_io(jsi_ms *ms);     /* wait for and take the I/O token */
+void jsi_ms_release_io(jsi_ms *ms);
+jsi_blk *jsi_ms_blk_new(jsi_ms *ms, uint64_t no, uint64_t lo, size_t cap);
+void jsi_ms_blk_free(jsi_blk *b);
+int jsi_ms_offs_set(jsi_blk *b, uint64_t seq, uint32_t off);
+char *jsi_ms_blk_path(jsi_ms *ms, uint64_t no);
+int jsi_ms_append_raw(jsi_ms *ms, const uint8_t *rec, size_t len);
+int jsi_ms_drop_dead_blocks(jsi_ms *ms);
+void jsi_ms_cache_trim(jsi_ms *ms);
+
+/* msgstore_recover.c */
+int jsi_ms_recover(jsi_ms *ms, uint64_t first_seq);
+int jsi_ms_parse_block(jsi_ms *ms, jsi_blk *b, int replay, uint64_t from);
+void jsi_ms_reset_index(jsi_ms *ms);
+int jsi_ms_blks_append(jsi_ms *ms, jsi_blk *b);
+
+/* msgstore_remove.c */
+int jsi_ms_remove_seq(jsi_ms *ms, uint64_t seq, const jsi_rechdr *h,
+                      const uint8_t *rec);
+void jsi_ms_subject_unlink(jsi_ms *ms, const char *subj, size_t slen,
+                           uint64_t seq);
+void jsi_ms_advance_first(jsi_ms *ms);
+
+#endif

@@ -1,0 +1,261 @@
+/*
+ * msgstore_remove.c - removing messages: single deletes, secure erase, the
+ * oldest message (limits), and purges. Removals change the in-memory index
+ * at once and are logged (DEL / FRONT records) by the next commit.
+ */
+#include <inttypes.h>
+
+#include "msgstore_int.h"
+#include "vfs.h"
+
+void jsi_ms_subject_unlink(jsi_ms *ms, const char *subj, size_t slen,
+                           uint64_t seq) {
+    jsi_sidx_entry *e = jsi_sidx_get(ms->sidx, subj, slen);
+    if (!e)
+        return;
+    if (e->count <= 1) {
+        jsi_sidx_remove(ms->sidx, e);
+        return;
+    }
+    e->count--;
+    if (seq == e->first) {
+        e->first = seq + 1;
+        e->first_stale |= JSI_SUBJ_FIRST_STALE;
+    } else if (seq == e->last) {
+        e->first_stale |= JSI_SUBJ_LAST_STALE;
+    }
+}
+
+/* Move first past removed and lost sequences after its message went. */
+void jsi_ms_advance_first(jsi_ms *ms) {
+    if (ms->msgs == 0) {
+        ms->first = ms->last + 1;
+    } else {
+        uint64_t s = ms->first;
+        for (;;) {
+            uint64_t g = jsi_rs_next_gap(&ms->deleted, s);
+            uint64_t l = jsi_rs_next_gap(&ms->lost, g);
+            if (l == g) {
+                s = g;
+                break;
+            }
+            s = l;
+        }
+        ms->first = s;
+    }
+    jsi_rs_remove_below(&ms->deleted, ms->first);
+    jsi_rs_remove_below(&ms->lost, ms->first);
+    ms->pend_front = ms->first;
+}
+
+/* Account for removing live message seq whose record is h/rec. */
+int jsi_ms_remove_seq(jsi_ms *ms, uint64_t seq, const jsi_rechdr *h,
+                      const uint8_t *rec) {
+    uint64_t size = jsi_ms_msg_size(h->subj_len, h->hdr_len,
+                                    h->len - JSI_REC_HDR_LEN - h->subj_len -
+                                        h->hdr_len);
+    if (seq != ms->first) {
+        if (jsi_rs_add(&ms->deleted, seq, seq) != 0 ||
+            jsi_rs_add(&ms->pend_del, seq, seq) != 0)
+            return JSI_ERR(JS_ENOMEM, 0, "removing %" PRIu64, seq);
+    }
+    int i = jsi_ms_blk_find(ms, seq);
+    if (i >= 0) {
+        jsi_blk *b = ms->blks[i];
+        b->msgs--;
+        b->bytes -= size;
+    }
+    jsi_ms_subject_unlink(ms, (const char *)rec + JSI_REC_HDR_LEN,
+                          h->subj_len, seq);
+    ms->msgs--;
+    ms->bytes -= size;
+    if (seq == ms->first) {
+        ms->first = seq + 1;
+        jsi_ms_advance_first(ms);
+    }
+    return 0;
+}
+
+/* Overwrite a message's record with an ERASED record of the same length,
+ * in memory and on storage, then sync. Holds the I/O token throughout. */
+static int erase_record(jsi_ms *ms, uint64_t seq) {
+    int i = jsi_ms_blk_find(ms, seq);
+    if (i < 0)
+        return JS_EMSG_NOT_FOUND;
+    jsi_blk *b = ms->blks[i];
+    int rc = jsi_ms_flush(ms, 0); /* so the file has every byte */
+    if (rc)
+        return rc;
+    rc = jsi_ms_blk_load(ms, b);
+    if (rc)
+        return rc;
+    uint64_t k = seq - b->lo;
+    if (k >= b->noffs || b->offs[k] == JSI_NO_OFF)
+        return JS_ECORRUPT;
+    jsi_ms_own_io(ms);
+    /* b may have been evicted or dropped while waiting: look again. */
+    i = jsi_ms_blk_find(ms, seq);
+    if (i < 0 || ms->blks[i] != b || !b->buf) {
+        jsi_ms_release_io(ms);
+        return JSI_ERR(JS_EIO, 0, "erase %" PRIu64 ": block moved", seq);
+    }
+    uint32_t off = b->offs[k];
+    uint8_t *p = b->buf + off;
+    jsi_rechdr h;
+    if (jsi_rec_parse_hdr(p, (size_t)(b->size - off), &h) != 1) {
+        jsi_ms_release_io(ms);
+        return JS_ECORRUPT;
+    }
+    size_t body = h.len - JSI_REC_HDR_LEN;
+    memset(p + JSI_REC_HDR_LEN, 0, body);
+    jsi_rec_encode_hdr(p, h.len, seq, 0, JSI_REC_ERASED, 0, 0,
+                       jsi_crc32c(0, p + JSI_REC_HDR_LEN, body));
+    uint64_t wr = b->wr;
+    pthread_mutex_unlock(ms->mu);
+    js_vfs_file *f = b->f;
+    if (!f) {
+        char *path = jsi_ms_blk_path(ms, b->no);
+        rc = path ? jsi_vfs_open(ms->cfg.vfs, path, JS_VFS_READ | JS_VFS_WRITE,
+                                 &f)
+                  : JS_ENOMEM;
+        jsi_free(path);
+    }
+    if (rc == 0 && wr > off)
+        rc = f->io->write(f, p, (size_t)JSI_MIN((uint64_t)h.len, wr - off), off);
+    if (rc == 0)
+        rc = f->io->sync(f);
+    if (f && f != b->f)
+        jsi_vfs_close(f);
+    pthread_mutex_lock(ms->mu);
+    if (rc)
+        ms->failed = rc;
+    jsi_ms_release_io(ms);
+    return rc ? JSI_ERR(rc, 0, "erasing %" PRIu64 ": %s", seq,
+                        js_strerror(rc))
+              : 0;
+}
+
+int jsi_ms_remove(jsi_ms *ms, uint64_t seq, int erase) {
+    const uint8_t *p;
+    jsi_rechdr h;
+    if (ms->failed)
+        return JSI_ERR(JS_EFAILED, 0, "store failed earlier");
+    int rc = jsi_ms_rec_at(ms, seq, &p, &h);
+    if (rc == JS_ECORRUPT) /* a damaged record can still be removed */
+        rc = JS_EMSG_NOT_FOUND;
+    if (rc)
+        return rc == JS_EMSG_NOT_FOUND
+                   ? JSI_ERR(rc, 10037, "no message found: %" PRIu64, seq)
+                   : rc;
+    rc = jsi_ms_remove_seq(ms, seq, &h, p);
+    if (rc == 0 && erase)
+        rc = erase_record(ms, seq);
+    return rc;
+}
+
+int jsi_ms_remove_first(jsi_ms *ms) {
+    if (ms->msgs == 0)
+        return JS_EMSG_NOT_FOUND;
+    const uint8_t *p;
+    jsi_rechdr h;
+    uint64_t s = ms->first;
+    int rc = jsi_ms_rec_at(ms, s, &p, &h);
+    if (rc == 0)
+        return jsi_ms_remove_seq(ms, s, &h, p);
+    if (rc != JS_ECORRUPT && rc != JS_EMSG_NOT_FOUND)
+        return rc;
+    /* The first message is unreadable: drop it without its subject. */
+    ms->msgs--;
+    ms->first = s + 1;
+    jsi_ms_advance_first(ms);
+    return 0;
+}
+
+static int purge_front(jsi_ms *ms, uint64_t upto, uint64_t *purged) {
+    if (upto > ms->last && ms->sidx) {
+        jsi_sidx *fresh = jsi_sidx_new();
+        if (!fresh)
+            return JSI_ERR(JS_ENOMEM, 0, "purge");
+        jsi_sidx_free(ms->sidx);
+        ms->sidx = fresh;
+        *purged += ms->msgs;
+        ms->msgs = 0;
+        ms->bytes = 0;
+        for (size_t i = 0; i < ms->nblks; i++) {
+            ms->blks[i]->msgs = 0;
+            ms->blks[i]->bytes = 0;
+        }
+        ms->first = ms->last + 1;
+        jsi_ms_advance_first(ms);
+        return 0;
+    }
+    while (ms->msgs && ms->first < upto) {
+        int rc = jsi_ms_remove_first(ms);
+        if (rc)
+            return rc;
+        (*purged)++;
+    }
+    return 0;
+}
+
+/* Count the messages matching filter (from the subject index). */
+static uint64_t matching_total(jsi_ms *ms, const char *filter) {
+    size_t flen = strlen(filter), pos = 0;
+    uint64_t n = 0;
+    jsi_sidx_entry *e;
+    if (!jsi_subject_has_wildcard(filter, flen)) {
+        e = jsi_sidx_get(ms->sidx, filter, flen);
+        return e ? e->count : 0;
+    }
+    while ((e = jsi_sidx_next(ms->sidx, &pos)) != NULL)
+        if (jsi_subject_match(filter, flen, e->subj, e->len))
+            n += e->count;
+    return n;
+}
+
+int jsi_ms_purge(jsi_ms *ms, const char *filter, uint64_t seq, uint64_t keep,
+                 uint64_t *purged) {
+    uint64_t n = 0;
+    int rc = 0;
+    if (ms->failed)
+        return JSI_ERR(JS_EFAILED, 0, "store failed earlier");
+    int all = !filter || !*filter || strcmp(filter, ">") == 0;
+    if (all) {
+        uint64_t upto = ms->last + 1;
+        if (seq)
+            upto = JSI_MIN(seq, upto);
+        if (keep) {
+            if (keep >= ms->msgs)
+                upto = ms->first;
+            else
+                for (uint64_t drop = ms->msgs - keep; drop && rc == 0; drop--, n++)
+                    rc = jsi_ms_remove_first(ms);
+            *purged = n;
+            return rc;
+        }
+        rc = purge_front(ms, upto, &n);
+        *purged = n;
+        return rc;
+    }
+    uint64_t limit = seq ? seq : UINT64_MAX;
+    uint64_t drop = UINT64_MAX;
+    if (keep) {
+        uint64_t total = matching_total(ms, filter);
+        drop = total > keep ? total - keep : 0;
+    }
+    uint64_t s = ms->first;
+    jsi_rec r;
+    while (drop && (rc = jsi_ms_next(ms, filter, s, &r)) == 0 &&
+           r.seq < limit) {
+        s = r.seq + 1;
+        rc = jsi_ms_remove(ms, r.seq, 0);
+        if (rc)
+            break;
+        n++;
+        drop--;
+    }
+    if (rc == JS_EMSG_NOT_FOUND)
+        rc = 0;
+    *purged = n;
+    return rc;
+}

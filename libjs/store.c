@@ -1,0 +1,698 @@
+/*
+ * store.c - js_open / js_close, the catalogue of streams, stream management
+ * and publish routing.
+ *
+ * Layout of a store directory:
+ *   LOCK                  held (flock) while the store is open
+ *   catalog               every stream's id and config (catalog.c)
+ *   streams/<id>/         one directory per file-backed stream: block files
+ *                         and the index checkpoint (msgstore)
+ * Directories are named by a number the store assigns, never by a stream
+ * name, so no name can reach outside the store directory.
+ *
+ * Locking: store->lock (rwlock) guards the stream list and the catalogue;
+ * it is taken before any stream's mutex, never after.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "headers.h"
+#include "store.h"
+#include "subject.h"
+#include "util.h"
+#include "vfs.h"
+
+#define CATALOG_NAME "catalog"
+#define DEFAULT_SYNC_INTERVAL JSI_NS_PER_SEC
+
+static int64_t system_clock(void *ctx) {
+    (void)ctx;
+    return jsi_wallclock_ns();
+}
+
+/* ---- references and interned names ------------------------------------- */
+
+void jsi_store_ref(js_store *st);
+void jsi_store_unref(js_store *st);
+const char *jsi_store_intern(js_store *st, const char *name);
+
+void jsi_store_ref(js_store *st) {
+    __atomic_add_fetch(&st->refs, 1, __ATOMIC_RELAXED);
+}
+
+static void store_free(js_store *st) {
+    for (size_t i = 0; i < st->nnames; i++)
+        jsi_free(st->names[i]);
+    jsi_free(st->names);
+    jsi_free(st->streams);
+    jsi_free(st->path);
+    if (st->memvfs)
+        jsi_vfs_mem_free(st->memvfs);
+    pthread_rwlock_destroy(&st->lock);
+    pthread_mutex_destroy(&st->names_mu);
+    st->magic = 0;
+    jsi_free(st);
+}
+
+void jsi_store_unref(js_store *st) {
+    if (st && __atomic_sub_fetch(&st->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        store_free(st);
+}
+
+/* Names live until the store is freed, so a js_pub_ack can borrow one. */
+const char *jsi_store_intern(js_store *st, const char *name) {
+    const char *r = NULL;
+    pthread_mutex_lock(&st->names_mu);
+    for (size_t i = 0; i < st->nnames && !r; i++)
+        if (strcmp(st->names[i], name) == 0)
+            r = st->names[i];
+    if (!r && st->nnames == st->names_cap) {
+        size_t ncap = st->names_cap ? st->names_cap * 2 : 8;
+        char **n = jsi_realloc(st->names, ncap * sizeof *n);
+        if (n) {
+            st->names = n;
+            st->names_cap = ncap;
+        }
+    }
+    if (!r && st->nnames < st->names_cap) {
+        char *c = jsi_strdup(name);
+        if (c)
+            r = st->names[st->nnames++] = c;
+    }
+    pthread_mutex_unlock(&st->names_mu);
+    return r;
+}
+
+/* ---- catalogue ---------------------------------------------------------- */
+
+/* Write the catalogue from the stream list, with `with` standing in for
+ * the config of stream `replace` and `skip` left out. Durable on return. */
+static int catalog_write(js_store *st, const js_stream *replace,
+                         const jsi_scfg *with, const js_stream *skip) {
+    jsi_cat_entry *e = jsi_calloc(st->nstreams ? st->nstreams : 1, sizeof *e);
+    jsi_buf b = {0};
+    size_t n = 0;
+    if (!e)
+        return JSI_ERR(JS_ENOMEM, 0, "catalogue");
+    for (size_t i = 0; i < st->nstreams; i++) {
+        js_stream *s = st->streams[i];
+        if (s == skip)
+            continue;
+        e[n].id = s->id;
+        e[n].created = s->created;
+        e[n].cfg = s == replace ? *with : s->cfg; /* shallow: not freed */
+        n++;
+    }
+    int rc = jsi_catalog_encode(st->next_id, e, n, &b);
+    jsi_free(e);
+    if (rc == 0)
+        rc = jsi_vfs_write_atomic(st->vfs, st->path, CATALOG_NAME, b.p, b.len);
+    jsi_buf_free(&b);
+    return rc == JS_ENOMEM ? JSI_ERR(rc, 0, "catalogue") : rc;
+}
+
+static char *stream_dir(js_store *st, uint64_t id, int storage) {
+    char name[64];
+    if (storage == JS_STORAGE_MEMORY) {
+        snprintf(name, sizeof name, "/mem/%016" PRIx64, id);
+        return jsi_strdup(name);
+    }
+    snprintf(name, sizeof name, "streams/%016" PRIx64, id);
+    return jsi_path_join(st->path, name);
+}
+
+static int list_push(js_store *st, js_stream *s) {
+    if (st->nstreams == st->streams_cap) {
+        size_t ncap = st->streams_cap ? st->streams_cap * 2 : 8;
+        js_stream **n = jsi_realloc(st->streams, ncap * sizeof *n);
+        if (!n)
+            return JSI_ERR(JS_ENOMEM, 0, "stream list");
+        st->streams = n;
+        st->streams_cap = ncap;
+    }
+    st->streams[st->nstreams++] = s;
+    return 0;
+}
+
+static void list_remove(js_store *st, js_stream *s) {
+    for (size_t i = 0; i < st->nstreams; i++)
+        if (st->streams[i] == s) {
+            memmove(st->streams + i, st->streams + i + 1,
+                    (st->nstreams - i - 1) * sizeof *st->streams);
+            st->nstreams--;
+            return;
+        }
+}
+
+static js_stream *find_name(js_store *st, const char *name) {
+    for (size_t i = 0; i < st->nstreams; i++)
+        if (strcmp(st->streams[i]->cfg.c.name, name) == 0)
+            return st->streams[i];
+    return NULL;
+}
+
+/* Create (or, at open, reopen) a stream's storage and object. */
+static int stream_start(js_store *st, uint64_t id, int64_t created,
+                        const jsi_scfg *cfg, js_stream **out) {
+    int mem = cfg->c.storage == JS_STORAGE_MEMORY;
+    if (mem && !st->memvfs && !(st->memvfs = jsi_vfs_mem_new()))
+        return JSI_ERR(JS_ENOMEM, 0, "memory storage");
+    js_vfs *vfs = mem ? st->memvfs : st->vfs;
+    char *dir = stream_dir(st, id, cfg->c.storage);
+    if (!dir)
+        return JSI_ERR(JS_ENOMEM, 0, "stream directory");
+    int rc = jsi_vfs_mkdirs(vfs, dir);
+    if (rc == 0 && !mem)
+        rc = st->vfs->sync_dir(st->vfs, st->path);
+    jsi_stream_env env = {vfs,          dir,           st->block_size,
+                          st->sync,     st->sync_interval, st->clock,
+                          st->clock_ctx};
+    if (rc == 0)
+        rc = jsi_stream_open(st, id, created, cfg, &env, out);
+    jsi_free(dir);
+    return rc;
+}
+
+/* ---- open and close ------------------------------------------------------ */
+
+static int import_opts(const js_open_opts *in, js_open_opts *o) {
+    js_open_opts def = JS_OPEN_OPTS_INIT;
+    *o = def;
+    if (!in)
+        return 0;
+    if (in->version < 1 || in->version > JS_OPEN_OPTS_VERSION)
+        return JSI_ERR(JS_EINVAL, 0, "open opts: version %u unknown",
+                       in->version);
+    *o = *in; /* version 1 is the whole struct */
+    if (o->sync < JS_SYNC_DEFAULT || o->sync > JS_SYNC_NONE)
+        return JSI_ERR(JS_EINVAL, 0, "sync: invalid value %d", o->sync);
+    if (o->sync_interval < 0)
+        return JSI_ERR(JS_EINVAL, 0, "sync_interval: negative");
+    return 0;
+}
+
+/* Remove stream directories the catalogue does not name (a crash between
+ * creating a stream's files and writing the catalogue, or during a
+ * delete). */
+typedef struct orphan_ctx {
+    js_store *st;
+    const jsi_cat_entry *e;
+    size_t n;
+} orphan_ctx;
+
+static int orphan_cb(void *ctx, const char *name) {
+    orphan_ctx *o = ctx;
+    char *end;
+    uint64_t id = strtoull(name, &end, 16);
+    for (size_t i = 0; *end == 0 && i < o->n; i++)
+        if (o->e[i].id == id && o->e[i].cfg.c.storage == JS_STORAGE_FILE)
+            return 0;
+    char rel[300];
+    snprintf(rel, sizeof rel, "streams/%s", name);
+    char *path = jsi_path_join(o->st->path, rel);
+    if (path)
+        jsi_vfs_remove_tree(o->st->vfs, path);
+    jsi_free(path);
+    return 0;
+}
+
+static int load_catalog(js_store *st) {
+    char *path = jsi_path_join(st->path, CATALOG_NAME);
+    jsi_buf b = {0};
+    jsi_cat_entry *e = NULL;
+    size_t n = 0;
+    if (!path)
+        return JSI_ERR(JS_ENOMEM, 0, "open");
+    int rc = jsi_vfs_read_file(st->vfs, path, &b, (size_t)1 << 30);
+    if (rc == JS_ENOTFOUND) {
+        st->next_id = 1;
+        rc = catalog_write(st, NULL, NULL, NULL);
+    } else if (rc == 0) {
+        rc = jsi_catalog_decode(b.p, b.len, &st->next_id, &e, &n);
+        if (rc == JS_ECORRUPT)
+            rc = JSI_ERR(rc, 0, "%s: catalogue is damaged", path);
+    }
+    jsi_buf_free(&b);
+    jsi_free(path);
+    char *sdir = rc == 0 ? jsi_path_join(st->path, "streams") : NULL;
+    if (rc == 0 && !sdir)
+        rc = JS_ENOMEM;
+    if (rc == 0)
+        rc = jsi_vfs_mkdirs(st->vfs, sdir);
+    if (rc == 0) {
+        orphan_ctx o = {st, e, n};
+        rc = st->vfs->list(st->vfs, sdir, orphan_cb, &o);
+    }
+    jsi_free(sdir);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        js_stream *s;
+        rc = stream_start(st, e[i].id, e[i].created, &e[i].cfg, &s);
+        if (rc == 0 && (rc = list_push(st, s)) != 0)
+            jsi_stream_unref(s);
+    }
+    jsi_catalog_free(e, n);
+    return rc;
+}
+
+static void close_streams(js_store *st, int *first_err) {
+    for (size_t i = 0; i < st->nstreams; i++) {
+        int rc = jsi_stream_close(st->streams[i]);
+        if (rc && first_err && !*first_err)
+            *first_err = rc;
+    }
+    /* Unref after closing all: an unref may free the store itself. */
+    size_t n = st->nstreams;
+    js_stream **list = st->streams;
+    st->streams = NULL;
+    st->nstreams = st->streams_cap = 0;
+    for (size_t i = 0; i < n; i++)
+        jsi_stream_unref(list[i]);
+    jsi_free(list);
+}
+
+JS_API int js_open(const char *path, const js_open_opts *opts, js_store **out) {
+    js_open_opts o;
+    jsi_err_clear();
+    if (!path || !*path || !out)
+        return JSI_ERR(JS_EINVAL, 0, "path and out are required");
+    *out = NULL;
+    int rc = import_opts(opts, &o);
+    if (rc)
+        return rc;
+    js_vfs *vfs = js_vfs_find(o.vfs);
+    if (!vfs)
+        return JSI_ERR(JS_EINVAL, 0, "vfs: no backend named \"%s\"",
+                       o.vfs ? o.vfs : "(default)");
+    js_store *st = jsi_calloc(1, sizeof *st);
+    if (!st)
+        return JSI_ERR(JS_ENOMEM, 0, "open");
+    st->magic = JSI_STORE_MAGIC;
+    st->refs = 1;
+    pthread_rwlock_init(&st->lock, NULL);
+    pthread_mutex_init(&st->names_mu, NULL);
+    st->vfs = vfs;
+    st->path = jsi_strdup(path);
+    st->sync = o.sync ? o.sync : JS_SYNC_ALWAYS;
+    st->sync_interval = o.sync_interval ? o.sync_interval : DEFAULT_SYNC_INTERVAL;
+    st->block_size = o.block_size;
+    st->clock = o.clock ? o.clock : system_clock;
+    st->clock_ctx = o.clock_ctx;
+    if (!st->path) {
+        store_free(st);
+        return JSI_ERR(JS_ENOMEM, 0, "open");
+    }
+    rc = jsi_vfs_exists(vfs, path);
+    if (rc == 0 && o.no_create)
+        rc = JSI_ERR(JS_ENOTFOUND, 0, "%s: no store there", path);
+    else if (rc == 0)
+        rc = jsi_vfs_mkdirs(vfs, path);
+    else if (rc == 1)
+        rc = 0;
+    char *lock = rc == 0 ? jsi_path_join(path, "LOCK") : NULL;
+    if (rc == 0 && !lock)
+        rc = JSI_ERR(JS_ENOMEM, 0, "open");
+    if (rc == 0) {
+        rc = vfs->lock(vfs, lock, &st->lock_token);
+        if (rc == JS_ELOCKED)
+            rc = JSI_ERR(rc, 0, "%s: the store is open elsewhere", path);
+    }
+    jsi_free(lock);
+    if (rc == 0) {
+        rc = load_catalog(st);
+        if (rc) {
+            close_streams(st, NULL);
+            vfs->unlock(vfs, st->lock_token);
+        }
+    }
+    if (rc) {
+        jsi_store_unref(st);
+        return rc;
+    }
+    *out = st;
+    return 0;
+}
+
+static int store_enter(js_store *st) {
+    jsi_err_clear();
+    if (!st || st->magic != JSI_STORE_MAGIC)
+        return JSI_ERR(JS_EMISUSE, 0, "not a store handle");
+    return 0;
+}
+
+JS_API int js_close(js_store *st) {
+    if (!st)
+        return 0;
+    int rc = store_enter(st);
+    if (rc)
+        return rc;
+    pthread_rwlock_wrlock(&st->lock);
+    if (st->closed) {
+        pthread_rwlock_unlock(&st->lock);
+        return JSI_ERR(JS_EMISUSE, 0, "store already closed");
+    }
+    st->closed = 1;
+    close_streams(st, &rc);
+    st->vfs->unlock(st->vfs, st->lock_token);
+    st->lock_token = NULL;
+    pthread_rwlock_unlock(&st->lock);
+    jsi_store_unref(st);
+    return rc;
+}
+
+JS_API int js_flush(js_store *st) {
+    int rc = store_enter(st);
+    if (rc)
+        return rc;
+    pthread_rwlock_rdlock(&st->lock);
+    if (st->closed)
+        rc = JSI_ERR(JS_EMISUSE, 0, "store closed");
+    for (size_t i = 0; rc == 0 && i < st->nstreams; i++)
+        rc = jsi_stream_commit(st->streams[i], 1);
+    pthread_rwlock_unlock(&st->lock);
+    return rc;
+}
+
+/* ---- stream management --------------------------------------------------- */
+
+static int check_overlap(js_store *st, const jsi_scfg *c, const js_stream *self) {
+    const char *a, *b;
+    for (size_t i = 0; i < st->nstreams; i++) {
+        js_stream *s = st->streams[i];
+        if (s != self && jsi_scfg_overlap(c, &s->cfg, &a, &b))
+            return JSI_ERR(JS_ESUBJECT_OVERLAP, 10065,
+                           "subjects overlap with an existing stream: \"%s\" "
+                           "of %s and \"%s\"", b, s->cfg.c.name, a);
+    }
+    return 0;
+}
+
+static int add_locked(js_store *st, const jsi_scfg *c, js_stream **out) {
+    js_stream *s = find_name(st, c->c.name);
+    if (s) {
+        if (!jsi_scfg_equal(&s->cfg, c))
+            return JSI_ERR(JS_ESTREAM_EXISTS, 10058,
+                           "stream name already in use with a different "
+                           "configuration");
+        jsi_stream_ref(s);
+        *out = s;
+        return 0;
+    }
+    int rc = check_overlap(st, c, NULL);
+    if (rc)
+        return rc;
+    uint64_t id = st->next_id++;
+    rc = stream_start(st, id, jsi_wallclock_ns(), c, &s);
+    if (rc)
+        return rc;
+    if ((rc = list_push(st, s)) == 0 &&
+        (rc = catalog_write(st, NULL, NULL, NULL)) != 0)
+        list_remove(st, s);
+    if (rc) {
+        /* Its directory is an orphan now; removed here or at next open. */
+        jsi_stream_close(s);
+        char *dir = stream_dir(st, id, c->c.storage);
+        if (dir && c->c.storage == JS_STORAGE_FILE)
+            jsi_vfs_remove_tree(st->vfs, dir);
+        jsi_free(dir);
+        jsi_stream_unref(s);
+        return rc;
+    }
+    jsi_stream_ref(s);
+    *out = s;
+    return 0;
+}
+
+JS_API int js_stream_add(js_store *st, const js_stream_config *cfg,
+                         js_stream **out) {
+    jsi_scfg c;
+    js_stream *s = NULL;
+    int rc = store_enter(st);
+    if (rc)
+        return rc;
+    if ((rc = jsi_scfg_import(cfg, &c)) != 0)
+        return rc;
+    if ((rc = jsi_scfg_normalize(&c, 1)) != 0) {
+        jsi_scfg_free(&c);
+        return rc;
+    }
+    pthread_rwlock_wrlock(&st->lock);
+    rc = st->closed ? JSI_ERR(JS_EMISUSE, 0, "store closed")
+                    : add_locked(st, &c, &s);
+    pthread_rwlock_unlock(&st->lock);
+    jsi_scfg_free(&c);
+    if (rc == 0) {
+        if (out)
+            *out = s;
+        else
+            jsi_stream_unref(s);
+    }
+    return rc;
+}
+
+JS_API int js_stream_update(js_store *st, const js_stream_config *cfg) {
+    jsi_scfg c;
+    int rc = store_enter(st);
+    if (rc)
+        return rc;
+    if ((rc = jsi_scfg_import(cfg, &c)) != 0)
+        return rc;
+    if ((rc = jsi_scfg_normalize(&c, 0)) != 0) {
+        jsi_scfg_free(&c);
+        return rc;
+    }
+    pthread_rwlock_wrlock(&st->lock);
+    js_stream *s = st->closed ? NULL : find_name(st, c.c.name);
+    if (st->closed)
+        rc = JSI_ERR(JS_EMISUSE, 0, "store closed");
+    else if (!s)
+        rc = JSI_ERR(JS_ESTREAM_NOT_FOUND, 10059, "stream not found");
+    if (rc == 0)
+        rc = jsi_scfg_check_update(&s->cfg, &c);
+    if (rc == 0)
+        rc = check_overlap(st, &c, s);
+    if (rc == 0)
+        rc = catalog_write(st, s, &c, NULL);
+    if (rc == 0)
+        rc = jsi_stream_update(s, &c);
+    pthread_rwlock_unlock(&st->lock);
+    jsi_scfg_free(&c);
+    return rc;
+}
+
+JS_API int js_stream_lookup(js_store *st, const char *name, js_stream **out) {
+    int rc = store_enter(st);
+    if (rc)
+        return rc;
+    if (!name || !out)
+        return JSI_ERR(JS_EINVAL, 0, "name and out are required");
+    *out = NULL;
+    pthread_rwlock_rdlock(&st->lock);
+    js_stream *s = st->closed ? NULL : find_name(st, name);
+    if (st->closed)
+        rc = JSI_ERR(JS_EMISUSE, 0, "store closed");
+    else if (!s)
+        rc = JSI_ERR(JS_ESTREAM_NOT_FOUND, 10059, "stream not found");
+    else
+        jsi_stream_ref(s);
+    pthread_rwlock_unlock(&st->lock);
+    if (rc == 0)
+        *out = s;
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+JS_API int js_stream_names(js_store *st, char ***names, size_t *count) {
+    int rc = store_enter(st);
+    if (rc)
+        return rc;
+    if (!names)
+        return JSI_ERR(JS_EINVAL, 0, "names: NULL");
+    pthread_rwlock_rdlock(&st->lock);
+    size_t n = st->closed ? 0 : st->nstreams, bytes = (n + 1) * sizeof(char *);
+    for (size_t i = 0; i < n; i++)
+        bytes += strlen(st->streams[i]->name) + 1;
+    char **v = st->closed ? NULL : jsi_malloc(bytes);
+    if (st->closed)
+        rc = JSI_ERR(JS_EMISUSE, 0, "store closed");
+    else if (!v)
+        rc = JSI_ERR(JS_ENOMEM, 0, "names");
+    if (rc == 0) {
+        char *p = (char *)(v + n + 1);
+        for (size_t i = 0; i < n; i++) {
+            v[i] = p;
+            p = stpcpy(p, st->streams[i]->name) + 1;
+        }
+        v[n] = NULL;
+        qsort(v, n, sizeof *v, cmp_str);
+    }
+    pthread_rwlock_unlock(&st->lock);
+    if (rc == 0) {
+        *names = v;
+        if (count)
+            *count = n;
+    }
+    return rc;
+}
+
+JS_API void js_names_free(char **names) { jsi_free(names); }
+
+void jsi_stream_kill(js_stream *s); /* stream.c */
+
+JS_API int js_stream_delete(js_store *st, const char *name) {
+    int rc = store_enter(st);
+    if (rc)
+        return rc;
+    if (!name)
+        return JSI_ERR(JS_EINVAL, 0, "name: NULL");
+    pthread_rwlock_wrlock(&st->lock);
+    js_stream *s = st->closed ? NULL : find_name(st, name);
+    if (st->closed)
+        rc = JSI_ERR(JS_EMISUSE, 0, "store closed");
+    else if (!s)
+        rc = JSI_ERR(JS_ESTREAM_NOT_FOUND, 10059, "stream not found");
+    if (rc == 0)
+        rc = catalog_write(st, NULL, NULL, s);
+    if (rc == 0) {
+        list_remove(st, s);
+        jsi_stream_kill(s);
+        char *dir = stream_dir(st, s->id, s->cfg.c.storage);
+        if (dir)
+            jsi_vfs_remove_tree(s->cfg.c.storage == JS_STORAGE_MEMORY
+                                    ? st->memvfs : st->vfs, dir);
+        jsi_free(dir);
+        jsi_stream_unref(s);
+    }
+    pthread_rwlock_unlock(&st->lock);
+    return rc;
+}
+
+/* ---- publish ------------------------------------------------------------- */
+
+/* Checks that need no stream: subject, header block, sizes. */
+static int check_msg(const char *subj, size_t *slen, const void *hdr,
+                     size_t hlen, const void *data, size_t dlen) {
+    if (!subj)
+        return JSI_ERR(JS_EINVAL, 0, "subject: NULL");
+    *slen = strlen(subj);
+    if (*slen > JS_MAX_SUBJECT_LEN || !jsi_subject_valid(subj, *slen, 0) ||
+        jsi_subject_has_wildcard(subj, *slen))
+        return JSI_ERR(JS_EINVAL, 0, "subject: invalid subject \"%.*s\"",
+                       (int)JSI_MIN(*slen, (size_t)200), subj);
+    if ((hlen && !hdr) || (dlen && !data))
+        return JSI_ERR(JS_EINVAL, 0, "headers or data: NULL with a length");
+    if (hlen > JS_MAX_HDR_LEN)
+        return JSI_ERR(JS_EHDR_SIZE, 10097,
+                       "header size exceeds maximum allowed of 64k");
+    if (hlen && jsi_hdr_validate(hdr, hlen) != 0)
+        return JS_EBAD_HEADER;
+    if (dlen > JS_MAX_PAYLOAD || *slen + hlen + dlen > JS_MAX_PAYLOAD)
+        return JSI_ERR(JS_EMSG_SIZE, 10054,
+                       "message size exceeds maximum allowed");
+    return 0;
+}
+
+/* The stream taking subj, referenced; try `hint` first. */
+static int route(js_store *st, const char *subj, size_t slen, js_stream *hint,
+                 js_stream **out) {
+    int rc = 0;
+    js_stream *s = NULL;
+    pthread_rwlock_rdlock(&st->lock);
+    if (st->closed)
+        rc = JSI_ERR(JS_EMISUSE, 0, "store closed");
+    if (rc == 0 && hint && !hint->gone && jsi_stream_takes(hint, subj, slen))
+        s = hint;
+    for (size_t i = 0; rc == 0 && !s && i < st->nstreams; i++)
+        if (jsi_stream_takes(st->streams[i], subj, slen))
+            s = st->streams[i];
+    if (rc == 0 && !s)
+        rc = JSI_ERR(JS_ENO_STREAM, 0, "no stream takes subject \"%s\"", subj);
+    if (s)
+        jsi_stream_ref(s);
+    pthread_rwlock_unlock(&st->lock);
+    *out = s;
+    return rc;
+}
+
+JS_API int js_publish(js_store *st, const char *subject, const void *hdrs,
+                      size_t hdr_len, const void *data, size_t len,
+                      js_pub_ack *ack) {
+    size_t slen;
+    js_stream *s;
+    int rc = store_enter(st);
+    if (rc)
+        return rc;
+    if (ack && (ack->version < 1 || ack->version > JS_PUB_ACK_VERSION))
+        return JSI_ERR(JS_EINVAL, 0, "ack: version %u unknown", ack->version);
+    if ((rc = check_msg(subject, &slen, hdrs, hdr_len, data, len)) != 0)
+        return rc;
+    if ((rc = route(st, subject, slen, NULL, &s)) != 0)
+        return rc;
+    rc = jsi_stream_publish(s, subject, slen, hdrs, hdr_len, data, len, ack, 0);
+    jsi_stream_unref(s);
+    return rc;
+}
+
+/* Size of one element of a caller's js_pub_ack array, by its version. */
+static size_t ack_size(unsigned version) {
+    return version == 1 ? sizeof(js_pub_ack) : 0;
+}
+
+JS_API int js_publish_batch(js_store *st, const js_pub_msg *msgs, size_t n,
+                            js_pub_ack *acks, size_t *done) {
+    int rc = store_enter(st);
+    size_t i = 0, stride = 0, durable = 0;
+    js_stream *cur = NULL;
+    if (done)
+        *done = 0;
+    if (rc)
+        return rc;
+    if (n && !msgs)
+        return JSI_ERR(JS_EINVAL, 0, "msgs: NULL");
+    if (acks && n && !(stride = ack_size(acks[0].version)))
+        return JSI_ERR(JS_EINVAL, 0, "acks: version %u unknown",
+                       acks[0].version);
+    for (; i < n; i++) {
+        const js_pub_msg *m = &msgs[i];
+        js_pub_ack *ack =
+            acks ? (js_pub_ack *)((uint8_t *)acks + i * stride) : NULL;
+        size_t slen;
+        js_stream *s;
+        if ((rc = check_msg(m->subject, &slen, m->hdrs, m->hdr_len, m->data,
+                            m->len)) != 0)
+            break;
+        if ((rc = route(st, m->subject, slen, cur, &s)) != 0)
+            break;
+        if (s != cur) {
+            /* One durability point per stream run: commit the last one. */
+            if (cur) {
+                rc = jsi_stream_commit(cur, 0);
+                jsi_stream_unref(cur);
+            }
+            cur = s;
+            if (rc)
+                break;
+            durable = i;
+        } else {
+            jsi_stream_unref(s);
+        }
+        rc = jsi_stream_publish(cur, m->subject, slen, m->hdrs, m->hdr_len,
+                                m->data, m->len, ack, 1);
+        if (rc)
+            break;
+    }
+    if (cur) {
+        int crc = jsi_stream_commit(cur, 0);
+        if (crc == 0)
+            durable = i;
+        if (rc == 0)
+            rc = crc;
+        jsi_stream_unref(cur);
+    }
+    if (done)
+        *done = durable;
+    return rc;
+}

@@ -1,0 +1,53 @@
+/*
+ * store.h - the top handle: the catalogue of streams, the lock file, open
+ * options, publish routing.
+ */
+#ifndef JSI_STORE_H
+#define JSI_STORE_H
+
+#include <pthread.h>
+
+#include "jetstream.h"
+#include "stream.h"
+
+#define JSI_STORE_MAGIC 0x4a535354u /* "JSST" */
+
+struct js_store {
+    uint32_t magic;
+    int refs;                 /* atomic: 1 while open + 1 per stream object */
+    pthread_rwlock_t lock;    /* the stream list and the catalogue */
+    int closed;
+    js_vfs *vfs;
+    char *path;
+    void *lock_token;
+    int sync;
+    int64_t sync_interval;
+    uint32_t block_size;
+    int64_t (*clock)(void *ctx);
+    void *clock_ctx;
+    js_stream **streams;
+    size_t nstreams, streams_cap;
+    uint64_t next_id;
+    pthread_mutex_t names_mu; /* interned names (acks borrow them) */
+    char **names;
+    size_t nnames, names_cap;
+    js_vfs *memvfs;           /* storage=memory streams */
+};
+
+/* One catalogue entry as stored. */
+typedef struct jsi_cat_entry {
+    uint64_t id;
+    int64_t created;
+    jsi_scfg cfg;
+} jsi_cat_entry;
+
+/* The catalogue codec (catalog.c). encode appends to b; decode fills
+ * *entries (jsi_malloc'd array, free each cfg then the array). */
+struct jsi_buf;
+int jsi_catalog_encode(uint64_t next_id, const jsi_cat_entry *e, size_t n,
+                       struct jsi_buf *b);
+int jsi_catalog_decode(const uint8_t *p, size_t len, uint64_t *next_id,
+                       jsi_cat_entry **entries, size_t *n);
+void jsi_catalog_free(jsi_cat_entry *e, size_t n);
+
+#endif

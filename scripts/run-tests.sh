@@ -1,0 +1,80 @@
+#!/bin/bash
+# run-tests.sh - run check-framework test programs and sum their results.
+#
+#   run-tests.sh build/tests/test_a build/tests/test_b ...
+#
+# Each program's output is shown as it runs. check prints, per runner, a line
+#   100%: Checks: 12, Failures: 0, Errors: 0
+# and those lines are summed over every program. A program that exits
+# non-zero without a check line reporting a failure (a crash, a sanitizer or
+# valgrind report at exit, a timeout) counts as one more failed check, and so
+# does a program that prints no check line at all. The last line printed is
+# always exactly
+#   N passed, N failed
+# and the exit status is non-zero if anything failed.
+#
+# Environment:
+#   TEST_WRAPPER  command prefix for each program (valgrind ..., setarch -R)
+#   TEST_TIMEOUT  seconds per program (default 1800; 0 means no limit)
+set -u -o pipefail
+
+timeout_s=${TEST_TIMEOUT:-1800}
+wrapper=${TEST_WRAPPER:-}
+passed=0
+failed=0
+bad_programs=()
+
+log=$(mktemp "${TMPDIR:-/tmp}/js-run-tests.XXXXXX")
+trap 'rm -f "$log"' EXIT
+
+if [ $# -eq 0 ]; then
+    echo "run-tests.sh: warning: no test programs (no tests/test_*.c yet)" >&2
+fi
+
+for t in "$@"; do
+    echo "== $t"
+    if [ ! -x "$t" ]; then
+        echo "run-tests.sh: FAIL: $t: not built" >&2
+        failed=$((failed + 1)); bad_programs+=("$t"); continue
+    fi
+    cmd=()
+    if [ "$timeout_s" != 0 ]; then cmd+=(timeout -k 10 "$timeout_s"); fi
+    # shellcheck disable=SC2206 # the wrapper is a word list on purpose
+    if [ -n "$wrapper" ]; then cmd+=($wrapper); fi
+    cmd+=("$t")
+    "${cmd[@]}" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+
+    # Sum every check summary line of this program.
+    read -r p_checks p_fail p_lines < <(sed -n \
+        's/^[0-9]*%: Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\).*/\1 \2 \3/p' \
+        "$log" | awk '{c += $1; f += $2 + $3; n++} END {print c+0, f+0, n+0}')
+    passed=$((passed + p_checks - p_fail))
+    failed=$((failed + p_fail))
+
+    why=
+    if [ "$p_lines" -eq 0 ]; then
+        why="printed no check summary line (exit status $rc)"
+        failed=$((failed + 1))
+    elif [ "$rc" -ne 0 ] && [ "$p_fail" -eq 0 ]; then
+        case $rc in
+        124) why="timed out after ${timeout_s}s" ;;
+        *) why="exited with status $rc although check reported no failure (crash, sanitizer or valgrind error?)" ;;
+        esac
+        failed=$((failed + 1))
+    elif [ "$rc" -eq 0 ] && [ "$p_fail" -ne 0 ]; then
+        why="check reported $p_fail failure(s) but the program exited 0 (main should return srunner_ntests_failed() != 0)"
+    elif [ "$p_fail" -ne 0 ]; then
+        why="$p_fail check(s) failed"
+    fi
+    if [ -n "$why" ]; then
+        echo "run-tests.sh: FAIL: $t: $why" >&2
+        bad_programs+=("$t")
+    fi
+done
+
+if [ ${#bad_programs[@]} -ne 0 ]; then
+    echo "run-tests.sh: failing programs: ${bad_programs[*]}" >&2
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ ${#bad_programs[@]} -eq 0 ]
