@@ -99,11 +99,21 @@ SCRIPT_ENV = MAKE='$(MAKE)' CC='$(CC)' BUILD='$(BUILD)' VERSION='$(VERSION)' \
 
 all: $(SHLIB) $(SOLINK) $(DEVLINK) $(STLIB)
 
-$(BUILD)/obj/%.o: libjs/%.c $(wildcard libjs/*.h) include/jetstream.h | $(NEED_DEPS)
+# The compiler and flags a build tree was made with: rewritten only when they
+# change, so `make` then `make CC=clang` rebuilds everything instead of
+# silently keeping the gcc objects.
+FLAGS_STAMP = $(BUILD)/flags.stamp
+FLAGS_TEXT = $(CC) | $(CPPFLAGS) | $(CFLAGS) | $(LDFLAGS)
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(@D)
+	@tmp=$@.$$$$; printf '%s\n' '$(subst ','\'',$(FLAGS_TEXT))' > $$tmp; \
+	if cmp -s $$tmp $@; then rm -f $$tmp; else mv -f $$tmp $@; fi
+
+$(BUILD)/obj/%.o: libjs/%.c $(wildcard libjs/*.h) include/jetstream.h $(FLAGS_STAMP) | $(NEED_DEPS)
 	@mkdir -p $(@D)
 	$(CC) $(JS_CPPFLAGS) $(CPPFLAGS) $(JS_CFLAGS) $(CFLAGS) -c $< -o $@
 
-$(SHLIB): $(OBJS) libjs/jetstream.map
+$(SHLIB): $(OBJS) libjs/jetstream.map $(FLAGS_STAMP)
 	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=libjs/jetstream.map \
 	  -Wl,--no-undefined $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LIBS)
 
@@ -118,14 +128,14 @@ $(STLIB): $(OBJS)
 	$(AR) rcs $@ $(OBJS)
 
 # Tests link the static library so they can reach internal (jsi_*) helpers.
-$(BUILD)/tests/%: tests/%.c $(STLIB) $(wildcard tests/*.h) | $(NEED_DEPS)
+$(BUILD)/tests/%: tests/%.c $(STLIB) $(wildcard tests/*.h) $(FLAGS_STAMP) | $(NEED_DEPS)
 	@mkdir -p $(@D)
 	$(CC) $(JS_CPPFLAGS) $(CPPFLAGS) -Itests -std=c99 -pthread $(WARN) $(CFLAGS) $< -o $@ \
 	  $(LDFLAGS) $(STLIB) $(TEST_LIBS) $(LIBS)
 
 # Examples see only the public header and the shared library, as an
 # application would; the rpath lets them run from the build tree.
-$(BUILD)/examples/%: examples/%.c $(SHLIB) $(DEVLINK) include/jetstream.h | $(NEED_DEPS)
+$(BUILD)/examples/%: examples/%.c $(SHLIB) $(DEVLINK) include/jetstream.h $(FLAGS_STAMP) | $(NEED_DEPS)
 	@mkdir -p $(@D)
 	$(CC) -Iinclude $(CPPFLAGS) -std=c99 $(WARN) $(CFLAGS) $< -o $@ \
 	  $(LDFLAGS) -L$(BUILD) -Wl,-rpath,'$$ORIGIN/..' -ljetstream
@@ -158,7 +168,7 @@ $(META_TESTS:%=meta-%): $(NEED_DEPS) all examples
 # per-test timeouts for the slower instrumented code. setarch -R turns off
 # address randomisation, which ThreadSanitizer needs on high-entropy kernels.
 SAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fno-sanitize-recover=all
-ASAN_ENV = ASAN_OPTIONS=abort_on_error=1:halt_on_error=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1 \
+ASAN_ENV = ASAN_OPTIONS=abort_on_error=1:halt_on_error=1:detect_leaks=1:detect_stack_use_after_return=1 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 CK_TIMEOUT_MULTIPLIER=10
 TSAN_ENV = TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 CK_TIMEOUT_MULTIPLIER=20
 # The test programs that start threads. For now all of them; narrow this list
@@ -168,13 +178,13 @@ TSAN_TESTS = $(TEST_SRCS:tests/%.c=%)
 asan: $(NEED_DEPS)
 	+$(MAKE) BUILD=build-asan NODEPS=1 \
 	  CFLAGS='$(SAN_CFLAGS) -fsanitize=address,undefined' tests
-	+@$(ASAN_ENV) TEST_WRAPPER='setarch -R' $(SCRIPT_ENV) BUILD=build-asan \
+	@$(ASAN_ENV) TEST_WRAPPER='setarch -R' $(SCRIPT_ENV) BUILD=build-asan \
 	  bash scripts/run-tests.sh $(TEST_BINS:$(BUILD)/%=build-asan/%)
 
 tsan: $(NEED_DEPS)
 	+$(MAKE) BUILD=build-tsan NODEPS=1 CFLAGS='$(SAN_CFLAGS) -fsanitize=thread' \
 	  $(or $(TSAN_TESTS:%=build-tsan/tests/%),tests)
-	+@$(TSAN_ENV) TEST_WRAPPER='setarch -R' $(SCRIPT_ENV) BUILD=build-tsan \
+	@$(TSAN_ENV) TEST_WRAPPER='setarch -R' $(SCRIPT_ENV) BUILD=build-tsan \
 	  bash scripts/run-tests.sh $(TSAN_TESTS:%=build-tsan/tests/%)
 
 # Valgrind: the normal build; CK_FORK=no keeps each program in one process
@@ -202,11 +212,12 @@ abi-check: $(NEED_DEPS) abi-lib
 	@$(SCRIPT_ENV) ABI_BUILD=$(ABI_BUILD) bash scripts/check-abi.sh || [ $$? -eq 77 ]
 
 # ---- demo ------------------------------------------------------------------
-# Runs in a fresh scratch directory so the demo's store never lands in the
-# source tree.
+# Runs in $(BUILD)/demo so the demo's store never lands in the source tree.
+# The store is kept: a second `make demo` finds the first run's messages
+# (make clean starts over).
 demo: $(NEED_DEPS) all examples
 	@test -x $(BUILD)/examples/orders || { echo "demo: examples/orders.c is missing" >&2; exit 1; }
-	rm -rf $(BUILD)/demo && mkdir -p $(BUILD)/demo
+	mkdir -p $(BUILD)/demo
 	cd $(BUILD)/demo && $(CURDIR)/$(BUILD)/examples/orders
 
 # ---- install ---------------------------------------------------------------

@@ -101,7 +101,12 @@ void jsi_ms_cache_trim(jsi_ms *ms) {
         }
         if (!victim)
             return;
-        jsi_free(victim->buf);
+        if (!ms->spare && victim->cap >= ms->block_size) {
+            ms->spare = victim->buf;
+            ms->spare_cap = victim->cap;
+        } else {
+            jsi_free(victim->buf);
+        }
         jsi_free(victim->offs);
         victim->buf = NULL;
         victim->offs = NULL;
@@ -393,9 +398,16 @@ int jsi_ms_blks_append(jsi_ms *ms, jsi_blk *b) {
 /* Start a new tail block able to take a record of len bytes. */
 static int tail_roll(jsi_ms *ms, size_t len) {
     size_t cap = JSI_MAX((size_t)ms->block_size, len + JSI_BLK_HDR_LEN);
-    jsi_blk *b = jsi_ms_blk_new(ms, ms->next_blkno, ms->last + 1, cap);
+    int reuse = ms->spare && ms->spare_cap >= cap;
+    jsi_blk *b = jsi_ms_blk_new(ms, ms->next_blkno, ms->last + 1,
+                                reuse ? 0 : cap);
     if (!b)
         return JSI_ERR(JS_ENOMEM, 0, "new block");
+    if (reuse) {
+        b->buf = ms->spare;
+        b->cap = ms->spare_cap;
+        ms->spare = NULL;
+    }
     if (jsi_ms_blks_append(ms, b) != 0) {
         jsi_ms_blk_free(b);
         return JSI_ERR(JS_ENOMEM, 0, "new block");

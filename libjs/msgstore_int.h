@@ -83,6 +83,9 @@ struct jsi_ms {
     uint64_t since_ckpt;
     uint64_t tick;
     size_t cached;           /* loaded non-tail blocks */
+    uint8_t *spare;          /* an evicted block buffer kept for the next
+                                tail, so a new block costs no page faults */
+    size_t spare_cap;
     uint64_t *dead;          /* block files to unlink after the next
                                 checkpoint (which no longer lists them) */
     size_t ndead, dead_cap;

@@ -500,6 +500,8 @@ void jsi_ms_free(jsi_ms *ms) {
         jsi_ms_blk_free(ms->blks[i]);
     jsi_free(ms->blks);
     jsi_free(ms->jobs);
+    jsi_free(ms->spare);
+    jsi_free(ms->dead);
     jsi_rs_free(&ms->deleted);
     jsi_rs_free(&ms->lost);
     jsi_rs_free(&ms->pend_del);

@@ -596,15 +596,15 @@ static int check_msg(const char *subj, size_t *slen, const void *hdr,
 }
 
 /* The stream taking subj, referenced; try `hint` first. */
-static int route(js_store *st, const char *subj, size_t slen, js_stream *hint,
-                 js_stream **out) {
+static int route(js_store *st, const char *subj, size_t slen,
+                 const js_stream *hint, js_stream **out) {
     int rc = 0;
     js_stream *s = NULL;
     pthread_rwlock_rdlock(&st->lock);
     if (st->closed)
         rc = JSI_ERR(JS_EMISUSE, 0, "store closed");
     if (rc == 0 && hint && !hint->gone && jsi_stream_takes(hint, subj, slen))
-        s = hint;
+        s = (js_stream *)hint;
     for (size_t i = 0; rc == 0 && !s && i < st->nstreams; i++)
         if (jsi_stream_takes(st->streams[i], subj, slen))
             s = st->streams[i];
@@ -631,7 +631,7 @@ JS_API int js_publish(js_store *st, const char *subject, const void *hdrs,
         return rc;
     if ((rc = route(st, subject, slen, NULL, &s)) != 0)
         return rc;
-    rc = jsi_stream_publish(s, subject, slen, hdrs, hdr_len, data, len, ack, 0);
+    rc = jsi_stream_publish(s, subject, slen, hdrs, hdr_len, data, len, ack);
     jsi_stream_unref(s);
     return rc;
 }
@@ -641,11 +641,41 @@ static size_t ack_size(unsigned version) {
     return version == 1 ? sizeof(js_pub_ack) : 0;
 }
 
+/* Publish a run of batch messages to one stream under one lock hold and one
+ * timestamp, then commit once. Stops at a message the stream does not take
+ * (*next says where) or at the first error. */
+static int publish_run(js_stream *s, const js_pub_msg *msgs, size_t i,
+                       size_t n, js_pub_ack *acks, size_t stride,
+                       size_t *next) {
+    int rc = 0;
+    pthread_mutex_lock(&s->mu);
+    int64_t now = jsi_stream_now(s);
+    for (; i < n; i++) {
+        const js_pub_msg *m = &msgs[i];
+        size_t slen;
+        js_pub_ack *ack =
+            acks ? (js_pub_ack *)((uint8_t *)acks + i * stride) : NULL;
+        if ((rc = check_msg(m->subject, &slen, m->hdrs, m->hdr_len, m->data,
+                            m->len)) != 0)
+            break;
+        if (!jsi_stream_takes(s, m->subject, slen))
+            break;
+        rc = jsi_stream_publish_locked(s, m->subject, slen, m->hdrs,
+                                       m->hdr_len, m->data, m->len, now, ack);
+        if (rc)
+            break;
+    }
+    /* Whatever was stored becomes durable, also when a message failed. */
+    int crc = jsi_stream_commit_locked(s, 0);
+    pthread_mutex_unlock(&s->mu);
+    *next = i;
+    return rc ? rc : crc;
+}
+
 JS_API int js_publish_batch(js_store *st, const js_pub_msg *msgs, size_t n,
                             js_pub_ack *acks, size_t *done) {
     int rc = store_enter(st);
-    size_t i = 0, stride = 0, durable = 0;
-    js_stream *cur = NULL;
+    size_t i = 0, stride = 0;
     if (done)
         *done = 0;
     if (rc)
@@ -655,44 +685,23 @@ JS_API int js_publish_batch(js_store *st, const js_pub_msg *msgs, size_t n,
     if (acks && n && !(stride = ack_size(acks[0].version)))
         return JSI_ERR(JS_EINVAL, 0, "acks: version %u unknown",
                        acks[0].version);
-    for (; i < n; i++) {
-        const js_pub_msg *m = &msgs[i];
-        js_pub_ack *ack =
-            acks ? (js_pub_ack *)((uint8_t *)acks + i * stride) : NULL;
-        size_t slen;
+    while (rc == 0 && i < n) {
+        size_t slen, next;
         js_stream *s;
+        const js_pub_msg *m = &msgs[i];
         if ((rc = check_msg(m->subject, &slen, m->hdrs, m->hdr_len, m->data,
                             m->len)) != 0)
             break;
-        if ((rc = route(st, m->subject, slen, cur, &s)) != 0)
+        if ((rc = route(st, m->subject, slen, NULL, &s)) != 0)
             break;
-        if (s != cur) {
-            /* One durability point per stream run: commit the last one. */
-            if (cur) {
-                rc = jsi_stream_commit(cur, 0);
-                jsi_stream_unref(cur);
-            }
-            cur = s;
-            if (rc)
-                break;
-            durable = i;
-        } else {
-            jsi_stream_unref(s);
-        }
-        rc = jsi_stream_publish(cur, m->subject, slen, m->hdrs, m->hdr_len,
-                                m->data, m->len, ack, 1);
-        if (rc)
-            break;
-    }
-    if (cur) {
-        int crc = jsi_stream_commit(cur, 0);
-        if (crc == 0)
-            durable = i;
-        if (rc == 0)
-            rc = crc;
-        jsi_stream_unref(cur);
+        rc = publish_run(s, msgs, i, n, acks, stride, &next);
+        jsi_stream_unref(s);
+        if (rc && next > i && jsi_ms_failed(s->ms) == 0 && rc != JS_EFAILED)
+            i = next; /* the failing message; those before it are durable */
+        else if (rc == 0)
+            i = next;
     }
     if (done)
-        *done = durable;
+        *done = i;
     return rc;
 }

@@ -336,14 +336,14 @@ static void fill_ack(js_stream *s, js_pub_ack *ack, uint64_t seq, int dup) {
     ack->stream = s->name;
 }
 
-static int publish_locked(js_stream *s, const char *subj, size_t slen,
-                          const uint8_t *hdr, size_t hlen, const void *data,
-                          size_t dlen, js_pub_ack *ack) {
+int jsi_stream_publish_locked(js_stream *s, const char *subj, size_t slen,
+                              const void *hdrp, size_t hlen, const void *data,
+                              size_t dlen, int64_t now, js_pub_ack *ack) {
     const js_stream_config *c = &s->cfg.c;
+    const uint8_t *hdr = hdrp;
     const char *id = NULL;
     size_t idlen = 0;
     int rollup = ROLLUP_NONE, rc;
-    int64_t now = now_ns(s);
     if (s->gone)
         return JSI_ERR(s->closed ? JS_EMISUSE : JS_ESTREAM_NOT_FOUND,
                        s->closed ? 0 : 10059, "stream %s is %s", s->name,
@@ -405,21 +405,28 @@ static int publish_locked(js_stream *s, const char *subj, size_t slen,
 
 int jsi_stream_publish(js_stream *s, const char *subj, size_t slen,
                        const void *hdr, size_t hlen, const void *data,
-                       size_t dlen, js_pub_ack *ack, int defer_commit) {
+                       size_t dlen, js_pub_ack *ack) {
     pthread_mutex_lock(&s->mu);
-    int rc = publish_locked(s, subj, slen, hdr, hlen, data, dlen, ack);
-    if (rc == 0 && !defer_commit)
+    int rc = jsi_stream_publish_locked(s, subj, slen, hdr, hlen, data, dlen,
+                                       now_ns(s), ack);
+    if (rc == 0)
         rc = jsi_ms_commit(s->ms, 0);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
 
+int jsi_stream_commit_locked(js_stream *s, int force_sync) {
+    return s->ms && !s->gone ? jsi_ms_commit(s->ms, force_sync) : 0;
+}
+
 int jsi_stream_commit(js_stream *s, int force_sync) {
     pthread_mutex_lock(&s->mu);
-    int rc = s->ms && !s->gone ? jsi_ms_commit(s->ms, force_sync) : 0;
+    int rc = jsi_stream_commit_locked(s, force_sync);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
+
+int64_t jsi_stream_now(js_stream *s) { return now_ns(s); }
 
 /* ---- open, close, update ------------------------------------------------ */
 

@@ -83,13 +83,19 @@ void jsi_stream_unref(js_stream *s);
 /* 1 if the literal subject is one of this stream's. */
 int jsi_stream_takes(const js_stream *s, const char *subj, size_t slen);
 
-/* Publish one message (stream lock taken inside); durable per the policy
- * unless defer_commit, in which case the caller commits with
- * jsi_stream_commit(). */
+/* Publish one message (stream lock taken inside), durable per the policy
+ * when it returns. */
 int jsi_stream_publish(js_stream *s, const char *subj, size_t slen,
                        const void *hdr, size_t hlen, const void *data,
-                       size_t dlen, js_pub_ack *ack, int defer_commit);
+                       size_t dlen, js_pub_ack *ack);
+/* The same with s->mu held by the caller, a timestamp given, and no
+ * commit: a batch publishes many, then commits once. */
+int jsi_stream_publish_locked(js_stream *s, const char *subj, size_t slen,
+                              const void *hdr, size_t hlen, const void *data,
+                              size_t dlen, int64_t now, js_pub_ack *ack);
 int jsi_stream_commit(js_stream *s, int force_sync);
+int jsi_stream_commit_locked(js_stream *s, int force_sync);
+int64_t jsi_stream_now(js_stream *s);
 /* Apply a new config (already validated against the store). */
 int jsi_stream_update(js_stream *s, const jsi_scfg *nu);
 

@@ -35,15 +35,15 @@ bash scripts/api-names.sh nodes > "$tmp/nodes" || exit 1
 while read -r type name; do
     case $type in
     A) grep -qxF "$name" "$tmp/nodes" || err "absolute symbol $name is not a version node of libjs/jetstream.map" ;;
-    T) case $name in js_*) ;; *) err "exported function $name is not js_*" ;; esac ;;
-    *) err "exported $name has type $type: only functions (T) may be exported" ;;
+    T|i) case $name in js_*) ;; *) err "exported function $name is not js_*" ;; esac ;;
+    *) err "exported $name has type $type: only functions (T, or i for an ifunc) may be exported" ;;
     esac
 done < "$tmp/exports"
-awk '$1 == "T" { print $2 }' "$tmp/exports" | sort -u > "$tmp/funcs"
+awk '$1 == "T" || $1 == "i" { print $2 }' "$tmp/exports" | sort -u > "$tmp/funcs"
 missing=$(comm -23 "$tmp/header" "$tmp/funcs")
 extra=$(comm -13 "$tmp/header" "$tmp/funcs")
-[ -z "$missing" ] || err "declared JS_API in the header but not exported (not defined, or not in the version script?): $(echo $missing)"
-[ -z "$extra" ] || err "exported but not JS_API in the header: $(echo $extra)"
+[ -z "$missing" ] || err "declared JS_API in the header but not exported (not defined, or not in the version script?): $(printf "%s " $missing)"
+[ -z "$extra" ] || err "exported but not JS_API in the header: $(printf "%s " $extra)"
 
 # 2. Versions: every defined dynamic symbol has @@NODE (readelf shows it as
 #    name@@NODE or name@NODE).

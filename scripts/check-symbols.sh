@@ -27,12 +27,12 @@ compare() { # file-a label-a file-b label-b
     only_b=$(comm -13 "$1" "$3")
     if [ -n "$only_a" ]; then
         echo "check-symbols: FAIL: in $2 but not in $4:" >&2
-        printf '    %s\n' $only_a >&2
+        printf '%s\n' "$only_a" | sed 's/^/    /' >&2
         fail=1
     fi
     if [ -n "$only_b" ]; then
         echo "check-symbols: FAIL: in $4 but not in $2:" >&2
-        printf '    %s\n' $only_b >&2
+        printf '%s\n' "$only_b" | sed 's/^/    /' >&2
         fail=1
     fi
 }
@@ -54,13 +54,13 @@ fi
 bad=$(grep -v '^js_[a-z0-9_]*$' "$tmp/header" || true)
 if [ -n "$bad" ]; then
     echo "check-symbols: FAIL: JS_API names must be js_* (lower case):" >&2
-    printf '    %s\n' $bad >&2
+    printf '%s\n' "$bad" | sed 's/^/    /' >&2
     fail=1
 fi
 wild=$(grep '[][*?]' "$tmp/map" || true)
 if [ -n "$wild" ]; then
     echo "check-symbols: FAIL: wildcards in the version script's global list:" >&2
-    printf '    %s\n' $wild >&2
+    printf '%s\n' "$wild" | sed 's/^/    /' >&2
     fail=1
 fi
 

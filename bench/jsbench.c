@@ -1,0 +1,287 @@
+/*
+ * jsbench - publish throughput of a file-backed stream, per sync policy,
+ * single calls and batches, with a raw-file baseline measured in the same
+ * run (write(2) of the same bytes, and write + fdatasync per call), so the
+ * figures can be read as ratios on a noisy machine.
+ *
+ *   jsbench [-d dir] [-n msgs] [-s size[,size...]] [-b batch] [-r reps]
+ *           [-p always,interval,none] [-m single,batch] [-t threads]
+ *           [-T seconds]
+ *
+ * Each row runs until it has published -n messages or -T seconds passed,
+ * repeats -r times on a fresh store, and prints the median.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jetstream.h>
+
+typedef struct opts {
+    const char *dir;
+    uint64_t n;
+    size_t sizes[8];
+    int nsizes;
+    size_t batch;
+    int reps;
+    int policies[3];
+    int npolicies;
+    int modes[2]; /* 0 single, 1 batch */
+    int nmodes;
+    int threads;
+    double max_secs;
+} opts;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what, int rc) {
+    fprintf(stderr, "jsbench: %s: %s (%s)\n", what, js_strerror(rc),
+            js_errmsg());
+    exit(1);
+}
+
+static void rm_rf(const char *path) {
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+    if (system(cmd) != 0)
+        fprintf(stderr, "jsbench: could not remove %s\n", path);
+}
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_d);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* ---- one run ------------------------------------------------------------ */
+
+typedef struct run {
+    const opts *o;
+    js_store *store;
+    size_t size;
+    int batch;
+    uint64_t quota; /* messages for this thread */
+    uint64_t done;
+    double t_end;
+} run;
+
+static void *pub_thread(void *arg) {
+    run *r = arg;
+    char *payload = malloc(r->size ? r->size : 1);
+    memset(payload, 'x', r->size);
+    size_t b = r->batch ? r->o->batch : 1;
+    js_pub_msg *msgs = calloc(b, sizeof *msgs);
+    for (size_t i = 0; i < b; i++) {
+        msgs[i].subject = "BENCH.data";
+        msgs[i].data = payload;
+        msgs[i].len = r->size;
+    }
+    while (r->done < r->quota) {
+        size_t k = b;
+        if (r->quota - r->done < k)
+            k = (size_t)(r->quota - r->done);
+        int rc = r->batch ? js_publish_batch(r->store, msgs, k, NULL, NULL)
+                          : js_publish(r->store, "BENCH.data", NULL, 0,
+                                       payload, r->size, NULL);
+        if (rc)
+            die("publish", rc);
+        r->done += k;
+        if ((r->done & 63) == 0 || r->batch)
+            if (now_s() > r->t_end)
+                break;
+    }
+    free(msgs);
+    free(payload);
+    return NULL;
+}
+
+/* msgs/s of one run on a fresh store */
+static double one_run(const opts *o, int policy, int batch, size_t size,
+                      uint64_t *count) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/run", o->dir);
+    rm_rf(dir);
+    js_open_opts oo = JS_OPEN_OPTS_INIT;
+    oo.sync = policy;
+    js_store *st;
+    int rc = js_open(dir, &oo, &st);
+    if (rc)
+        die("open", rc);
+    js_stream_config c = JS_STREAM_CONFIG_INIT;
+    const char *subs[] = {"BENCH.>"};
+    c.name = "BENCH";
+    c.subjects = subs;
+    c.num_subjects = 1;
+    if ((rc = js_stream_add(st, &c, NULL)) != 0)
+        die("stream add", rc);
+    run rs[64];
+    pthread_t th[64];
+    int nt = o->threads;
+    double t0 = now_s();
+    for (int i = 0; i < nt; i++) {
+        rs[i] = (run){o, st, size, batch, o->n / (uint64_t)nt, 0,
+                      t0 + o->max_secs};
+        pthread_create(&th[i], NULL, pub_thread, &rs[i]);
+    }
+    uint64_t total = 0;
+    for (int i = 0; i < nt; i++) {
+        pthread_join(th[i], NULL);
+        total += rs[i].done;
+    }
+    if (policy != JS_SYNC_ALWAYS && (rc = js_flush(st)) != 0)
+        die("flush", rc);
+    double dt = now_s() - t0;
+    if ((rc = js_close(st)) != 0)
+        die("close", rc);
+    rm_rf(dir);
+    *count = total;
+    return (double)total / dt;
+}
+
+/* ---- baselines: the same bytes through write(2) ------------------------- */
+
+/* Record bytes per message as the library stores them. */
+static size_t rec_bytes(size_t size) { return 40 + strlen("BENCH.data") + size; }
+
+static double raw_run(const opts *o, size_t size, int batch, int sync_each,
+                      uint64_t n) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/raw", o->dir);
+    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+    if (fd < 0) {
+        perror("jsbench: raw");
+        exit(1);
+    }
+    size_t rb = rec_bytes(size), per = batch ? o->batch : 1;
+    size_t chunk = rb * per;
+    char *buf = calloc(1, chunk);
+    double t0 = now_s(), t_end = t0 + o->max_secs;
+    uint64_t done = 0;
+    while (done < n && now_s() < t_end) {
+        if (write(fd, buf, chunk) != (ssize_t)chunk) {
+            perror("jsbench: raw write");
+            exit(1);
+        }
+        if (sync_each)
+            fdatasync(fd);
+        done += per;
+    }
+    fdatasync(fd);
+    double dt = now_s() - t0;
+    close(fd);
+    unlink(path);
+    free(buf);
+    return (double)done / dt;
+}
+
+/* ---- driver ------------------------------------------------------------- */
+
+static const char *policy_name(int p) {
+    return p == JS_SYNC_ALWAYS ? "always" : p == JS_SYNC_INTERVAL ? "interval"
+                                                                   : "none";
+}
+
+static void row(const opts *o, int policy, int batch, size_t size) {
+    double v[16], raw[16];
+    uint64_t cnt = 0;
+    int reps = o->reps > 16 ? 16 : o->reps;
+    /* Durable single calls with one thread run ~1 fsync each: cap them. */
+    opts oo = *o;
+    if (!batch && policy == JS_SYNC_ALWAYS && oo.n > 20000 && oo.threads == 1)
+        oo.n = 20000;
+    for (int i = 0; i < reps; i++) {
+        v[i] = one_run(&oo, policy, batch, size, &cnt);
+        /* Baseline in the same run: the same bytes through write(2), one
+         * write per call (per batch in batch mode), with an fdatasync per
+         * call where the policy syncs per call. */
+        int sync_each = policy == JS_SYNC_ALWAYS;
+        raw[i] = raw_run(&oo, size, batch, sync_each, cnt);
+    }
+    double m = median(v, reps), rm = median(raw, reps);
+    printf("%-8s %-6s %7zu %8d %12.0f %10.1f %12.0f %6.2f\n", policy_name(policy),
+           batch ? "batch" : "single", size, o->threads, m,
+           m * (double)size / 1e6, rm, m / rm);
+    fflush(stdout);
+}
+
+static int parse_list(const char *s, const char *const *names, int *out,
+                      int max, const int *values) {
+    int n = 0;
+    char *dup = strdup(s), *save = NULL;
+    for (char *t = strtok_r(dup, ",", &save); t && n < max;
+         t = strtok_r(NULL, ",", &save))
+        for (int i = 0; names[i]; i++)
+            if (strcmp(t, names[i]) == 0)
+                out[n++] = values[i];
+    free(dup);
+    return n;
+}
+
+int main(int argc, char **argv) {
+    static const char *pnames[] = {"always", "interval", "none", NULL};
+    static const int pvals[] = {JS_SYNC_ALWAYS, JS_SYNC_INTERVAL, JS_SYNC_NONE};
+    static const char *mnames[] = {"single", "batch", NULL};
+    static const int mvals[] = {0, 1};
+    opts o = {"/tmp/jsbench", 1000000, {16, 128, 1024, 65536}, 4, 1000, 3,
+              {JS_SYNC_ALWAYS, JS_SYNC_INTERVAL, JS_SYNC_NONE}, 3, {0, 1}, 2,
+              1, 3.0};
+    int c;
+    while ((c = getopt(argc, argv, "d:n:s:b:r:p:m:t:T:h")) != -1) {
+        switch (c) {
+        case 'd': o.dir = optarg; break;
+        case 'n': o.n = strtoull(optarg, NULL, 10); break;
+        case 's': {
+            o.nsizes = 0;
+            char *dup = strdup(optarg), *save = NULL;
+            for (char *t = strtok_r(dup, ",", &save); t && o.nsizes < 8;
+                 t = strtok_r(NULL, ",", &save))
+                o.sizes[o.nsizes++] = strtoull(t, NULL, 10);
+            free(dup);
+            break;
+        }
+        case 'b': o.batch = strtoull(optarg, NULL, 10); break;
+        case 'r': o.reps = atoi(optarg); break;
+        case 'p': o.npolicies = parse_list(optarg, pnames, o.policies, 3, pvals); break;
+        case 'm': o.nmodes = parse_list(optarg, mnames, o.modes, 2, mvals); break;
+        case 't': o.threads = atoi(optarg); break;
+        case 'T': o.max_secs = atof(optarg); break;
+        default:
+            fprintf(stderr,
+                    "usage: jsbench [-d dir] [-n msgs] [-s sizes] [-b batch] "
+                    "[-r reps] [-p always,interval,none] [-m single,batch] "
+                    "[-t threads] [-T secs]\n");
+            return c == 'h' ? 0 : 2;
+        }
+    }
+    if (o.threads < 1 || o.threads > 64 || o.reps < 1 || o.batch < 1 ||
+        o.n < 1) {
+        fprintf(stderr, "jsbench: bad arguments\n");
+        return 2;
+    }
+    mkdir(o.dir, 0700);
+    printf("libjetstream %s jsbench: n=%" PRIu64 " batch=%zu reps=%d "
+           "(median) threads=%d\n", js_version(), o.n, o.batch, o.reps,
+           o.threads);
+    printf("%-8s %-6s %7s %8s %12s %10s %12s %6s\n", "policy", "mode", "size",
+           "threads", "msgs/s", "MB/s", "raw msgs/s", "ratio");
+    for (int s = 0; s < o.nsizes; s++)
+        for (int p = 0; p < o.npolicies; p++)
+            for (int m = 0; m < o.nmodes; m++)
+                row(&o, o.policies[p], o.modes[m], o.sizes[s]);
+    return 0;
+}
