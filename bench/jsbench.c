@@ -6,7 +6,10 @@
  *
  *   jsbench [-d dir] [-n msgs] [-s size[,size...]] [-b batch] [-r reps]
  *           [-p always,interval,none] [-m single,batch] [-t threads]
- *           [-T seconds]
+ *           [-T seconds] [-O]
+ *
+ * -O instead measures js_open of a store of -n messages, with its index
+ * checkpoint and with a full rebuild, and the memory the open store holds.
  *
  * Each row runs until it has published -n messages or -T seconds passed,
  * repeats -r times on a fresh store, and prints the median.
@@ -37,6 +40,7 @@ typedef struct opts {
     int nmodes;
     int threads;
     double max_secs;
+    int open_mode;
 } opts;
 
 static double now_s(void) {
@@ -189,6 +193,80 @@ static double raw_run(const opts *o, size_t size, int batch, int sync_each,
     return (double)done / dt;
 }
 
+/* ---- open time and memory ----------------------------------------------- */
+
+static long rss_kib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld", &v) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return v;
+}
+
+/* Time js_open of a store holding o->n messages, with and without its
+ * index checkpoint, and the memory the open store holds. */
+static void open_bench(const opts *o, size_t size) {
+    char dir[4096], cmd[8400];
+    snprintf(dir, sizeof dir, "%s/open", o->dir);
+    rm_rf(dir);
+    js_open_opts oo = JS_OPEN_OPTS_INIT;
+    oo.sync = JS_SYNC_NONE;
+    js_store *st;
+    int rc = js_open(dir, &oo, &st);
+    if (rc)
+        die("open", rc);
+    js_stream_config c = JS_STREAM_CONFIG_INIT;
+    const char *subs[] = {"BENCH.>"};
+    c.name = "BENCH";
+    c.subjects = subs;
+    c.num_subjects = 1;
+    if ((rc = js_stream_add(st, &c, NULL)) != 0)
+        die("stream add", rc);
+    char *payload = calloc(1, size ? size : 1);
+    js_pub_msg *msgs = calloc(o->batch, sizeof *msgs);
+    char subj[64];
+    snprintf(subj, sizeof subj, "BENCH.data");
+    for (size_t i = 0; i < o->batch; i++)
+        msgs[i] = (js_pub_msg){subj, NULL, 0, payload, size};
+    for (uint64_t done = 0; done < o->n; done += o->batch) {
+        size_t k = o->n - done < o->batch ? (size_t)(o->n - done) : o->batch;
+        if ((rc = js_publish_batch(st, msgs, k, NULL, NULL)) != 0)
+            die("publish", rc);
+    }
+    if ((rc = js_close(st)) != 0)
+        die("close", rc);
+    for (int with_index = 1; with_index >= 0; with_index--) {
+        double t[16];
+        long rss = 0;
+        int reps = o->reps > 16 ? 16 : o->reps;
+        for (int r = 0; r < reps; r++) {
+            if (!with_index) {
+                snprintf(cmd, sizeof cmd, "rm -f '%s'/streams/*/index", dir);
+                if (system(cmd) != 0)
+                    die("rm index", JS_EIO);
+            }
+            long before = rss_kib();
+            double t0 = now_s();
+            if ((rc = js_open(dir, &oo, &st)) != 0)
+                die("reopen", rc);
+            t[r] = now_s() - t0;
+            rss = rss_kib() - before;
+            if ((rc = js_close(st)) != 0)
+                die("close", rc);
+        }
+        printf("open %" PRIu64 " msgs of %zu B %-14s %8.1f ms   RSS +%ld KiB\n",
+               o->n, size, with_index ? "(checkpoint)" : "(full rebuild)",
+               median(t, reps) * 1e3, rss);
+    }
+    free(msgs);
+    free(payload);
+    rm_rf(dir);
+}
+
 /* ---- driver ------------------------------------------------------------- */
 
 static const char *policy_name(int p) {
@@ -239,9 +317,9 @@ int main(int argc, char **argv) {
     static const int mvals[] = {0, 1};
     opts o = {"/tmp/jsbench", 1000000, {16, 128, 1024, 65536}, 4, 1000, 3,
               {JS_SYNC_ALWAYS, JS_SYNC_INTERVAL, JS_SYNC_NONE}, 3, {0, 1}, 2,
-              1, 3.0};
+              1, 3.0, 0};
     int c;
-    while ((c = getopt(argc, argv, "d:n:s:b:r:p:m:t:T:h")) != -1) {
+    while ((c = getopt(argc, argv, "d:n:s:b:r:p:m:t:T:Oh")) != -1) {
         switch (c) {
         case 'd': o.dir = optarg; break;
         case 'n': o.n = strtoull(optarg, NULL, 10); break;
@@ -260,11 +338,13 @@ int main(int argc, char **argv) {
         case 'm': o.nmodes = parse_list(optarg, mnames, o.modes, 2, mvals); break;
         case 't': o.threads = atoi(optarg); break;
         case 'T': o.max_secs = atof(optarg); break;
+        case 'O': o.open_mode = 1; break;
         default:
             fprintf(stderr,
                     "usage: jsbench [-d dir] [-n msgs] [-s sizes] [-b batch] "
                     "[-r reps] [-p always,interval,none] [-m single,batch] "
-                    "[-t threads] [-T secs]\n");
+                    "[-t threads] [-T secs] [-O]\n"
+                    "  -O: open time and memory of a store of -n messages\n");
             return c == 'h' ? 0 : 2;
         }
     }
@@ -277,6 +357,11 @@ int main(int argc, char **argv) {
     printf("libjetstream %s jsbench: n=%" PRIu64 " batch=%zu reps=%d "
            "(median) threads=%d\n", js_version(), o.n, o.batch, o.reps,
            o.threads);
+    if (o.open_mode) {
+        for (int s = 0; s < o.nsizes; s++)
+            open_bench(&o, o.sizes[s]);
+        return 0;
+    }
     printf("%-8s %-6s %7s %8s %12s %10s %12s %6s\n", "policy", "mode", "size",
            "threads", "msgs/s", "MB/s", "raw msgs/s", "ratio");
     for (int s = 0; s < o.nsizes; s++)

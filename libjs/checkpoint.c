@@ -41,23 +41,44 @@ static int put_list(jsi_buf *b, const uint64_t *v, size_t n) {
     return rc;
 }
 
-static uint32_t tail_crc(const jsi_blk *t) {
+/* The CRC of the tail block's last bytes [max(32, size-64), size), from
+ * memory when the block is loaded, else from its file. */
+static int tail_crc(jsi_ms *ms, const jsi_blk *t, uint32_t *crc) {
     size_t end = (size_t)t->size;
     size_t start = end > JSI_BLK_HDR_LEN + CKPT_TAIL_WINDOW
                        ? end - CKPT_TAIL_WINDOW
                        : JSI_BLK_HDR_LEN;
-    return end > start ? jsi_crc32c(0, t->buf + start, end - start) : 0;
+    uint8_t win[CKPT_TAIL_WINDOW];
+    *crc = 0;
+    if (end <= start)
+        return 0;
+    if (t->buf) {
+        *crc = jsi_crc32c(0, t->buf + start, end - start);
+        return 0;
+    }
+    char *path = jsi_ms_blk_path(ms, t->no);
+    js_vfs_file *f = NULL;
+    if (!path)
+        return JS_ENOMEM;
+    int rc = jsi_vfs_open(ms->cfg.vfs, path, JS_VFS_READ, &f);
+    jsi_free(path);
+    if (rc == 0)
+        rc = jsi_vfs_read_exact(f, win, end - start, start);
+    jsi_vfs_close(f);
+    if (rc == 0)
+        *crc = jsi_crc32c(0, win, end - start);
+    return rc;
 }
 
 static int encode_blocks(jsi_ms *ms, jsi_buf *b) {
     int rc = put_uv(b, ms->nblks);
     for (size_t i = 0; rc == 0 && i < ms->nblks; i++) {
         jsi_blk *k = ms->blks[i];
-        uint64_t v[8] = {k->no,        k->lo,
+        uint64_t v[9] = {k->no,        k->lo,
                          k->hi + 1 - k->lo, k->msgs,
                          k->bytes,     (uint64_t)k->first_ts,
-                         (uint64_t)k->last_ts, k->size};
-        rc = put_list(b, v, 8);
+                         (uint64_t)k->last_ts, k->size, k->with_hdrs};
+        rc = put_list(b, v, 9);
     }
     return rc;
 }
@@ -89,8 +110,11 @@ static int encode(jsi_ms *ms, jsi_buf *b) {
                      t->no, t->size};
     if (rc == 0)
         rc = put_list(b, h, 9);
+    uint32_t crc = 0;
     if (rc == 0)
-        rc = put_u32(b, tail_crc(t));
+        rc = tail_crc(ms, t, &crc);
+    if (rc == 0)
+        rc = put_u32(b, crc);
     if (rc == 0)
         rc = encode_blocks(ms, b);
     if (rc == 0)
@@ -192,8 +216,8 @@ static int decode_blocks(jsi_ms *ms, rd *r) {
         return JS_ECORRUPT;
     uint64_t prev_no = 0, prev_hi = 0;
     for (uint64_t i = 0; i < n; i++) {
-        uint64_t v[8];
-        for (int k = 0; k < 8; k++)
+        uint64_t v[9];
+        for (int k = 0; k < 9; k++)
             v[k] = get_uv(r);
         if (r->bad || v[0] <= prev_no || v[1] == 0 || v[1] <= prev_hi ||
             v[2] > UINT64_MAX - v[1] || v[7] < JSI_BLK_HDR_LEN ||
@@ -210,6 +234,7 @@ static int decode_blocks(jsi_ms *ms, rd *r) {
         b->first_ts = (int64_t)v[5];
         b->last_ts = (int64_t)v[6];
         b->size = b->wr = b->sy = v[7];
+        b->with_hdrs = v[8];
         b->created = 1;
         prev_no = v[0];
         prev_hi = b->hi >= b->lo ? b->hi : b->lo - 1;

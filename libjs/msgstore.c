@@ -140,7 +140,7 @@ int jsi_ms_blk_load(jsi_ms *ms, jsi_blk *b) {
     }
     b->buf = buf;
     b->cap = (size_t)b->size;
-    rc = jsi_ms_parse_block(ms, b, 0, 0);
+    rc = jsi_ms_parse_block(ms, b);
     if (rc) {
         jsi_free(b->buf);
         jsi_free(b->offs);
@@ -363,6 +363,16 @@ int64_t jsi_ms_first_ts(jsi_ms *ms) {
     return r.ts;
 }
 
+uint64_t jsi_ms_next_with_hdrs(jsi_ms *ms, uint64_t seq) {
+    int i = jsi_ms_blk_find(ms, seq);
+    for (size_t k = i < 0 ? 0 : (size_t)i; k < ms->nblks; k++) {
+        jsi_blk *b = ms->blks[k];
+        if (b->with_hdrs && b->hi >= b->lo && b->hi >= seq)
+            return JSI_MAX(seq, b->lo);
+    }
+    return ms->last + 1;
+}
+
 uint64_t jsi_ms_seq_from_time(jsi_ms *ms, int64_t t) {
     jsi_rec r;
     size_t i = 0;
@@ -414,17 +424,40 @@ static int tail_roll(jsi_ms *ms, size_t len) {
     }
     ms->next_blkno++;
     /* The previous tail stays loaded until flushed; then it is cache. */
-    if (ms->nblks > 1)
+    if (ms->nblks > 1 && ms->tail_adopted)
         ms->cached++;
+    ms->tail_adopted = 1;
     jsi_blkhdr_encode(b->buf, b->no);
     b->size = JSI_BLK_HDR_LEN;
     ms->apos += JSI_BLK_HDR_LEN;
     return 0;
 }
 
+/* Make the last block (left on disk by an open) the tail again: load it
+ * and give it room to grow. Only small blocks are worth it; a large one is
+ * left alone and a new block starts. */
+static int adopt_tail(jsi_ms *ms, jsi_blk *t, size_t len) {
+    if (t->size < JSI_BLK_HDR_LEN || t->size >= ms->block_size / 4 ||
+        t->size + len > ms->block_size)
+        return -1;
+    int rc = jsi_ms_blk_load(ms, t);
+    if (rc)
+        return rc;
+    uint8_t *n = jsi_realloc(t->buf, ms->block_size);
+    if (!n)
+        return JS_ENOMEM;
+    t->buf = n;
+    t->cap = ms->block_size;
+    ms->cached--;
+    ms->tail_adopted = 1;
+    return 0;
+}
+
 /* Room for len more bytes at the end of the tail block. */
 static int tail_reserve(jsi_ms *ms, size_t len, jsi_blk **out) {
     jsi_blk *t = ms->nblks ? ms->blks[ms->nblks - 1] : NULL;
+    if (t && !ms->tail_adopted && adopt_tail(ms, t, len) != 0)
+        t = NULL; /* start a new block */
     if (!t || !t->buf || t->size + len > t->cap ||
         (t->size + len > ms->block_size && t->size > JSI_BLK_HDR_LEN)) {
         int rc = tail_roll(ms, len);
@@ -482,6 +515,7 @@ int jsi_ms_append(jsi_ms *ms, const char *subj, size_t slen, const void *hdr,
     t->hi = s;
     t->last_ts = ts;
     t->msgs++;
+    t->with_hdrs += hlen > 0;
     t->bytes += jsi_ms_msg_size(slen, hlen, dlen);
     ms->apos += len;
     ms->since_ckpt += len;

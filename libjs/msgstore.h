@@ -131,6 +131,9 @@ int jsi_ms_subject_fix(jsi_ms *ms, jsi_sidx_entry *e);
 
 /* Timestamp of the first message (0 if empty). */
 int64_t jsi_ms_first_ts(jsi_ms *ms);
+/* The first sequence >= seq in a block holding any message with headers
+ * (last+1 if none): lets header scans skip blocks without any. */
+uint64_t jsi_ms_next_with_hdrs(jsi_ms *ms, uint64_t seq);
 /* First sequence whose message has ts >= t (last+1 if none). */
 uint64_t jsi_ms_seq_from_time(jsi_ms *ms, int64_t t);
 

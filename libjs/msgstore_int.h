@@ -32,6 +32,7 @@ typedef struct jsi_blk {
     uint64_t lo, hi;        /* hi = lo - 1 while it holds no message */
     uint64_t msgs, bytes;   /* live messages and their bytes */
     int64_t first_ts, last_ts; /* of its MSG records, live or not */
+    uint64_t with_hdrs;     /* MSG records carrying headers, ever */
     uint64_t size;          /* valid bytes */
     uint8_t *buf;           /* NULL unless loaded */
     size_t cap;
@@ -83,6 +84,8 @@ struct jsi_ms {
     uint64_t since_ckpt;
     uint64_t tick;
     size_t cached;           /* loaded non-tail blocks */
+    int tail_adopted;        /* the last block is loaded with room to
+                                append, and not counted in `cached` */
     uint8_t *spare;          /* an evicted block buffer kept for the next
                                 tail, so a new block costs no page faults */
     size_t spare_cap;
@@ -109,7 +112,9 @@ void jsi_ms_cache_trim(jsi_ms *ms);
 
 /* msgstore_recover.c */
 int jsi_ms_recover(jsi_ms *ms, uint64_t first_seq);
-int jsi_ms_parse_block(jsi_ms *ms, jsi_blk *b, int replay, uint64_t from);
+int jsi_ms_parse_block(jsi_ms *ms, jsi_blk *b);
+int jsi_ms_walk(jsi_ms *ms, jsi_blk *b, const uint8_t *buf, uint64_t base,
+                size_t len, int index, int replay, size_t *valid_end);
 void jsi_ms_reset_index(jsi_ms *ms);
 int jsi_ms_blks_append(jsi_ms *ms, jsi_blk *b);
 

@@ -66,6 +66,7 @@ static int apply_msg(jsi_ms *ms, jsi_blk *b, const uint8_t *p,
     e->count++;
     e->last = s;
     b->msgs++;
+    b->with_hdrs += h->hdr_len > 0;
     b->bytes += size;
     ms->msgs++;
     ms->bytes += size;
@@ -132,43 +133,44 @@ static int apply_record(jsi_ms *ms, jsi_blk *b, const uint8_t *p,
 }
 
 /*
- * Walk the records of a loaded block from offset `from` (0: the start),
- * building its offset table; with replay, apply each record to the index.
- * b->size is cut back to the end of the last whole record when the block
- * ends in a torn (partial) record.
+ * Walk the records in buf[0..len), which holds a block's bytes from file
+ * offset `base`. With index, record each message's offset in the block's
+ * table (the block is being loaded); with replay, apply each record to the
+ * store's index. Damaged stretches are skipped by resynchronising on the
+ * next valid record header. *valid_end gets the offset (relative to buf)
+ * after the last whole record: anything after it is a torn tail.
  */
-int jsi_ms_parse_block(jsi_ms *ms, jsi_blk *b, int replay, uint64_t from) {
-    size_t off = from ? (size_t)from : JSI_BLK_HDR_LEN;
-    size_t size = (size_t)b->size;
-    if (!from && jsi_blkhdr_check(b->buf, size, b->no) != 0 && replay)
-        ms->lost_bytes += JSI_MIN(size, (size_t)JSI_BLK_HDR_LEN);
-    while (off < size) {
+int jsi_ms_walk(jsi_ms *ms, jsi_blk *b, const uint8_t *buf, uint64_t base,
+                size_t len, int index, int replay, size_t *valid_end) {
+    size_t off = 0;
+    if (base == 0) {
+        if (jsi_blkhdr_check(buf, len, b->no) != 0 && replay)
+            ms->lost_bytes += JSI_MIN(len, (size_t)JSI_BLK_HDR_LEN);
+        off = JSI_MIN(len, (size_t)JSI_BLK_HDR_LEN);
+    }
+    *valid_end = off;
+    while (off < len) {
         jsi_rechdr h;
-        int r = jsi_rec_parse_hdr(b->buf + off, size - off, &h);
-        if (r == 0) { /* torn: a record cut short by a crash */
-            b->size = off;
-            break;
-        }
+        int r = jsi_rec_parse_hdr(buf + off, len - off, &h);
+        if (r == 0)
+            break; /* torn: a record cut short by a crash */
         if (r < 0) {
-            size_t next = jsi_rec_resync(b->buf, size, off + 1);
-            if (next >= size) { /* garbage up to the end: torn as well */
-                if (replay)
-                    ms->lost_bytes += 0;
-                b->size = off;
-                break;
-            }
+            size_t next = jsi_rec_resync(buf, len, off + 1);
+            if (next >= len)
+                break; /* garbage up to the end: torn as well */
             if (replay)
                 ms->lost_bytes += next - off;
             off = next;
             continue;
         }
         if (h.type == JSI_REC_MSG || h.type == JSI_REC_ERASED) {
-            if (jsi_ms_offs_set(b, h.seq, (uint32_t)off) != 0) {
-                /* A sequence that cannot belong here: skip it. */
-                off += h.len;
+            if (h.seq < b->lo ||
+                (index && jsi_ms_offs_set(b, h.seq, (uint32_t)(base + off)))) {
+                off += h.len; /* a sequence that cannot belong here */
+                *valid_end = off;
                 continue;
             }
-            if (h.seq > b->hi) {
+            if (h.seq > b->hi || b->hi < b->lo) {
                 if (b->hi < b->lo)
                     b->first_ts = h.ts;
                 b->hi = h.seq;
@@ -176,13 +178,23 @@ int jsi_ms_parse_block(jsi_ms *ms, jsi_blk *b, int replay, uint64_t from) {
             }
         }
         if (replay) {
-            int rc = apply_record(ms, b, b->buf + off, &h);
+            int rc = apply_record(ms, b, buf + off, &h);
             if (rc)
                 return rc;
         }
         off += h.len;
+        *valid_end = off;
     }
     return 0;
+}
+
+/* Build a loaded block's offset table (cache load). */
+int jsi_ms_parse_block(jsi_ms *ms, jsi_blk *b) {
+    size_t end;
+    int rc = jsi_ms_walk(ms, b, b->buf, 0, (size_t)b->size, 1, 0, &end);
+    if (rc == 0 && end < b->size)
+        b->size = end; /* a torn end found later: never read past it */
+    return rc;
 }
 
 /* ---- finding block files ------------------------------------------------ */
@@ -221,33 +233,15 @@ static int cmp_u64(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* Read a block file whole into b (which knows its number). */
-static int blk_read(jsi_ms *ms, jsi_blk *b) {
-    char *path = jsi_ms_blk_path(ms, b->no);
-    if (!path)
-        return JS_ENOMEM;
-    jsi_buf buf = {0};
-    int rc = jsi_vfs_read_file(ms->cfg.vfs, path, &buf,
-                               (size_t)JSI_MAX(ms->block_size, JSI_REC_MAX_LEN) * 2);
-    jsi_free(path);
-    if (rc)
-        return rc;
-    b->buf = buf.p;
-    b->cap = buf.cap;
-    b->size = buf.len;
-    return 0;
-}
-
-/* Lowest sequence of a MSG/ERASED record in the block, or 0. */
-static uint64_t blk_first_seq(const jsi_blk *b) {
-    size_t off = JSI_BLK_HDR_LEN, size = (size_t)b->size;
+/* Lowest sequence of a MSG/ERASED record in buf, or 0. */
+static uint64_t first_seq_in(const uint8_t *buf, size_t size, size_t off) {
     while (off < size) {
         jsi_rechdr h;
-        int r = jsi_rec_parse_hdr(b->buf + off, size - off, &h);
+        int r = jsi_rec_parse_hdr(buf + off, size - off, &h);
         if (r == 0)
             return 0;
         if (r < 0) {
-            off = jsi_rec_resync(b->buf, size, off + 1);
+            off = jsi_rec_resync(buf, size, off + 1);
             continue;
         }
         if (h.type == JSI_REC_MSG || h.type == JSI_REC_ERASED)
@@ -257,89 +251,81 @@ static uint64_t blk_first_seq(const jsi_blk *b) {
     return 0;
 }
 
-/* Replay one block file from `from` (0: whole file) into the index. */
-static int replay_block(jsi_ms *ms, jsi_blk *b, uint64_t from) {
-    uint64_t disk_size;
-    int rc = 0;
-    if (!b->buf) {
-        rc = blk_read(ms, b);
-        if (rc)
-            return rc;
-        ms->cached++;
-    }
-    disk_size = b->size;
-    if (from) {
-        /* Index the records the checkpoint already accounted for. */
-        rc = jsi_ms_parse_block(ms, b, 0, 0);
-        if (rc)
-            return rc;
-        if (b->size < from)
-            return JS_ECORRUPT;
-        b->size = disk_size;
-    } else {
-        uint64_t f = blk_first_seq(b);
-        b->lo = f && f > ms->last ? f : ms->last + 1;
+/*
+ * Replay a block file from offset `from` (0: all of it) into the index,
+ * reading only that region and keeping none of it in memory: the block is
+ * loaded later, on demand, like any other. Sets the block's size to the
+ * end of its last whole record and notes a torn end.
+ */
+static int replay_region(jsi_ms *ms, jsi_blk *b, uint64_t from) {
+    char *path = jsi_ms_blk_path(ms, b->no);
+    js_vfs_file *f = NULL;
+    uint64_t size = 0;
+    uint8_t *buf = NULL;
+    size_t end = 0;
+    if (!path)
+        return JS_ENOMEM;
+    int rc = jsi_vfs_open(ms->cfg.vfs, path, JS_VFS_READ, &f);
+    jsi_free(path);
+    if (rc == 0)
+        rc = f->io->size(f, &size);
+    if (rc == 0 && size < from)
+        rc = JS_ECORRUPT;
+    if (rc == 0 && size - from > (uint64_t)SIZE_MAX / 2)
+        rc = JS_ECORRUPT;
+    size_t len = rc == 0 ? (size_t)(size - from) : 0;
+    if (rc == 0 && len && !(buf = jsi_malloc(len)))
+        rc = JS_ENOMEM;
+    if (rc == 0 && len)
+        rc = jsi_vfs_read_exact(f, buf, len, from);
+    jsi_vfs_close(f);
+    if (rc == 0 && from == 0) {
+        uint64_t fs = first_seq_in(buf, len, JSI_BLK_HDR_LEN);
+        b->lo = fs && fs > ms->last ? fs : ms->last + 1;
         b->hi = b->lo - 1;
     }
-    rc = jsi_ms_parse_block(ms, b, 1, from);
-    b->wr = b->sy = b->size;
+    if (rc == 0)
+        rc = jsi_ms_walk(ms, b, buf, from, len, 0, 1, &end);
+    jsi_free(buf);
+    if (rc)
+        return rc;
+    b->size = b->wr = b->sy = from + end;
     b->created = 1;
-    if (rc == 0 && b->size < disk_size)
-        b->torn = disk_size; /* cut back later if it is the tail */
-    return rc;
+    b->torn = size > b->size ? size : 0;
+    return 0;
 }
 
-/* Make the last block the tail: loaded, with room to append, torn bytes
- * cut off the file. */
-static int setup_tail(jsi_ms *ms) {
+/* The last block: cut a torn end off the file so new records follow the
+ * last whole one; forget a file too short to hold even its header. It is
+ * loaded (adopted as the tail) only when something is appended. */
+static int finish_tail(jsi_ms *ms) {
     jsi_blk *t = ms->blks[ms->nblks - 1];
+    char *path = jsi_ms_blk_path(ms, t->no);
+    js_vfs_file *f = NULL;
     int rc = 0;
-    if (!t->buf) {
-        rc = blk_read(ms, t);
-        if (rc)
-            return rc;
-        ms->cached++;
-        uint64_t disk = t->size;
-        rc = jsi_ms_parse_block(ms, t, 0, 0);
-        if (rc)
-            return rc;
-        if (t->size < disk)
-            t->torn = disk;
-    }
-    ms->cached--; /* the tail is not cache */
-    size_t cap = JSI_MAX((size_t)ms->block_size, (size_t)t->size);
-    if (t->cap < cap) {
-        uint8_t *n = jsi_realloc(t->buf, cap);
-        if (!n)
-            return JS_ENOMEM;
-        t->buf = n;
-        t->cap = cap;
-    }
-    t->wr = t->sy = t->size;
-    if (t->torn > t->size) {
-        /* Drop the torn end so new records follow the last whole one. */
-        char *path = jsi_ms_blk_path(ms, t->no);
-        if (!path)
-            return JS_ENOMEM;
-        rc = jsi_vfs_open(ms->cfg.vfs, path, JS_VFS_READ | JS_VFS_WRITE, &t->f);
+    if (!path)
+        return JS_ENOMEM;
+    if (t->size < JSI_BLK_HDR_LEN && t->hi < t->lo) {
+        /* Created by a crash before its header was whole: no records. */
+        rc = ms->cfg.vfs->remove(ms->cfg.vfs, path);
         jsi_free(path);
+        jsi_ms_blk_free(t);
+        ms->nblks--;
+        return rc == JS_ENOTFOUND ? 0 : rc;
+    }
+    if (t->torn > t->size) {
+        rc = jsi_vfs_open(ms->cfg.vfs, path, JS_VFS_READ | JS_VFS_WRITE, &f);
         if (rc == 0)
-            rc = t->f->io->truncate(t->f, t->size);
+            rc = f->io->truncate(f, t->size);
         if (rc == 0)
-            rc = t->f->io->sync(t->f);
+            rc = f->io->sync(f);
+        jsi_vfs_close(f);
         if (rc)
-            return JSI_ERR(rc, 0, "truncating the torn end of %s",
-                           ms->dir);
+            rc = JSI_ERR(rc, 0, "truncating the torn end of %s", path);
         t->torn = 0;
     }
-    if (t->size < JSI_BLK_HDR_LEN) {
-        /* Not even a whole block header: rewrite it. */
-        jsi_blkhdr_encode(t->buf, t->no);
-        t->size = JSI_BLK_HDR_LEN;
-        t->wr = t->sy = 0;
-        ms->apos += JSI_BLK_HDR_LEN;
-    }
-    return 0;
+    jsi_free(path);
+    return rc;
 }
 
 /* A brand-new store: one block, and a FRONT record if it starts above 1. */
@@ -355,6 +341,7 @@ static int init_empty(jsi_ms *ms, uint64_t first_seq) {
     jsi_blkhdr_encode(b->buf, b->no);
     b->size = JSI_BLK_HDR_LEN;
     ms->apos += JSI_BLK_HDR_LEN;
+    ms->tail_adopted = 1;
     if (ms->first > 1)
         ms->pend_front = ms->first;
     return jsi_ms_commit(ms, 1);
@@ -368,13 +355,36 @@ static int rebuild(jsi_ms *ms, const blk_list *l) {
             jsi_ms_blk_free(b);
             return JS_ENOMEM;
         }
-        int rc = replay_block(ms, b, 0);
+        int rc = replay_region(ms, b, 0);
         if (rc)
             return rc;
-        /* Keep memory bounded: earlier blocks become plain cache. */
-        jsi_ms_cache_trim(ms);
     }
     return 0;
+}
+
+/* Replay what was written after a checkpoint: the rest of its tail block
+ * and any newer block. The next close writes a new checkpoint if there was
+ * anything. */
+static int replay_after_ckpt(jsi_ms *ms, const blk_list *l, uint64_t from_blk,
+                             uint64_t from_off) {
+    int rc = 0;
+    jsi_blk *t = ms->blks[ms->nblks - 1];
+    if (t->no != from_blk)
+        return JS_ECORRUPT;
+    rc = replay_region(ms, t, from_off);
+    ms->since_ckpt = rc == 0 && t->size > from_off;
+    for (size_t i = 0; rc == 0 && i < l->n; i++) {
+        if (l->no[i] <= from_blk)
+            continue;
+        jsi_blk *b = jsi_ms_blk_new(ms, l->no[i], ms->last + 1, 0);
+        if (!b || jsi_ms_blks_append(ms, b) != 0) {
+            jsi_ms_blk_free(b);
+            return JS_ENOMEM;
+        }
+        rc = replay_region(ms, b, 0);
+        ms->since_ckpt = 1;
+    }
+    return rc;
 }
 
 int jsi_ms_recover(jsi_ms *ms, uint64_t first_seq) {
@@ -399,26 +409,10 @@ int jsi_ms_recover(jsi_ms *ms, uint64_t first_seq) {
     uint64_t from_blk = 0, from_off = 0;
     int rebuilt = 0;
     rc = jsi_ckpt_load(ms, &l.no[0], l.n, &from_blk, &from_off);
-    if (rc == 0) {
-        /* Replay what was written after the checkpoint. */
-        for (size_t i = 0; rc == 0 && i < ms->nblks; i++) {
-            jsi_blk *b = ms->blks[i];
-            if (b->no == from_blk)
-                rc = replay_block(ms, b, from_off);
-        }
-        for (size_t i = 0; rc == 0 && i < l.n; i++) {
-            if (l.no[i] <= from_blk)
-                continue;
-            jsi_blk *b = jsi_ms_blk_new(ms, l.no[i], ms->last + 1, 0);
-            if (!b || jsi_ms_blks_append(ms, b) != 0) {
-                jsi_ms_blk_free(b);
-                rc = JS_ENOMEM;
-                break;
-            }
-            rc = replay_block(ms, b, 0);
-            jsi_ms_cache_trim(ms);
-        }
-    } else if (rc == JS_ECORRUPT || rc == JS_ENOTFOUND) {
+    if (rc == 0)
+        rc = replay_after_ckpt(ms, &l, from_blk, from_off);
+    if (rc == JS_ECORRUPT || rc == JS_ENOTFOUND) {
+        /* No usable checkpoint: replay every block. */
         jsi_ms_reset_index(ms);
         rebuilt = 1;
         rc = rebuild(ms, &l);
@@ -427,7 +421,9 @@ int jsi_ms_recover(jsi_ms *ms, uint64_t first_seq) {
     if (rc == 0 && ms->nblks == 0)
         return init_empty(ms, first_seq);
     if (rc == 0)
-        rc = setup_tail(ms);
+        rc = finish_tail(ms);
+    if (rc == 0 && ms->nblks == 0)
+        return init_empty(ms, first_seq);
     if (rc == 0) {
         ms->lost_msgs = jsi_rs_total(&ms->lost);
         /* Removals found during replay are already on disk. */
@@ -518,7 +514,8 @@ int jsi_ms_close(jsi_ms *ms) {
     int rc = 0;
     if (!ms->failed) {
         rc = jsi_ms_commit(ms, 1);
-        if (rc == 0)
+        /* Nothing logged since the last checkpoint: it is still exact. */
+        if (rc == 0 && (ms->since_ckpt || ms->ndead))
             rc = jsi_ms_checkpoint(ms);
     }
     /* Wait for any I/O still running in another thread. */

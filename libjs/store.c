@@ -643,11 +643,12 @@ static size_t ack_size(unsigned version) {
 
 /* Publish a run of batch messages to one stream under one lock hold and one
  * timestamp, then commit once. Stops at a message the stream does not take
- * (*next says where) or at the first error. */
+ * or at the first error; *next is the first message not known durable. */
 static int publish_run(js_stream *s, const js_pub_msg *msgs, size_t i,
                        size_t n, js_pub_ack *acks, size_t stride,
                        size_t *next) {
     int rc = 0;
+    size_t start = i;
     pthread_mutex_lock(&s->mu);
     int64_t now = jsi_stream_now(s);
     for (; i < n; i++) {
@@ -668,7 +669,7 @@ static int publish_run(js_stream *s, const js_pub_msg *msgs, size_t i,
     /* Whatever was stored becomes durable, also when a message failed. */
     int crc = jsi_stream_commit_locked(s, 0);
     pthread_mutex_unlock(&s->mu);
-    *next = i;
+    *next = crc ? start : i;
     return rc ? rc : crc;
 }
 
@@ -696,10 +697,7 @@ JS_API int js_publish_batch(js_store *st, const js_pub_msg *msgs, size_t n,
             break;
         rc = publish_run(s, msgs, i, n, acks, stride, &next);
         jsi_stream_unref(s);
-        if (rc && next > i && jsi_ms_failed(s->ms) == 0 && rc != JS_EFAILED)
-            i = next; /* the failing message; those before it are durable */
-        else if (rc == 0)
-            i = next;
+        i = next;
     }
     if (done)
         *done = i;

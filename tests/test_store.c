@@ -659,10 +659,14 @@ END_TEST
 
 /* ---- concurrency -------------------------------------------------------- */
 
-enum { NPUB = 4, PER_PUB = 5000, NREAD = 2 };
+/* Under JS_SYNC_ALWAYS every publish waits for an fsync (shared by the
+ * publishers that commit together), so that run is kept smaller: 5,000
+ * each took over 10 s on a plain disk. */
+enum { NPUB = 4, MAX_PER_PUB = 5000, NREAD = 2 };
 
 typedef struct pub_arg {
     int id;
+    int count;   /* messages to publish */
     int rc;      /* first failure */
     int bad_ack; /* acks out of order for this thread */
 } pub_arg;
@@ -680,7 +684,7 @@ static void *publisher(void *p) {
     char subj[16], data[32];
     uint64_t prev = 0;
     snprintf(subj, sizeof subj, "conc.%d", a->id);
-    for (int i = 0; i < PER_PUB; i++) {
+    for (int i = 0; i < a->count; i++) {
         js_pub_ack ack = JS_PUB_ACK_INIT;
         int n = snprintf(data, sizeof data, "%d:%d", a->id, i);
         int rc = js_publish(S, subj, NULL, 0, data, (size_t)n, &ack);
@@ -743,19 +747,20 @@ static void *reader(void *p) {
     return NULL;
 }
 
-/* Every sequence 1..NPUB*PER_PUB exactly once, and each publisher's
+/* Every sequence 1..NPUB*per_pub exactly once, and each publisher's
  * messages in its own order. */
-static void verify_concurrent_result(js_stream *s) {
-    static unsigned char seen[NPUB][PER_PUB];
+static void verify_concurrent_result(js_stream *s, int per_pub) {
+    static unsigned char seen[NPUB][MAX_PER_PUB];
+    uint64_t total = (uint64_t)NPUB * (uint64_t)per_pub;
     int next[NPUB] = {0};
     memset(seen, 0, sizeof seen);
     js_stream_state st = state_of(s);
-    ck_assert_uint_eq(st.msgs, NPUB * PER_PUB);
+    ck_assert_uint_eq(st.msgs, total);
     ck_assert_uint_eq(st.first_seq, 1);
-    ck_assert_uint_eq(st.last_seq, NPUB * PER_PUB);
+    ck_assert_uint_eq(st.last_seq, total);
     ck_assert_uint_eq(st.num_deleted, 0);
     ck_assert_uint_eq(st.num_subjects, NPUB);
-    for (uint64_t seq = 1; seq <= NPUB * PER_PUB; seq++) {
+    for (uint64_t seq = 1; seq <= total; seq++) {
         js_msg *m = NULL;
         CHECK_RC(js_msg_get(s, seq, &m), 0);
         size_t len = 0;
@@ -766,7 +771,7 @@ static void verify_concurrent_result(js_stream *s) {
         memcpy(buf, d, len);
         buf[len] = 0;
         ck_assert_int_eq(sscanf(buf, "%d:%d", &id, &k), 2);
-        ck_assert(id >= 0 && id < NPUB && k >= 0 && k < PER_PUB);
+        ck_assert(id >= 0 && id < NPUB && k >= 0 && k < per_pub);
         ck_assert_msg(!seen[id][k], "%s stored twice", buf);
         seen[id][k] = 1;
         ck_assert_msg(k == next[id], "seq %" PRIu64 ": %s out of order", seq,
@@ -778,10 +783,10 @@ static void verify_concurrent_result(js_stream *s) {
         js_msg_free(m);
     }
     for (int i = 0; i < NPUB; i++)
-        ck_assert_int_eq(next[i], PER_PUB);
+        ck_assert_int_eq(next[i], per_pub);
 }
 
-static void run_concurrent(int sync) {
+static void run_concurrent(int sync, int per_pub) {
     static const char *const subjects[] = {"conc.*"};
     js_stream_config c = JS_STREAM_CONFIG_INIT;
     c.name = "CONC";
@@ -798,7 +803,7 @@ static void run_concurrent(int sync) {
         ck_assert_int_eq(pthread_create(&rt[i], NULL, reader, &ra[i]), 0);
     }
     for (int i = 0; i < NPUB; i++) {
-        pa[i] = (pub_arg){i, 0, 0};
+        pa[i] = (pub_arg){i, per_pub, 0, 0};
         ck_assert_int_eq(pthread_create(&pt[i], NULL, publisher, &pa[i]), 0);
     }
     for (int i = 0; i < NPUB; i++)
@@ -814,21 +819,21 @@ static void run_concurrent(int sync) {
     for (int i = 0; i < NREAD; i++)
         ck_assert_msg(ra[i].rc == 0, "reader %d: rc %d at seq %" PRIu64, i,
                       ra[i].rc, ra[i].bad_seq);
-    verify_concurrent_result(s);
+    verify_concurrent_result(s, per_pub);
     js_stream_release(s);
     reopen(sync);
     s = lookup("CONC");
-    verify_concurrent_result(s);
+    verify_concurrent_result(s, per_pub);
     js_stream_release(s);
 }
 
 START_TEST(test_concurrent_publishers_and_readers_sync_always) {
-    run_concurrent(JS_SYNC_ALWAYS);
+    run_concurrent(JS_SYNC_ALWAYS, 1000);
 }
 END_TEST
 
 START_TEST(test_concurrent_publishers_and_readers_sync_none) {
-    run_concurrent(JS_SYNC_NONE);
+    run_concurrent(JS_SYNC_NONE, MAX_PER_PUB);
 }
 END_TEST
 
