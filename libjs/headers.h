@@ -23,7 +23,9 @@ int jsi_hdr_get(const void *h, size_t n, const char *key, const char **val,
  * kv = {k1, v1, k2, v2, ..., NULL}. Returns 0 or JS_ENOMEM. */
 int jsi_hdr_build(const char *const *kv, uint8_t **out, size_t *outlen);
 
-/* Parse an unsigned decimal value (no sign, no spaces, no overflow). */
+/* Parse an unsigned decimal value (no sign, no spaces, no overflow).
+ * Returns 0 and sets *out, or JS_EINVAL (*out untouched): test it with
+ * `!= 0`, not `!`, as with every fallible function. */
 int jsi_parse_u64(const char *s, size_t n, uint64_t *out);
 
 #endif

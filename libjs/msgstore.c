@@ -448,6 +448,10 @@ static int adopt_tail(jsi_ms *ms, jsi_blk *t, size_t len) {
         return JS_ENOMEM;
     t->buf = n;
     t->cap = ms->block_size;
+    if (t->hi < t->lo) { /* empty: its range starts at the next sequence */
+        t->lo = ms->last + 1;
+        t->hi = ms->last;
+    }
     ms->cached--;
     ms->tail_adopted = 1;
     return 0;

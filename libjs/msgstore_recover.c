@@ -289,6 +289,10 @@ static int replay_region(jsi_ms *ms, jsi_blk *b, uint64_t from) {
     jsi_free(buf);
     if (rc)
         return rc;
+    if (b->hi < b->lo) { /* no message: it starts after everything so far */
+        b->lo = ms->last + 1;
+        b->hi = ms->last;
+    }
     b->size = b->wr = b->sy = from + end;
     b->created = 1;
     b->torn = size > b->size ? size : 0;
@@ -409,6 +413,9 @@ int jsi_ms_recover(jsi_ms *ms, uint64_t first_seq) {
     uint64_t from_blk = 0, from_off = 0;
     int rebuilt = 0;
     rc = jsi_ckpt_load(ms, &l.no[0], l.n, &from_blk, &from_off);
+    /* A checkpoint older than the newest files must not reuse numbers. */
+    if (ms->next_blkno <= l.no[l.n - 1])
+        ms->next_blkno = l.no[l.n - 1] + 1;
     if (rc == 0)
         rc = replay_after_ckpt(ms, &l, from_blk, from_off);
     if (rc == JS_ECORRUPT || rc == JS_ENOTFOUND) {

@@ -217,7 +217,7 @@ static int orphan_cb(void *ctx, const char *name) {
     return 0;
 }
 
-static int load_catalog(js_store *st) {
+static int load_catalog(js_store *st, int no_create) {
     char *path = jsi_path_join(st->path, CATALOG_NAME);
     jsi_buf b = {0};
     jsi_cat_entry *e = NULL;
@@ -225,7 +225,9 @@ static int load_catalog(js_store *st) {
     if (!path)
         return JSI_ERR(JS_ENOMEM, 0, "open");
     int rc = jsi_vfs_read_file(st->vfs, path, &b, (size_t)1 << 30);
-    if (rc == JS_ENOTFOUND) {
+    if (rc == JS_ENOTFOUND && no_create) {
+        rc = JSI_ERR(JS_ENOTFOUND, 0, "%s: no store there", st->path);
+    } else if (rc == JS_ENOTFOUND) {
         st->next_id = 1;
         rc = catalog_write(st, NULL, NULL, NULL);
     } else if (rc == 0) {
@@ -319,7 +321,7 @@ JS_API int js_open(const char *path, const js_open_opts *opts, js_store **out) {
     }
     jsi_free(lock);
     if (rc == 0) {
-        rc = load_catalog(st);
+        rc = load_catalog(st, o.no_create);
         if (rc) {
             close_streams(st, NULL);
             vfs->unlock(vfs, st->lock_token);
@@ -402,7 +404,7 @@ static int add_locked(js_store *st, const jsi_scfg *c, js_stream **out) {
     if (rc)
         return rc;
     uint64_t id = st->next_id++;
-    rc = stream_start(st, id, jsi_wallclock_ns(), c, &s);
+    rc = stream_start(st, id, st->clock(st->clock_ctx), c, &s);
     if (rc)
         return rc;
     if ((rc = list_push(st, s)) == 0 &&

@@ -268,7 +268,7 @@ static int check_expected(js_stream *s, const char *subj, size_t slen,
                        "expected stream does not match");
     int has_fs = jsi_hdr_get(hdr, hlen, HDR_EXP_LAST_SUBJ_SEQ_SUBJ, &fs, &fl);
     if (jsi_hdr_get(hdr, hlen, HDR_EXP_LAST_SUBJ_SEQ, &v, &vl)) {
-        if (!jsi_parse_u64(v, vl, &want))
+        if (jsi_parse_u64(v, vl, &want) != 0)
             return JSI_ERR(JS_EBAD_HEADER, 10003,
                            "%s: not a sequence number", HDR_EXP_LAST_SUBJ_SEQ);
         uint64_t have = 0;
@@ -298,7 +298,7 @@ static int check_expected(js_stream *s, const char *subj, size_t slen,
                        "subject");
     }
     if (jsi_hdr_get(hdr, hlen, HDR_EXP_LAST_SEQ, &v, &vl)) {
-        if (!jsi_parse_u64(v, vl, &want))
+        if (jsi_parse_u64(v, vl, &want) != 0)
             return JSI_ERR(JS_EBAD_HEADER, 10003, "%s: not a sequence number",
                            HDR_EXP_LAST_SEQ);
         if (want != jsi_ms_last_seq(s->ms))
@@ -590,7 +590,8 @@ JS_API int js_stream_info(js_stream *s, struct js_stream_info **out) {
     cfg->subjects = subs;
     state->msgs = st.msgs;
     state->bytes = st.bytes;
-    state->first_seq = st.first;
+    /* As NATS: a stream that never held a message reports first 0. */
+    state->first_seq = st.last == 0 && s->cfg.c.first_seq <= 1 ? 0 : st.first;
     state->first_ts = st.first_ts;
     state->last_seq = st.last;
     state->last_ts = st.last_ts;

@@ -227,8 +227,6 @@ int jsi_scfg_normalize(jsi_scfg *cfg, int is_create) {
     c->deny_purge = !!c->deny_purge;
     c->allow_rollup_hdrs = !!c->allow_rollup_hdrs;
     c->discard_new_per_subject = !!c->discard_new_per_subject;
-    if (c->first_seq == 0)
-        c->first_seq = 1;
     c->version = JS_STREAM_CONFIG_VERSION;
     return 0;
 }

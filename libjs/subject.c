@@ -324,7 +324,7 @@ static int sidx_resize(jsi_sidx *x, size_t cap) {
 static int sidx_reserve_one(jsi_sidx *x) {
     size_t cap = x->cap ? x->cap : SIDX_MIN_CAP;
 
-    while (x->n + 1 > cap) {
+    while ((x->n + 1) * 10 > cap * 7) {
         if (cap > SIZE_MAX / 2)
             return JS_ENOMEM;
         cap *= 2;

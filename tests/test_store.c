@@ -402,6 +402,17 @@ START_TEST(test_no_create_on_missing_directory_is_enotfound) {
 }
 END_TEST
 
+/* An existing but empty directory holds no store either. */
+START_TEST(test_no_create_on_existing_empty_directory_is_enotfound) {
+    js_open_opts o = test_opts(JS_SYNC_NONE);
+    o.no_create = 1;
+    ck_assert_int_eq(mkdir(store_path, 0700), 0);
+    CHECK_RC(js_open(store_path, &o, &S), JS_ENOTFOUND);
+    S = NULL;
+    ck_assert_int_eq(dir_entries(store_path), 0); /* nothing written */
+}
+END_TEST
+
 START_TEST(test_open_rejects_bad_arguments_with_einval) {
     js_open_opts o = test_opts(JS_SYNC_NONE);
     js_store *st = NULL;
@@ -442,6 +453,8 @@ START_TEST(test_api_rejects_null_and_unknown_struct_versions_with_einval) {
     ck_assert_ptr_null(s);
     CHECK_RC(js_stream_update(S, NULL), JS_EINVAL);
     c.version = 0;
+    CHECK_RC(js_stream_update(S, &c), JS_EINVAL);
+    c.version = 99;
     CHECK_RC(js_stream_update(S, &c), JS_EINVAL);
     c.version = JS_STREAM_CONFIG_VERSION;
 
@@ -518,6 +531,29 @@ START_TEST(test_stream_handles_are_stale_after_close) {
     open_store(JS_SYNC_NONE);
     s = lookup("STALE");
     expect_msg(s, 1, "STALE", "x", T0);
+    js_stream_release(s);
+}
+END_TEST
+
+/* The clock hook is the store's time source: creation times come from it
+ * as message times do. */
+START_TEST(test_stream_created_time_comes_from_the_clock_hook) {
+    js_stream_config c = JS_STREAM_CONFIG_INIT;
+    c.name = "CLOCK";
+    tu_clock_set(&fake_now, T0 + 123 * SEC);
+    open_store(JS_SYNC_NONE);
+    js_stream *s = add(&c);
+    tu_clock_set(&fake_now, T0 + 200 * SEC);
+    struct js_stream_info *inf = NULL;
+    CHECK_RC(js_stream_info(s, &inf), 0);
+    ck_assert_int_eq(inf->created, T0 + 123 * SEC);
+    js_stream_info_free(inf);
+    js_stream_release(s);
+    reopen(JS_SYNC_NONE);
+    s = lookup("CLOCK");
+    CHECK_RC(js_stream_info(s, &inf), 0);
+    ck_assert_int_eq(inf->created, T0 + 123 * SEC);
+    js_stream_info_free(inf);
     js_stream_release(s);
 }
 END_TEST
@@ -847,10 +883,12 @@ static Suite *store_suite(void) {
     tcase_add_test(tc, test_memory_storage_stream_keeps_config_but_not_messages);
     tcase_add_test(tc, test_second_open_of_same_store_is_locked_until_close);
     tcase_add_test(tc, test_no_create_on_missing_directory_is_enotfound);
+    tcase_add_test(tc, test_no_create_on_existing_empty_directory_is_enotfound);
     tcase_add_test(tc, test_open_rejects_bad_arguments_with_einval);
     tcase_add_test(tc, test_api_rejects_null_and_unknown_struct_versions_with_einval);
     tcase_add_test(tc, test_free_and_close_functions_accept_null);
     tcase_add_test(tc, test_stream_handles_are_stale_after_close);
+    tcase_add_test(tc, test_stream_created_time_comes_from_the_clock_hook);
     tcase_add_test(tc, test_stream_names_are_sorted);
     tcase_add_test(tc, test_lookup_and_delete_of_missing_stream_is_not_found);
     tcase_add_test(tc, test_delete_then_readd_same_name_starts_empty);

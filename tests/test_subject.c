@@ -12,10 +12,10 @@
 /* check records a location on every passing ck_assert (a write(2) each);
  * loops over hundreds of thousands of items use this instead, which only
  * reaches check when it fails. */
-#define REQUIRE(expr)                                \
-    do {                                             \
-        if (!(expr))                                 \
-            ck_abort_msg("requirement failed: %s", #expr); \
+#define REQUIRE(expr)                                          \
+    do {                                                       \
+        if (!(expr))                                           \
+            ck_abort_msg("requirement failed: %s", #expr);     \
     } while (0)
 
 static uint64_t rng_state;
