@@ -305,6 +305,12 @@ JS_API int js_open(const char *path, const js_open_opts *opts, js_store **out) {
         return JSI_ERR(JS_ENOMEM, 0, "open");
     }
     rc = jsi_vfs_exists(vfs, path);
+    if (rc == 1 && o.no_create) {
+        /* A directory without a catalogue is no store: leave it as is. */
+        char *cat = jsi_path_join(path, CATALOG_NAME);
+        rc = cat ? jsi_vfs_exists(vfs, cat) : JS_ENOMEM;
+        jsi_free(cat);
+    }
     if (rc == 0 && o.no_create)
         rc = JSI_ERR(JS_ENOTFOUND, 0, "%s: no store there", path);
     else if (rc == 0)
