@@ -89,13 +89,13 @@ int jsi_ms_blk_find(jsi_ms *ms, uint64_t seq) {
     return lo == 0 ? -1 : (int)lo - 1;
 }
 
-void jsi_ms_cache_trim(jsi_ms *ms) {
+void jsi_ms_cache_trim(jsi_ms *ms, const jsi_blk *keep) {
     /* Blocks are only freed while no thread is doing I/O on them. */
     while (!ms->flushing && ms->cached > JSI_CACHE_BLOCKS) {
         jsi_blk *victim = NULL;
         for (size_t i = 0; i + 1 < ms->nblks; i++) {
             jsi_blk *b = ms->blks[i];
-            if (b->buf && !b->f && b->wr == b->size &&
+            if (b != keep && b->buf && !b->f && b->wr == b->size &&
                 (!victim || b->tick < victim->tick))
                 victim = b;
         }
@@ -150,7 +150,7 @@ int jsi_ms_blk_load(jsi_ms *ms, jsi_blk *b) {
         return rc;
     }
     ms->cached++;
-    jsi_ms_cache_trim(ms);
+    jsi_ms_cache_trim(ms, b);
     return 0;
 }
 
@@ -430,7 +430,22 @@ static int tail_roll(jsi_ms *ms, size_t len) {
     jsi_blkhdr_encode(b->buf, b->no);
     b->size = JSI_BLK_HDR_LEN;
     ms->apos += JSI_BLK_HDR_LEN;
+    /* Every block starts by stating the stream's first sequence, so the
+     * blocks left after older ones were deleted describe the stream on
+     * their own: a rebuild without the checkpoint sees a purge, not a
+     * gap of lost messages. */
+    jsi_ms_frame_front(ms, b->buf + b->size, ms->first);
+    b->size += JSI_FRONT_REC_LEN;
+    ms->apos += JSI_FRONT_REC_LEN;
+    ms->since_ckpt += JSI_FRONT_REC_LEN;
     return 0;
+}
+
+void jsi_ms_frame_front(jsi_ms *ms, uint8_t *p, uint64_t first) {
+    jsi_put64(p + JSI_REC_HDR_LEN, first);
+    jsi_rec_encode_hdr(p, JSI_FRONT_REC_LEN, ms->last,
+                       ms->cfg.clock(ms->cfg.clock_ctx), JSI_REC_FRONT, 0, 0,
+                       jsi_crc32c(0, p + JSI_REC_HDR_LEN, 8));
 }
 
 /* Make the last block (left on disk by an open) the tail again: load it
@@ -643,7 +658,7 @@ int jsi_ms_flush(jsi_ms *ms, int sync) {
         }
     }
     jsi_ms_release_io(ms);
-    jsi_ms_cache_trim(ms);
+    jsi_ms_cache_trim(ms, NULL);
     return 0;
 }
 
@@ -668,13 +683,11 @@ static int wait_pos(jsi_ms *ms, uint64_t target, int sync) {
 
 /* Turn pending removals into DEL / FRONT records in the tail. */
 static int log_removals(jsi_ms *ms) {
-    uint8_t hdr[JSI_REC_HDR_LEN + 8];
+    uint8_t hdr[JSI_FRONT_REC_LEN];
     int64_t now = ms->cfg.clock(ms->cfg.clock_ctx);
     if (ms->pend_front) {
         jsi_rs_remove_below(&ms->pend_del, ms->pend_front);
-        jsi_put64(hdr + JSI_REC_HDR_LEN, ms->pend_front);
-        jsi_rec_encode_hdr(hdr, sizeof hdr, ms->last, now, JSI_REC_FRONT, 0, 0,
-                           jsi_crc32c(0, hdr + JSI_REC_HDR_LEN, 8));
+        jsi_ms_frame_front(ms, hdr, ms->pend_front);
         int rc = jsi_ms_append_raw(ms, hdr, sizeof hdr);
         if (rc)
             return rc;

@@ -16,6 +16,7 @@
 #define JSI_CACHE_BLOCKS 2               /* loaded non-tail blocks kept */
 #define JSI_CKPT_BYTES (64u * 1024 * 1024) /* appended bytes between checkpoints */
 #define JSI_NO_OFF UINT32_MAX
+#define JSI_FRONT_REC_LEN (JSI_REC_HDR_LEN + 8)
 
 /* sidx entry flag bits (jsi_sidx_entry.first_stale is used as flags). */
 #define JSI_SUBJ_FIRST_STALE 1u
@@ -107,8 +108,12 @@ void jsi_ms_blk_free(jsi_blk *b);
 int jsi_ms_offs_set(jsi_blk *b, uint64_t seq, uint32_t off);
 char *jsi_ms_blk_path(jsi_ms *ms, uint64_t no);
 int jsi_ms_append_raw(jsi_ms *ms, const uint8_t *rec, size_t len);
+/* Encode a FRONT record (everything below `first` removed) into p. */
+void jsi_ms_frame_front(jsi_ms *ms, uint8_t *p, uint64_t first);
 int jsi_ms_drop_dead_blocks(jsi_ms *ms);
-void jsi_ms_cache_trim(jsi_ms *ms);
+/* Evict least recently used loaded blocks beyond the cache size, never
+ * `keep` (the block a caller is about to read). */
+void jsi_ms_cache_trim(jsi_ms *ms, const jsi_blk *keep);
 
 /* msgstore_recover.c */
 int jsi_ms_recover(jsi_ms *ms, uint64_t first_seq);

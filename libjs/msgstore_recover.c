@@ -52,7 +52,9 @@ static int apply_msg(jsi_ms *ms, jsi_blk *b, const uint8_t *p,
                 return JS_ENOMEM;
             ms->lost_bytes += h->len;
         }
-        if (ms->msgs == 0 && ms->first == s)
+        /* An erased first message is a removed one; a damaged first
+         * message stays first, so reading it reports the damage. */
+        if (h->type == JSI_REC_ERASED && ms->msgs == 0 && ms->first == s)
             jsi_ms_advance_first(ms);
         return 0;
     }
@@ -188,13 +190,12 @@ int jsi_ms_walk(jsi_ms *ms, jsi_blk *b, const uint8_t *buf, uint64_t base,
     return 0;
 }
 
-/* Build a loaded block's offset table (cache load). */
+/* Build a loaded block's offset table (cache load). Damage found now, in
+ * a block recovery already accepted, only makes those records unreadable
+ * (JS_ECORRUPT); the block keeps its size. */
 int jsi_ms_parse_block(jsi_ms *ms, jsi_blk *b) {
     size_t end;
-    int rc = jsi_ms_walk(ms, b, b->buf, 0, (size_t)b->size, 1, 0, &end);
-    if (rc == 0 && end < b->size)
-        b->size = end; /* a torn end found later: never read past it */
-    return rc;
+    return jsi_ms_walk(ms, b, b->buf, 0, (size_t)b->size, 1, 0, &end);
 }
 
 /* ---- finding block files ------------------------------------------------ */
@@ -252,10 +253,12 @@ static uint64_t first_seq_in(const uint8_t *buf, size_t size, size_t off) {
 }
 
 /*
- * Replay a block file from offset `from` (0: all of it) into the index,
- * reading only that region and keeping none of it in memory: the block is
- * loaded later, on demand, like any other. Sets the block's size to the
- * end of its last whole record and notes a torn end.
+ * Replay a block file from offset `from` (0: all of it) into the index.
+ * The block is loaded whole while it is replayed, because a DEL or FRONT
+ * record may name messages earlier in the same block; afterwards it is
+ * ordinary cache. A checkpointed tail with nothing after `from` is not
+ * read at all. Sets the block's size to the end of its last whole record
+ * and notes a torn end.
  */
 static int replay_region(jsi_ms *ms, jsi_blk *b, uint64_t from) {
     char *path = jsi_ms_blk_path(ms, b->no);
@@ -269,24 +272,39 @@ static int replay_region(jsi_ms *ms, jsi_blk *b, uint64_t from) {
     jsi_free(path);
     if (rc == 0)
         rc = f->io->size(f, &size);
-    if (rc == 0 && size < from)
+    if (rc == 0 && (size < from || size > (uint64_t)SIZE_MAX / 2))
         rc = JS_ECORRUPT;
-    if (rc == 0 && size - from > (uint64_t)SIZE_MAX / 2)
-        rc = JS_ECORRUPT;
-    size_t len = rc == 0 ? (size_t)(size - from) : 0;
-    if (rc == 0 && len && !(buf = jsi_malloc(len)))
+    if (rc == 0 && from && size == from) { /* nothing after the checkpoint */
+        jsi_vfs_close(f);
+        return 0;
+    }
+    if (rc == 0 && size && !(buf = jsi_malloc((size_t)size)))
         rc = JS_ENOMEM;
-    if (rc == 0 && len)
-        rc = jsi_vfs_read_exact(f, buf, len, from);
+    if (rc == 0 && size)
+        rc = jsi_vfs_read_exact(f, buf, (size_t)size, 0);
     jsi_vfs_close(f);
-    if (rc == 0 && from == 0) {
-        uint64_t fs = first_seq_in(buf, len, JSI_BLK_HDR_LEN);
+    if (rc) {
+        jsi_free(buf);
+        return rc;
+    }
+    if (b->buf) {
+        jsi_free(b->buf);
+        ms->cached--;
+    }
+    b->buf = buf;
+    b->cap = b->size = size;
+    b->noffs = 0;
+    ms->cached++;
+    if (from == 0) {
+        uint64_t fs = first_seq_in(buf, (size_t)size, JSI_BLK_HDR_LEN);
         b->lo = fs && fs > ms->last ? fs : ms->last + 1;
         b->hi = b->lo - 1;
+    } else {
+        rc = jsi_ms_walk(ms, b, buf, 0, (size_t)from, 1, 0, &end);
     }
     if (rc == 0)
-        rc = jsi_ms_walk(ms, b, buf, from, len, 0, 1, &end);
-    jsi_free(buf);
+        rc = jsi_ms_walk(ms, b, buf + from, from, (size_t)(size - from), 1, 1,
+                         &end);
     if (rc)
         return rc;
     if (b->hi < b->lo) { /* no message: it starts after everything so far */

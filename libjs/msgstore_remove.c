@@ -153,22 +153,28 @@ int jsi_ms_remove(jsi_ms *ms, uint64_t seq, int erase) {
     return rc;
 }
 
+/* A lost sequence at the front was never counted as a message: step over
+ * it (it stays reported in lost_msgs). */
+static void skip_lost_front(jsi_ms *ms) {
+    while (ms->msgs && jsi_rs_contains(&ms->lost, ms->first)) {
+        ms->first++;
+        jsi_ms_advance_first(ms);
+    }
+}
+
 int jsi_ms_remove_first(jsi_ms *ms) {
     if (ms->msgs == 0)
         return JS_EMSG_NOT_FOUND;
     const uint8_t *p;
     jsi_rechdr h;
-    uint64_t s = ms->first;
-    int rc = jsi_ms_rec_at(ms, s, &p, &h);
-    if (rc == 0)
-        return jsi_ms_remove_seq(ms, s, &h, p);
-    if (rc != JS_ECORRUPT && rc != JS_EMSG_NOT_FOUND)
-        return rc;
-    /* The first message is unreadable: drop it without its subject. */
-    ms->msgs--;
-    ms->first = s + 1;
-    jsi_ms_advance_first(ms);
-    return 0;
+    skip_lost_front(ms);
+    int rc = jsi_ms_rec_at(ms, ms->first, &p, &h);
+    if (rc)
+        return rc == JS_ECORRUPT || rc == JS_EMSG_NOT_FOUND
+                   ? JSI_ERR(JS_ECORRUPT, 0, "first message %" PRIu64
+                             " of %s is unreadable", ms->first, ms->dir)
+                   : rc;
+    return jsi_ms_remove_seq(ms, ms->first, &h, p);
 }
 
 static int purge_front(jsi_ms *ms, uint64_t upto, uint64_t *purged) {
@@ -189,7 +195,10 @@ static int purge_front(jsi_ms *ms, uint64_t upto, uint64_t *purged) {
         jsi_ms_advance_first(ms);
         return 0;
     }
-    while (ms->msgs && ms->first < upto) {
+    for (;;) {
+        skip_lost_front(ms);
+        if (!ms->msgs || ms->first >= upto)
+            break;
         int rc = jsi_ms_remove_first(ms);
         if (rc)
             return rc;

@@ -38,7 +38,10 @@ for t in "$@"; do
         failed=$((failed + 1)); bad_programs+=("$t"); continue
     fi
     cmd=()
-    if [ "$timeout_s" != 0 ]; then cmd+=(timeout -k 10 "$timeout_s"); fi
+    # --foreground: stay in the terminal's process group, so Ctrl-C (or
+    # killing make's group) reaches the test; check's own SIGINT/SIGTERM
+    # handler then kills its forked test children.
+    if [ "$timeout_s" != 0 ]; then cmd+=(timeout --foreground -k 10 "$timeout_s"); fi
     # shellcheck disable=SC2206 # the wrapper is a word list on purpose
     if [ -n "$wrapper" ]; then cmd+=($wrapper); fi
     cmd+=("$t")

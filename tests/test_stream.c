@@ -1039,6 +1039,17 @@ START_TEST(test_expected_last_subject_sequence_checks_the_subject) {
     /* After deleting the subject's last message, the one before counts. */
     CHECK_RC(js_msg_delete(s, 4), 0);
     ck_assert_uint_eq(pub_h("elss.a", h3, "8"), 8);
+    /* The per-subject state is the same after a reopen. */
+    CHECK_RC(js_msg_delete(s, 8), 0);
+    js_stream_release(s);
+    reopen();
+    s = lookup("ELSS");
+    CHECK_RC(pubh("elss.a", h0, "x", NULL), JS_EWRONG_LAST_SEQ);
+    CHECK_ERR(10071, "wrong last sequence: 3");
+    CHECK_RC(pubh("elss.b", h3, "x", NULL), JS_EWRONG_LAST_SEQ);
+    CHECK_ERR(10071, "wrong last sequence: 7");
+    ck_assert_uint_eq(pub_h("elss.a", h3, "9"), 9);
+    ck_assert_uint_eq(state_of(s).num_subjects, 3);
     js_stream_release(s);
 }
 END_TEST
@@ -1158,6 +1169,12 @@ START_TEST(test_duplicate_msg_id_returns_original_seq_and_stores_nothing) {
     /* A different id is a new message. */
     CHECK_RC(pubh("dup.a", H("Nats-Msg-Id", "abd", NULL), "x", &ack), 0);
     ck_assert_uint_eq(ack.seq, 3);
+    ck_assert_int_eq(ack.duplicate, 0);
+    /* An empty id is no id. */
+    CHECK_RC(pubh("dup.a", H("Nats-Msg-Id", "", NULL), "x", &ack), 0);
+    ck_assert_uint_eq(ack.seq, 4);
+    CHECK_RC(pubh("dup.a", H("Nats-Msg-Id", "", NULL), "x", &ack), 0);
+    ck_assert_uint_eq(ack.seq, 5);
     ck_assert_int_eq(ack.duplicate, 0);
     js_stream_release(s);
 }
@@ -2032,6 +2049,14 @@ START_TEST(test_first_seq_starts_a_new_stream_there_and_survives_reopen) {
     s = lookup("FS");
     check_state(s, 1, 100, 100);
     ck_assert_uint_eq(pub("FS", "y"), 101);
+    /* Emptied by a purge, it does not fall back to first_seq. */
+    CHECK_RC(js_stream_purge(s, NULL, NULL), 0);
+    check_state(s, 0, 102, 101);
+    js_stream_release(s);
+    reopen();
+    s = lookup("FS");
+    check_state(s, 0, 102, 101);
+    ck_assert_uint_eq(pub("FS", "z"), 102);
     js_stream_release(s);
 }
 END_TEST
@@ -2127,6 +2152,12 @@ START_TEST(test_msg_get_last_by_literal_and_wildcard_subject) {
     ck_assert_str_eq(js_msg_subject(m), "m.a");
     js_msg_free(m);
     js_stream_release(s);
+    reopen();
+    s = lookup("LAST");
+    ck_assert_uint_eq(last_seq_of(s, "m.a"), 1);
+    ck_assert_uint_eq(last_seq_of(s, "m.*"), 2);
+    ck_assert_uint_eq(last_seq_of(s, "m.>"), 4);
+    js_stream_release(s);
 }
 END_TEST
 
@@ -2178,7 +2209,7 @@ START_TEST(test_batch_publish_stores_all_and_fills_acks) {
     js_stream *s = add(&c);
     js_pub_msg msgs[5];
     js_pub_ack acks[5];
-    char subj[5][8], data[5][8];
+    char subj[5][16], data[5][16];
     for (int i = 0; i < 5; i++) {
         snprintf(subj[i], sizeof subj[i], "ba.%c", 'a' + i);
         snprintf(data[i], sizeof data[i], "d%d", i);

@@ -2,6 +2,8 @@
  * testutil.h - small helpers shared by the test programs: scratch
  * directories under /tmp, recursive removal, a fake clock for
  * js_open_opts.clock. Header-only and libc-only, so any test may include it.
+ * Needs _GNU_SOURCE or _XOPEN_SOURCE >= 700 (the Makefile passes
+ * -D_GNU_SOURCE) for mkdtemp() and nftw().
  */
 #ifndef JS_TESTUTIL_H
 #define JS_TESTUTIL_H
