@@ -171,8 +171,9 @@ int jsi_ms_checkpoint(jsi_ms *ms) {
     pthread_mutex_lock(ms->mu);
     if (rc == 0) {
         /* Only the entries this checkpoint covered; more may have come. */
-        memmove(ms->dead, ms->dead + ndead,
-                (ms->ndead - ndead) * sizeof *ms->dead);
+        if (ms->ndead > ndead)
+            memmove(ms->dead, ms->dead + ndead,
+                    (ms->ndead - ndead) * sizeof *ms->dead);
         ms->ndead -= ndead;
         ms->since_ckpt = 0;
     }

@@ -152,7 +152,7 @@ int jsi_ms_walk(jsi_ms *ms, jsi_blk *b, const uint8_t *buf, uint64_t base,
     }
     *valid_end = off;
     while (off < len) {
-        jsi_rechdr h;
+        jsi_rechdr h = {0};
         int r = jsi_rec_parse_hdr(buf + off, len - off, &h);
         if (r == 0)
             break; /* torn: a record cut short by a crash */
@@ -420,7 +420,8 @@ int jsi_ms_recover(jsi_ms *ms, uint64_t first_seq) {
                                : JSI_ERR(rc, 0, "listing %s: %s", ms->dir,
                                          js_strerror(rc));
     }
-    qsort(l.no, l.n, sizeof *l.no, cmp_u64);
+    if (l.n)
+        qsort(l.no, l.n, sizeof *l.no, cmp_u64);
     ms->next_blkno = l.n ? l.no[l.n - 1] + 1 : 1;
     ms->first = 1;
     ms->last = 0;

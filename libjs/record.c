@@ -81,6 +81,7 @@ static int rec_lengths_ok(const jsi_rechdr *h) {
 }
 
 int jsi_rec_parse_hdr(const uint8_t *p, size_t avail, jsi_rechdr *h) {
+    memset(h, 0, sizeof *h); /* callers may copy it whole, padding too */
     if (avail < JSI_REC_HDR_LEN) {
         /* A partial header at the end of the data: torn if it could be the
          * start of a record. */

@@ -362,6 +362,18 @@ static inline double tu_now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The process's resident set size in KiB (Linux /proc), or -1. */
+static inline long tu_rss_kb(void) {
+    long pages = -1, rss = -1;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f)
+        return -1;
+    if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+        rss = -1;
+    fclose(f);
+    return rss < 0 ? -1 : rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
 /* splitmix64: a small deterministic PRNG. */
 static inline uint64_t tu_rng(uint64_t *state) {
     uint64_t z = (*state += UINT64_C(0x9E3779B97F4A7C15));
