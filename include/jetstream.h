@@ -68,11 +68,12 @@ extern "C" {
 #define JS_ECORRUPT (-5)            /* stored data failed its checksum */
 #define JS_ELOCKED (-6)             /* store is open elsewhere */
 #define JS_EMISUSE (-7)             /* bad, stale or closed handle */
-#define JS_EFAILED (-8)             /* store stopped after an I/O failure;
-                                       close and reopen it */
+#define JS_EFAILED (-8)             /* a stream stopped writing after an I/O
+                                       failure; close and reopen the store */
 #define JS_ENOTFOUND (-9)           /* file or item not found */
 #define JS_ESTREAM_NOT_FOUND (-10)  /* no such stream (NATS 10059) */
-#define JS_EMSG_NOT_FOUND (-11)     /* no such message (NATS 10037) */
+#define JS_EMSG_NOT_FOUND (-11)     /* no such message (NATS 10037; 10043
+                                       from deletes) */
 #define JS_ENO_STREAM (-12)         /* no stream takes this subject */
 #define JS_ESTREAM_EXISTS (-13)     /* name in use, different config (10058) */
 #define JS_ESUBJECT_OVERLAP (-14)   /* subjects overlap another stream (10065) */
@@ -135,8 +136,9 @@ JS_API const char *js_version(void);
 JS_API const char *js_strerror(int rc);
 
 /* The calling thread's detail message for its last failed call: which
- * field, header or file was at fault. Borrowed; valid until the thread's
- * next failing call. "" when there is none. */
+ * field, header or file was at fault. Meaningful right after a call failed;
+ * every public call resets it on entry. Borrowed; valid until the thread's
+ * next call into the library. Never NULL. */
 JS_API const char *js_errmsg(void);
 
 /* The NATS JetStream API error code (e.g. 10071 for a wrong last sequence)
@@ -153,9 +155,14 @@ JS_API int js_errcode_nats(void);
  *
  * Paths are '/'-separated strings the library builds from the store path.
  * Every function returns 0 or a negative JS_E* code: JS_ENOTFOUND for a
- * missing file, JS_EEXIST where a file exists and JS_VFS_EXCL was asked,
- * JS_ENOSPC when full, JS_EIO otherwise. Tables only grow at the end; the
- * library checks `version` before using a later member.
+ * missing file or directory (also from mkdir when the parent is missing),
+ * JS_EEXIST where a file exists and JS_VFS_EXCL was asked, JS_ENOSPC when
+ * full, JS_ELOCKED from lock, JS_ENOTSUP from control, JS_EINVAL for bad
+ * flags, JS_ENOMEM, JS_EIO otherwise. Opening a directory as a file and
+ * listing a file fail. Tables only grow at the end; the library checks
+ * `version` before using a later member. Methods are called without any
+ * library lock that the backend could deadlock on, but they must not call
+ * back into the library.
  */
 typedef struct js_vfs js_vfs;
 typedef struct js_vfs_file js_vfs_file;
@@ -233,7 +240,9 @@ struct js_vfs {
  * make_default != 0 makes it the default. JS_EINVAL for a bad table. */
 JS_API int js_vfs_register(js_vfs *vfs, int make_default);
 
-/* Remove a backend from the registry. Stores already open on it keep it. */
+/* Remove a backend from the registry (JS_ENOTFOUND if it is not there).
+ * Stores already open on it keep using it. If it was the default, the
+ * oldest remaining backend becomes the default. */
 JS_API int js_vfs_unregister(js_vfs *vfs);
 
 /* The registered backend of that name, or the default for NULL; NULL if
@@ -444,13 +453,15 @@ typedef struct js_pub_msg {
 } js_pub_msg;
 
 /*
- * Publish n messages in order with one durability point: under
- * JS_SYNC_ALWAYS all are durable when the call returns. Each message is
- * checked as js_publish() checks it; at the first failure the batch stops,
- * the messages before it are kept (and made durable), and that error is
- * returned. *done (if not NULL) gets the number stored. acks (may be NULL)
- * is an array of n js_pub_ack whose first element's version gives the
- * element size.
+ * Publish n messages in order with one durability point per run of
+ * consecutive messages to the same stream: under JS_SYNC_ALWAYS all are
+ * durable when the call returns. A run is stored under one lock hold, with
+ * consecutive sequences and one timestamp. Each message is checked as
+ * js_publish() checks it; at the first failure the batch stops, the
+ * messages before it are kept (and made durable), and that error is
+ * returned. *done (if not NULL) gets the number stored and durable. acks
+ * (may be NULL) is an array of n js_pub_ack whose first element's version
+ * gives the element size.
  */
 JS_API int js_publish_batch(js_store *store, const js_pub_msg *msgs,
                             size_t n, js_pub_ack *acks, size_t *done);
@@ -474,7 +485,8 @@ JS_API int js_msg_get_next(js_stream *stream, const char *filter,
 
 /* Remove one message, leaving a gap in the sequence. The removal is durable
  * on return under JS_SYNC_ALWAYS.
- * Errors: JS_EMSG_NOT_FOUND, JS_EDELETE_DENIED, JS_ESEALED, JS_EIO. */
+ * Errors: JS_EMSG_NOT_FOUND (NATS 10043: absent, already removed, or found
+ * damaged), JS_EDELETE_DENIED, JS_ESEALED, JS_EIO. */
 JS_API int js_msg_delete(js_stream *stream, uint64_t seq);
 
 /* As js_msg_delete(), and the message's bytes on storage are overwritten
