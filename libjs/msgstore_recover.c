@@ -380,6 +380,7 @@ static int rebuild(jsi_ms *ms, const blk_list *l) {
         int rc = replay_region(ms, b, 0);
         if (rc)
             return rc;
+        jsi_ms_cache_trim(ms, NULL); /* memory: a few blocks, not all */
     }
     return 0;
 }
@@ -405,6 +406,7 @@ static int replay_after_ckpt(jsi_ms *ms, const blk_list *l, uint64_t from_blk,
         }
         rc = replay_region(ms, b, 0);
         ms->since_ckpt = 1;
+        jsi_ms_cache_trim(ms, NULL);
     }
     return rc;
 }

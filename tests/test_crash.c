@@ -113,7 +113,7 @@ static uint64_t msg_bytes(mid id) {
     return 40u + strlen(subj) + msg_payload(id, buf);
 }
 
-/* ---- the pipe ------------------------------------------------------------- */
+/* ---- the pipe ----------------------------------------------------------- */
 
 enum { R_OPENED = 1, R_OPEN_FAILED, R_INTENT, R_ACK };
 enum { OP_PUB = 1, OP_BATCH, OP_DEL, OP_PURGE_BELOW, OP_PURGE_SUBJ };
@@ -145,7 +145,7 @@ static void put(int fd, const prec *r) {
         _exit(7); /* the parent is gone */
 }
 
-/* ---- the child ------------------------------------------------------------ */
+/* ---- the child ---------------------------------------------------------- */
 
 static void child_pub(child_ctx *c, int thread, uint64_t *k, uint64_t *rng) {
     uint8_t buf[MSG_MAX];
@@ -174,14 +174,16 @@ static void child_pub(child_ctx *c, int thread, uint64_t *k, uint64_t *rng) {
     for (size_t i = 0; i < n; i++) {
         mid id = {c->iter, (uint32_t)thread, (*k)++};
         msg_subject(id, subjs[i], sizeof subjs[i]);
-        m[i] = (js_pub_msg){subjs[i], NULL, 0, bufs[i], msg_payload(id, bufs[i])};
+        m[i] = (js_pub_msg){subjs[i], NULL, 0, bufs[i],
+                            msg_payload(id, bufs[i])};
         acks[i] = (js_pub_ack)JS_PUB_ACK_INIT;
     }
     prec r = {R_INTENT, OP_BATCH, (uint8_t)thread, 0, 0, k0, n, 0};
     put(c->fd, &r);
     int rc = js_publish_batch(c->st, m, n, acks, &done);
     for (size_t i = 0; i < done; i++) {
-        prec a = {R_ACK, OP_BATCH, (uint8_t)thread, 0, 0, k0 + i, n, acks[i].seq};
+        prec a = {R_ACK, OP_BATCH, (uint8_t)thread, 0, 0, k0 + i, n, 0};
+        a.seq = acks[i].seq;
         put(c->fd, &a);
     }
     if (rc) { /* reported, so the parent fails the iteration */
@@ -594,7 +596,7 @@ static void verify(model *m, js_stream *s, const char *when) {
     m->npending = 0;
 }
 
-/* ---- the loop -------------------------------------------------------------- */
+/* ---- the loop ----------------------------------------------------------- */
 
 static unsigned crash_iters(void) {
     const char *e = getenv("CRASH_ITERS");

@@ -15,7 +15,9 @@
 #include <check.h>
 
 #include "jetstream.h"
+#include "msgstore_int.h"
 #include "record.h"
+#include "stream.h"
 #include "util.h"
 #include "testutil_fs.h"
 
@@ -78,7 +80,8 @@ static void nosync_register(void) {
 #define NSUBJ 5
 
 /* A message is a function of its id: subject rec.s<id % 5>, a header block
- * on every 7th (unless gen_headers is 0), and a payload of dmin + (id * 37) % dspan bytes. */
+ * on every 7th (unless gen_headers is 0), and a payload of
+ * dmin + (id * 37) % dspan bytes. */
 typedef struct gmsg {
     char subj[32];
     char hdr[64];
@@ -598,6 +601,83 @@ START_TEST(deletes_in_the_tail_block_stay_deleted_after_reopen) {
 }
 END_TEST
 
+/* Blocks of the stream holding their bytes in memory (internal state, read
+ * under the stream's lock). */
+static size_t loaded_blocks(js_stream *s, size_t *nblks) {
+    size_t n = 0;
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->ms->nblks; i++)
+        n += s->ms->blks[i]->buf != NULL;
+    *nblks = s->ms->nblks;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+/* The block cache's count of loaded blocks (ms->cached: loaded blocks
+ * other than an adopted tail) matches the blocks actually loaded. A count
+ * above the truth shrinks the cache for good. */
+static void check_cache_count(js_stream *s, const char *when) {
+    size_t n = 0;
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->ms->nblks; i++)
+        n += s->ms->blks[i]->buf != NULL;
+    if (s->ms->tail_adopted && n)
+        n--;
+    size_t cached = s->ms->cached;
+    pthread_mutex_unlock(&s->mu);
+    ck_assert_msg(cached == n,
+                  "%s: the cache counts %zu loaded blocks, the blocks say %zu",
+                  when, cached, n);
+}
+
+/* Memory after an open is bounded by the block cache (JSI_CACHE_BLOCKS
+ * plus the tail), not by the size of the stream, whether the open used the
+ * checkpoint (_i 0), rebuilt from every block (_i 1) or replayed many
+ * blocks written after an old checkpoint (_i 2). No message carries a
+ * header, so the duplicate-window scan reads nothing. */
+START_TEST(open_keeps_no_more_blocks_in_memory_than_the_cache_holds) {
+    fx f;
+    size_t nb, loaded;
+    char *saved = NULL, *ix = NULL;
+    gen_headers = 0;
+    fx_init(&f, "cache_bound", 4096, 100, 200);
+    fx_open(&f);
+    fx_pub(&f, 20);
+    if (_i == 2) {
+        fx_close(&f);
+        ix = fx_index(&f);
+        saved = tu_path("%s.index", f.dir);
+        ck_assert_int_eq(tu_copy_file(ix, saved), 0);
+        fx_open(&f);
+    }
+    fx_pub(&f, 300);
+    fx_close(&f);
+    if (_i == 1)
+        fx_rm_index(&f);
+    if (_i == 2)
+        ck_assert_int_eq(tu_copy_file(saved, ix), 0);
+    fx_open(&f);
+    check_cache_count(f.s, "after the open");
+    loaded = loaded_blocks(f.s, &nb);
+    ck_assert_uint_gt(nb, 10);
+    ck_assert_msg(loaded <= JSI_CACHE_BLOCKS + 1,
+                  "%zu of %zu blocks loaded in memory after the open (the "
+                  "cache holds %d and the tail)", loaded, nb,
+                  JSI_CACHE_BLOCKS);
+    fx_check(&f);
+    loaded = loaded_blocks(f.s, &nb);
+    ck_assert_msg(loaded <= JSI_CACHE_BLOCKS + 1,
+                  "%zu of %zu blocks loaded after reading every message",
+                  loaded, nb);
+    fx_close(&f);
+    if (saved)
+        unlink(saved);
+    free(saved);
+    free(ix);
+    fx_free(&f);
+}
+END_TEST
+
 START_TEST(deleting_every_message_survives_reopen_as_empty_stream) {
     fx f;
     fx_init(&f, "delall", 4096, 100, 0);
@@ -714,8 +794,10 @@ START_TEST(torn_tail_keeps_whole_records_and_sequence_continues) {
     /* Every whole record is back, nothing is reported lost (the torn
      * record was never acknowledged), and the next sequence follows the
      * last whole record. */
+    check_cache_count(f.s, torn_name[kind]);
     fx_check(&f);
     fx_check(&f); /* again: reads after the first pass filled the cache */
+    check_cache_count(f.s, torn_name[kind]);
     ck_assert_int_eq(tu_file_size(blk) >= (int64_t)(lr->off), 1);
     fx_pub(&f, 3);
     fx_check(&f);
@@ -1035,7 +1117,8 @@ START_TEST(sweep_flipped_bytes_in_block_files_have_blast_radius_one) {
             }
             ck_assert_int_eq(js_stream_lookup(f.st, "R", &f.s), 0);
             struct js_stream_info *info = fx_info(&f);
-            uint64_t lost = info->state->lost_msgs, last = info->state->last_seq;
+            uint64_t lost = info->state->lost_msgs;
+            uint64_t last = info->state->last_seq;
             js_stream_info_free(info);
             unsigned radius = 0;
             int victim_rc = 0;
@@ -1619,50 +1702,55 @@ END_TEST
 
 static Suite *recovery_suite(void) {
     Suite *s = suite_create("recovery");
+#define TEST(fn) tcase_add_test(t, fn)
+#define LOOP(fn, n) tcase_add_loop_test(t, fn, 0, n)
     TCase *t = tcase_create("reopen");
     tcase_set_timeout(t, 120);
-    tcase_add_loop_test(t, reopen_restores_messages_state_and_removals_across_blocks, 0, 2);
-    tcase_add_loop_test(t, deletes_in_the_tail_block_stay_deleted_after_reopen, 0, 2);
-    tcase_add_loop_test(t, deleting_every_message_survives_reopen_as_empty_stream, 0, 2);
+    LOOP(reopen_restores_messages_state_and_removals_across_blocks, 2);
+    LOOP(deletes_in_the_tail_block_stay_deleted_after_reopen, 2);
+    LOOP(deleting_every_message_survives_reopen_as_empty_stream, 2);
+    LOOP(open_keeps_no_more_blocks_in_memory_than_the_cache_holds, 3);
     suite_add_tcase(s, t);
 
     t = tcase_create("torn_tail");
     tcase_set_timeout(t, 120);
-    tcase_add_loop_test(t, torn_tail_keeps_whole_records_and_sequence_continues, 0, TORN_KINDS * 2);
-    tcase_add_loop_test(t, torn_tail_at_every_offset_of_the_last_three_records, 0, 2);
+    LOOP(torn_tail_keeps_whole_records_and_sequence_continues, TORN_KINDS * 2);
+    LOOP(torn_tail_at_every_offset_of_the_last_three_records, 2);
     suite_add_tcase(s, t);
 
     t = tcase_create("damage");
     tcase_set_timeout(t, 120);
-    tcase_add_loop_test(t, damaged_older_record_costs_only_that_message, 0, DMG_KINDS * 2);
-    tcase_add_test(t, damaged_header_of_last_record_does_not_stop_open);
-    tcase_add_loop_test(t, sweep_flipped_bytes_in_block_files_have_blast_radius_one, 0, SW_MODES);
+    LOOP(damaged_older_record_costs_only_that_message, DMG_KINDS * 2);
+    TEST(damaged_header_of_last_record_does_not_stop_open);
+    LOOP(sweep_flipped_bytes_in_block_files_have_blast_radius_one, SW_MODES);
     suite_add_tcase(s, t);
 
     t = tcase_create("checkpoint");
     tcase_set_timeout(t, 120);
-    tcase_add_test(t, clean_close_writes_index_and_reopen_with_it_equals_full_rebuild);
-    tcase_add_loop_test(t, corrupt_index_falls_back_to_full_rebuild_with_same_state, 0, CK_KINDS);
-    tcase_add_test(t, every_flipped_index_byte_gives_same_state);
-    tcase_add_loop_test(t, old_index_replays_newer_records, 0, OLD_KINDS);
+    TEST(clean_close_writes_index_and_reopen_with_it_equals_full_rebuild);
+    LOOP(corrupt_index_falls_back_to_full_rebuild_with_same_state, CK_KINDS);
+    TEST(every_flipped_index_byte_gives_same_state);
+    LOOP(old_index_replays_newer_records, OLD_KINDS);
     suite_add_tcase(s, t);
 
     t = tcase_create("first_seq");
     tcase_set_timeout(t, 60);
-    tcase_add_loop_test(t, configured_first_seq_survives_reopen, 0, 2);
-    tcase_add_loop_test(t, purge_all_state_survives_reopen, 0, 2);
+    LOOP(configured_first_seq_survives_reopen, 2);
+    LOOP(purge_all_state_survives_reopen, 2);
     suite_add_tcase(s, t);
 
     t = tcase_create("catalog");
     tcase_set_timeout(t, 60);
-    tcase_add_test(t, damaged_catalog_fails_open_with_ecorrupt);
-    tcase_add_test(t, orphan_stream_directories_are_removed_at_open);
+    TEST(damaged_catalog_fails_open_with_ecorrupt);
+    TEST(orphan_stream_directories_are_removed_at_open);
     suite_add_tcase(s, t);
 
     t = tcase_create("open_time");
     tcase_set_timeout(t, 300);
-    tcase_add_loop_test(t, open_time_of_200k_messages_with_and_without_index, 0, 2);
+    LOOP(open_time_of_200k_messages_with_and_without_index, 2);
     suite_add_tcase(s, t);
+#undef TEST
+#undef LOOP
     return s;
 }
 
