@@ -14,6 +14,7 @@
 #   meta-check      every meta-test (see META_TESTS); each also has its own
 #                   target meta-<name>, e.g. make meta-man
 #   demo            deps, build everything, run $(BUILD)/examples/orders
+#   bench           build bench/*.c and run $(BUILD)/bench/jsbench $(BENCH_ARGS)
 #   asan tsan valgrind   the test programs under sanitizers / valgrind
 #   abi-baseline    write abi/libjetstream.abi from the current sources
 #   abi-check       compare the current ABI with abi/libjetstream.abi
@@ -76,6 +77,9 @@ TEST_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 
 EXAMPLE_SRCS := $(sort $(wildcard examples/*.c))
 EXAMPLE_BINS := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
+
+BENCH_SRCS := $(sort $(wildcard bench/*.c))
+BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 MAN3 := $(sort $(wildcard man/man3/*.3))
 MAN7 := $(sort $(wildcard man/man7/*.7))
@@ -140,9 +144,22 @@ $(BUILD)/examples/%: examples/%.c $(SHLIB) $(DEVLINK) include/jetstream.h $(FLAG
 	$(CC) -Iinclude $(CPPFLAGS) -std=c99 $(WARN) $(CFLAGS) $< -o $@ \
 	  $(LDFLAGS) -L$(BUILD) -Wl,-rpath,'$$ORIGIN/..' -ljetstream
 
+# Benchmarks: public API and shared library, as the examples; they may use
+# POSIX/GNU calls (clock_gettime, fdatasync), hence _GNU_SOURCE.
+$(BUILD)/bench/%: bench/%.c $(SHLIB) $(DEVLINK) include/jetstream.h $(FLAGS_STAMP) | $(NEED_DEPS)
+	@mkdir -p $(@D)
+	$(CC) -Iinclude $(CPPFLAGS) -D_GNU_SOURCE -std=c99 -pthread $(WARN) $(CFLAGS) $< -o $@ \
+	  $(LDFLAGS) -L$(BUILD) -Wl,-rpath,'$$ORIGIN/..' -ljetstream -pthread
+
 tests: $(TEST_BINS)
 
 examples: $(EXAMPLE_BINS)
+
+bench-build: $(BENCH_BINS)
+
+# make bench [BENCH_ARGS='-n 100000 -p always'] runs jsbench (see its usage).
+bench: all bench-build
+	$(BUILD)/bench/jsbench $(BENCH_ARGS)
 
 deps:
 	sh scripts/deps.sh
@@ -263,5 +280,5 @@ clean:
 
 FORCE:
 
-.PHONY: all tests examples deps check unit-check meta-check $(META_TESTS:%=meta-%) \
+.PHONY: all tests examples bench-build bench deps check unit-check meta-check $(META_TESTS:%=meta-%) \
   asan tsan valgrind abi-lib abi-baseline abi-check demo install uninstall clean FORCE

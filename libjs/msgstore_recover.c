@@ -294,7 +294,8 @@ static int replay_region(jsi_ms *ms, jsi_blk *b, uint64_t from) {
     b->buf = buf;
     b->cap = b->size = size;
     b->noffs = 0;
-    ms->cached++;
+    if (buf)
+        ms->cached++;
     if (from == 0) {
         uint64_t fs = first_seq_in(buf, (size_t)size, JSI_BLK_HDR_LEN);
         b->lo = fs && fs > ms->last ? fs : ms->last + 1;
@@ -331,6 +332,8 @@ static int finish_tail(jsi_ms *ms) {
         /* Created by a crash before its header was whole: no records. */
         rc = ms->cfg.vfs->remove(ms->cfg.vfs, path);
         jsi_free(path);
+        if (t->buf)
+            ms->cached--;
         jsi_ms_blk_free(t);
         ms->nblks--;
         return rc == JS_ENOTFOUND ? 0 : rc;
