@@ -77,7 +77,7 @@ static int encode_blocks(jsi_ms *ms, jsi_buf *b) {
         uint64_t v[9] = {k->no,        k->lo,
                          k->hi + 1 - k->lo, k->msgs,
                          k->bytes,     (uint64_t)k->first_ts,
-                         (uint64_t)k->last_ts, k->size, k->with_hdrs};
+                         (uint64_t)k->last_ts, k->size, k->with_ids};
         rc = put_list(b, v, 9);
     }
     return rc;
@@ -235,7 +235,7 @@ static int decode_blocks(jsi_ms *ms, rd *r) {
         b->first_ts = (int64_t)v[5];
         b->last_ts = (int64_t)v[6];
         b->size = b->wr = b->sy = v[7];
-        b->with_hdrs = v[8];
+        b->with_ids = v[8];
         b->created = 1;
         prev_no = v[0];
         prev_hi = b->hi >= b->lo ? b->hi : b->lo - 1;

@@ -12,7 +12,7 @@
  *   varint tail block number, tail size (replay starts there)
  *   u32    CRC-32C of the tail block's bytes [max(32, size-64), size)
  *   varint block count; per block: no, lo, hi-lo+1, msgs, bytes,
- *          first_ts, last_ts, size, messages with headers
+ *          first_ts, last_ts, size, messages with Nats-Msg-Id
  *   rangeset deleted, rangeset lost
  *   varint subject count; per subject: len, bytes, count, first, last,
  *          flags

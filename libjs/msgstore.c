@@ -363,11 +363,11 @@ int64_t jsi_ms_first_ts(jsi_ms *ms) {
     return r.ts;
 }
 
-uint64_t jsi_ms_next_with_hdrs(jsi_ms *ms, uint64_t seq) {
+uint64_t jsi_ms_next_with_ids(jsi_ms *ms, uint64_t seq) {
     int i = jsi_ms_blk_find(ms, seq);
     for (size_t k = i < 0 ? 0 : (size_t)i; k < ms->nblks; k++) {
         jsi_blk *b = ms->blks[k];
-        if (b->with_hdrs && b->hi >= b->lo && b->hi >= seq)
+        if (b->with_ids && b->hi >= b->lo && b->hi >= seq)
             return JSI_MAX(seq, b->lo);
     }
     return ms->last + 1;
@@ -444,7 +444,7 @@ static int tail_roll(jsi_ms *ms, size_t len) {
 void jsi_ms_frame_front(jsi_ms *ms, uint8_t *p, uint64_t first) {
     jsi_put64(p + JSI_REC_HDR_LEN, first);
     jsi_rec_encode_hdr(p, JSI_FRONT_REC_LEN, ms->last,
-                       ms->cfg.clock(ms->cfg.clock_ctx), JSI_REC_FRONT, 0, 0,
+                       ms->cfg.clock(ms->cfg.clock_ctx), JSI_REC_FRONT, 0, 0, 0,
                        jsi_crc32c(0, p + JSI_REC_HDR_LEN, 8));
 }
 
@@ -505,7 +505,7 @@ int jsi_ms_append_raw(jsi_ms *ms, const uint8_t *rec, size_t len) {
 
 int jsi_ms_append(jsi_ms *ms, const char *subj, size_t slen, const void *hdr,
                   size_t hlen, const void *data, size_t dlen, int64_t ts,
-                  uint64_t *seq) {
+                  int has_msgid, uint64_t *seq) {
     size_t len = JSI_REC_HDR_LEN + slen + hlen + dlen;
     jsi_blk *t;
     int created = 0;
@@ -526,15 +526,15 @@ int jsi_ms_append(jsi_ms *ms, const char *subj, size_t slen, const void *hdr,
             jsi_sidx_remove(ms->sidx, e);
         return rc == JS_ENOMEM ? JSI_ERR(rc, 0, "append") : rc;
     }
-    jsi_rec_encode_msg(t->buf + t->size, s, ts, subj, slen, hdr, hlen, data,
-                       dlen);
+    jsi_rec_encode_msg(t->buf + t->size, s, ts, has_msgid ? JSI_RECF_MSGID : 0,
+                       subj, slen, hdr, hlen, data, dlen);
     t->size += len;
     if (t->hi < t->lo)
         t->first_ts = ts;
     t->hi = s;
     t->last_ts = ts;
     t->msgs++;
-    t->with_hdrs += hlen > 0;
+    t->with_ids += has_msgid != 0;
     t->bytes += jsi_ms_msg_size(slen, hlen, dlen);
     ms->apos += len;
     ms->since_ckpt += len;
@@ -702,7 +702,7 @@ static int log_removals(jsi_ms *ms) {
         }
         if (rc == 0) {
             jsi_rec_encode_hdr(b.p, (uint32_t)b.len, ms->last, now,
-                               JSI_REC_DEL, 0, 0,
+                               JSI_REC_DEL, 0, 0, 0,
                                jsi_crc32c(0, b.p + JSI_REC_HDR_LEN,
                                           b.len - JSI_REC_HDR_LEN));
             rc = jsi_ms_append_raw(ms, b.p, b.len);

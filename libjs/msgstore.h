@@ -87,11 +87,13 @@ uint64_t jsi_ms_bytes(const jsi_ms *ms);
  * nothing more is written and every writer gets JS_EFAILED. */
 int jsi_ms_failed(const jsi_ms *ms);
 
-/* Append a message with the next sequence; *seq gets it. Buffered: durable
+/* Append a message with the next sequence; *seq gets it. has_msgid marks a
+ * message carrying Nats-Msg-Id (blocks count them, so the duplicate window
+ * is rebuilt at open by reading only blocks that hold any). Buffered: durable
  * only after jsi_ms_commit(). No per-message allocation or syscall. */
 int jsi_ms_append(jsi_ms *ms, const char *subj, size_t slen, const void *hdr,
                   size_t hlen, const void *data, size_t dlen, int64_t ts,
-                  uint64_t *seq);
+                  int has_msgid, uint64_t *seq);
 
 /* Remove a message (logged at the next commit). JS_EMSG_NOT_FOUND if it is
  * not there. With erase, its bytes are overwritten on storage during the
@@ -131,9 +133,9 @@ int jsi_ms_subject_fix(jsi_ms *ms, jsi_sidx_entry *e);
 
 /* Timestamp of the first message (0 if empty). */
 int64_t jsi_ms_first_ts(jsi_ms *ms);
-/* The first sequence >= seq in a block holding any message with headers
- * (last+1 if none): lets header scans skip blocks without any. */
-uint64_t jsi_ms_next_with_hdrs(jsi_ms *ms, uint64_t seq);
+/* The first sequence >= seq in a block holding any message with a
+ * Nats-Msg-Id (last+1 if none): the duplicate-window scan skips the rest. */
+uint64_t jsi_ms_next_with_ids(jsi_ms *ms, uint64_t seq);
 /* First sequence whose message has ts >= t (last+1 if none). */
 uint64_t jsi_ms_seq_from_time(jsi_ms *ms, int64_t t);
 

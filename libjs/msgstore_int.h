@@ -33,7 +33,7 @@ typedef struct jsi_blk {
     uint64_t lo, hi;        /* hi = lo - 1 while it holds no message */
     uint64_t msgs, bytes;   /* live messages and their bytes */
     int64_t first_ts, last_ts; /* of its MSG records, live or not */
-    uint64_t with_hdrs;     /* MSG records carrying headers, ever */
+    uint64_t with_ids;      /* MSG records carrying Nats-Msg-Id, ever */
     uint64_t size;          /* valid bytes */
     uint8_t *buf;           /* NULL unless loaded */
     size_t cap;

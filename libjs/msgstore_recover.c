@@ -68,7 +68,7 @@ static int apply_msg(jsi_ms *ms, jsi_blk *b, const uint8_t *p,
     e->count++;
     e->last = s;
     b->msgs++;
-    b->with_hdrs += h->hdr_len > 0;
+    b->with_ids += (h->flags & JSI_RECF_MSGID) != 0;
     b->bytes += size;
     ms->msgs++;
     ms->bytes += size;

@@ -108,7 +108,7 @@ static int erase_record(jsi_ms *ms, uint64_t seq) {
     }
     size_t body = h.len - JSI_REC_HDR_LEN;
     memset(p + JSI_REC_HDR_LEN, 0, body);
-    jsi_rec_encode_hdr(p, h.len, seq, 0, JSI_REC_ERASED, 0, 0,
+    jsi_rec_encode_hdr(p, h.len, seq, 0, JSI_REC_ERASED, 0, 0, 0,
                        jsi_crc32c(0, p + JSI_REC_HDR_LEN, body));
     uint64_t wr = b->wr;
     pthread_mutex_unlock(ms->mu);

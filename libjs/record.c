@@ -29,14 +29,14 @@ int jsi_blkhdr_check(const uint8_t *p, size_t n, uint64_t blkno) {
 }
 
 void jsi_rec_encode_hdr(uint8_t *p, uint32_t len, uint64_t seq, int64_t ts,
-                        uint8_t type, uint16_t subj_len, uint32_t hdr_len,
-                        uint32_t body_crc) {
+                        uint8_t type, uint8_t flags, uint16_t subj_len,
+                        uint32_t hdr_len, uint32_t body_crc) {
     jsi_put32(p, JSI_REC_MAGIC);
     jsi_put32(p + 4, len);
     jsi_put64(p + 8, seq);
     jsi_put64(p + 16, (uint64_t)ts);
     p[24] = type;
-    p[25] = 0;
+    p[25] = flags;
     jsi_put16(p + 26, subj_len);
     jsi_put32(p + 28, hdr_len);
     jsi_put32(p + 32, body_crc);
@@ -44,8 +44,9 @@ void jsi_rec_encode_hdr(uint8_t *p, uint32_t len, uint64_t seq, int64_t ts,
 }
 
 size_t jsi_rec_encode_msg(uint8_t *p, uint64_t seq, int64_t ts,
-                          const char *subj, size_t slen, const void *hdr,
-                          size_t hlen, const void *data, size_t dlen) {
+                          uint8_t flags, const char *subj, size_t slen,
+                          const void *hdr, size_t hlen, const void *data,
+                          size_t dlen) {
     uint8_t *b = p + JSI_REC_HDR_LEN;
     size_t len = JSI_REC_HDR_LEN + slen + hlen + dlen;
     memcpy(b, subj, slen);
@@ -54,7 +55,7 @@ size_t jsi_rec_encode_msg(uint8_t *p, uint64_t seq, int64_t ts,
     if (dlen)
         memcpy(b + slen + hlen, data, dlen);
     uint32_t crc = jsi_crc32c(0, b, len - JSI_REC_HDR_LEN);
-    jsi_rec_encode_hdr(p, (uint32_t)len, seq, ts, JSI_REC_MSG,
+    jsi_rec_encode_hdr(p, (uint32_t)len, seq, ts, JSI_REC_MSG, flags,
                        (uint16_t)slen, (uint32_t)hlen, crc);
     return len;
 }
@@ -92,8 +93,10 @@ int jsi_rec_parse_hdr(const uint8_t *p, size_t avail, jsi_rechdr *h) {
     if (jsi_get32(p) != JSI_REC_MAGIC)
         return -1;
     h->hdr_crc = jsi_get32(p + 36);
-    if (h->hdr_crc != jsi_crc32c(0, p, 36) || p[25] != 0)
+    if (h->hdr_crc != jsi_crc32c(0, p, 36) || (p[25] & ~JSI_RECF_KNOWN) ||
+        (p[25] && p[24] != JSI_REC_MSG))
         return -1;
+    h->flags = p[25];
     h->len = jsi_get32(p + 4);
     h->seq = jsi_get64(p + 8);
     h->ts = (int64_t)jsi_get64(p + 16);

@@ -19,7 +19,8 @@
  *                        last sequence when written
  *   16 i64 ts            ns since the epoch
  *   24 u8  type          JSI_REC_*
- *   25 u8  flags         0
+ *   25 u8  flags         MSG: JSI_RECF_MSGID if it carries Nats-Msg-Id;
+ *                        0 otherwise
  *   26 u16 subj_len
  *   28 u32 hdr_len
  *   32 u32 body CRC-32C
@@ -52,11 +53,16 @@ enum {
     JSI_REC_ERASED = 4,
 };
 
+/* Record flags. */
+#define JSI_RECF_MSGID 0x01u /* the message has a Nats-Msg-Id header */
+#define JSI_RECF_KNOWN 0x01u
+
 typedef struct jsi_rechdr {
     uint32_t len;
     uint64_t seq;
     int64_t ts;
     uint8_t type;
+    uint8_t flags;
     uint16_t subj_len;
     uint32_t hdr_len;
     uint32_t body_crc;
@@ -71,14 +77,15 @@ int jsi_blkhdr_check(const uint8_t *p, size_t n, uint64_t blkno);
 /* Encode a record header (computing the header CRC) into p[0..40). body_crc
  * is the CRC-32C of the body. */
 void jsi_rec_encode_hdr(uint8_t *p, uint32_t len, uint64_t seq, int64_t ts,
-                        uint8_t type, uint16_t subj_len, uint32_t hdr_len,
-                        uint32_t body_crc);
+                        uint8_t type, uint8_t flags, uint16_t subj_len,
+                        uint32_t hdr_len, uint32_t body_crc);
 
 /* Encode a whole MSG record into p (which has room for
  * JSI_REC_HDR_LEN + slen + hlen + dlen bytes); returns its length. */
 size_t jsi_rec_encode_msg(uint8_t *p, uint64_t seq, int64_t ts,
-                          const char *subj, size_t slen, const void *hdr,
-                          size_t hlen, const void *data, size_t dlen);
+                          uint8_t flags, const char *subj, size_t slen,
+                          const void *hdr, size_t hlen, const void *data,
+                          size_t dlen);
 
 /* Parse and check the record header at p[0..avail). Returns
  *   1  header valid and the whole record (h->len bytes) is available;

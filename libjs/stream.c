@@ -132,8 +132,8 @@ static int dedupe_rebuild(js_stream *s) {
     int64_t now = now_ns(s);
     uint64_t seq = jsi_ms_first_seq(s->ms);
     jsi_rec r;
-    /* Only blocks holding messages with headers can hold ids. */
-    if (jsi_ms_next_with_hdrs(s->ms, seq) <= jsi_ms_last_seq(s->ms))
+    /* Only blocks counted as holding ids are read. */
+    if (jsi_ms_next_with_ids(s->ms, seq) <= jsi_ms_last_seq(s->ms))
         seq = jsi_ms_seq_from_time(s->ms, now - s->cfg.c.duplicate_window);
     else
         seq = jsi_ms_last_seq(s->ms) + 1;
@@ -141,14 +141,14 @@ static int dedupe_rebuild(js_stream *s) {
     size_t vl;
     int rc = set_last_msgid(s, "", 0);
     while (rc == 0 &&
-           (seq = jsi_ms_next_with_hdrs(s->ms, seq)) <= jsi_ms_last_seq(s->ms) &&
+           (seq = jsi_ms_next_with_ids(s->ms, seq)) <= jsi_ms_last_seq(s->ms) &&
            jsi_ms_next(s->ms, NULL, seq, &r) == 0) {
         seq = r.seq + 1;
         if (r.hlen && jsi_hdr_get(r.hdr, r.hlen, HDR_MSG_ID, &v, &vl) && vl)
             rc = dedupe_add(s, v, vl, r.seq, r.ts);
     }
     uint64_t last = jsi_ms_last_seq(s->ms);
-    if (rc == 0 && jsi_ms_next_with_hdrs(s->ms, last) <= last &&
+    if (rc == 0 && jsi_ms_next_with_ids(s->ms, last) <= last &&
         jsi_ms_last(s->ms, NULL, &r) == 0 && r.hlen &&
         jsi_hdr_get(r.hdr, r.hlen, HDR_MSG_ID, &v, &vl))
         rc = set_last_msgid(s, v, vl);
@@ -393,7 +393,8 @@ int jsi_stream_publish_locked(js_stream *s, const char *subj, size_t slen,
                                 jsi_ms_msg_size(slen, hlen, dlen), rollup)))
         return rc;
     uint64_t seq;
-    rc = jsi_ms_append(s->ms, subj, slen, hdr, hlen, data, dlen, now, &seq);
+    rc = jsi_ms_append(s->ms, subj, slen, hdr, hlen, data, dlen, now,
+                       id != NULL, &seq);
     if (rc)
         return rc;
     if (id)

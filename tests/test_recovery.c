@@ -775,7 +775,7 @@ START_TEST(torn_tail_keeps_whole_records_and_sequence_continues) {
         uint8_t rec[2048];
         gmsg g;
         gen(9999, 200, 0, &g);
-        size_t len = jsi_rec_encode_msg(rec, 31, 1, g.subj, strlen(g.subj),
+        size_t len = jsi_rec_encode_msg(rec, 31, 1, 0, g.subj, strlen(g.subj),
                                         NULL, 0, g.data, g.dlen);
         ck_assert_uint_gt(len, 60);
         ck_assert_int_eq(tu_append(blk, rec,
