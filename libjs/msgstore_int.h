@@ -43,6 +43,8 @@ typedef struct jsi_blk {
     js_vfs_file *f;         /* open while it has unwritten or unsynced data */
     int created;            /* file exists (and its dir entry is synced) */
     uint64_t torn;          /* file size when its end was found torn */
+    int tail_damaged;       /* the cut-off end began with a whole record
+                               header that failed its checksum */
     uint64_t tick;          /* LRU clock for the cache */
 } jsi_blk;
 

@@ -158,8 +158,17 @@ int jsi_ms_walk(jsi_ms *ms, jsi_blk *b, const uint8_t *buf, uint64_t base,
             break; /* torn: a record cut short by a crash */
         if (r < 0) {
             size_t next = jsi_rec_resync(buf, len, off + 1);
-            if (next >= len)
-                break; /* garbage up to the end: torn as well */
+            if (next >= len) {
+                /* Garbage up to the end: torn as well. A whole header that
+                 * fails its checksum (the magic is there, or its length
+                 * field spans exactly to the end) may instead be a damaged
+                 * record that was acknowledged: the caller then skips its
+                 * sequence. */
+                b->tail_damaged = len - off >= JSI_REC_HDR_LEN &&
+                                  (jsi_get32(buf + off) == JSI_REC_MAGIC ||
+                                   jsi_get32(buf + off + 4) == len - off);
+                break;
+            }
             if (replay)
                 ms->lost_bytes += next - off;
             off = next;
@@ -318,6 +327,21 @@ static int replay_region(jsi_ms *ms, jsi_blk *b, uint64_t from) {
     return 0;
 }
 
+/* The cut-off end may have been the last message, damaged after it was
+ * acknowledged: never give its sequence to another message. Leave a gap,
+ * logged by a DEL record so it outlives the next open. */
+static int skip_damaged_tail_seq(jsi_ms *ms) {
+    ms->last++;
+    if (ms->msgs == 0) {
+        jsi_ms_advance_first(ms);
+        return 0;
+    }
+    if (jsi_rs_add(&ms->deleted, ms->last, ms->last) != 0 ||
+        jsi_rs_add(&ms->pend_del, ms->last, ms->last) != 0)
+        return JS_ENOMEM;
+    return 0;
+}
+
 /* The last block: cut a torn end off the file so new records follow the
  * last whole one; forget a file too short to hold even its header. It is
  * loaded (adopted as the tail) only when something is appended. */
@@ -348,6 +372,8 @@ static int finish_tail(jsi_ms *ms) {
         if (rc)
             rc = JSI_ERR(rc, 0, "truncating the torn end of %s", path);
         t->torn = 0;
+        if (rc == 0 && t->tail_damaged)
+            rc = skip_damaged_tail_seq(ms);
     }
     jsi_free(path);
     return rc;
@@ -451,20 +477,21 @@ int jsi_ms_recover(jsi_ms *ms, uint64_t first_seq) {
     jsi_free(l.no);
     if (rc == 0 && ms->nblks == 0)
         return init_empty(ms, first_seq);
-    if (rc == 0)
-        rc = finish_tail(ms);
-    if (rc == 0 && ms->nblks == 0)
-        return init_empty(ms, first_seq);
     if (rc == 0) {
         ms->lost_msgs = jsi_rs_total(&ms->lost);
         /* Removals found during replay are already on disk. */
         jsi_rs_clear(&ms->pend_del);
         ms->pend_front = 0;
-        rc = jsi_ms_drop_dead_blocks(ms);
+        rc = finish_tail(ms);
     }
-    /* After a full rebuild, or with dead files to unlink, checkpoint now
-     * so the next open is fast. */
-    if (rc == 0 && (rebuilt || ms->ndead)) {
+    if (rc == 0 && ms->nblks == 0)
+        return init_empty(ms, first_seq);
+    if (rc == 0)
+        rc = jsi_ms_drop_dead_blocks(ms);
+    /* After a full rebuild, with dead files to unlink, or with a skipped
+     * sequence to log, write and checkpoint now so the next open is fast. */
+    if (rc == 0 &&
+        (rebuilt || ms->ndead || ms->pend_del.n || ms->pend_front)) {
         rc = jsi_ms_commit(ms, 1);
         if (rc == 0)
             rc = jsi_ms_checkpoint(ms);
