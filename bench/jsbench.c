@@ -115,12 +115,8 @@ static void *pub_thread(void *arg) {
     return NULL;
 }
 
-/* msgs/s of one run on a fresh store */
-static double one_run(const opts *o, int policy, int batch, size_t size,
-                      uint64_t *count) {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/run", o->dir);
-    rm_rf(dir);
+/* A new store in dir with the stream BENCH on BENCH.> */
+static js_store *fresh_store(const char *dir, int policy) {
     js_open_opts oo = JS_OPEN_OPTS_INIT;
     oo.sync = policy;
     js_store *st;
@@ -134,6 +130,17 @@ static double one_run(const opts *o, int policy, int batch, size_t size,
     c.num_subjects = 1;
     if ((rc = js_stream_add(st, &c, NULL)) != 0)
         die("stream add", rc);
+    return st;
+}
+
+/* msgs/s of one run on a fresh store */
+static double one_run(const opts *o, int policy, int batch, size_t size,
+                      uint64_t *count) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/run", o->dir);
+    rm_rf(dir);
+    js_store *st = fresh_store(dir, policy);
+    int rc;
     run rs[64];
     pthread_t th[64];
     int nt = o->threads;
@@ -216,17 +223,8 @@ static void open_bench(const opts *o, size_t size) {
     rm_rf(dir);
     js_open_opts oo = JS_OPEN_OPTS_INIT;
     oo.sync = JS_SYNC_NONE;
-    js_store *st;
-    int rc = js_open(dir, &oo, &st);
-    if (rc)
-        die("open", rc);
-    js_stream_config c = JS_STREAM_CONFIG_INIT;
-    const char *subs[] = {"BENCH.>"};
-    c.name = "BENCH";
-    c.subjects = subs;
-    c.num_subjects = 1;
-    if ((rc = js_stream_add(st, &c, NULL)) != 0)
-        die("stream add", rc);
+    js_store *st = fresh_store(dir, JS_SYNC_NONE);
+    int rc;
     char *payload = calloc(1, size ? size : 1);
     js_pub_msg *msgs = calloc(o->batch, sizeof *msgs);
     char subj[64];
