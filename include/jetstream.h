@@ -183,7 +183,7 @@ struct js_vfs_file {
 
 #define JS_VFS_IO_VERSION 1
 struct js_vfs_io {
-    int version;
+    unsigned version;
     /* Release the file. Called once per successful open, never after a
      * failed one. */
     int (*close)(js_vfs_file *f);
@@ -208,7 +208,7 @@ struct js_vfs_io {
 
 #define JS_VFS_VERSION 1
 struct js_vfs {
-    int version;
+    unsigned version;
     size_t file_size;  /* bytes for a file object, >= sizeof(js_vfs_file) */
     const char *name;  /* registry name */
     void *app_data;    /* the backend's own */

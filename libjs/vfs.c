@@ -70,7 +70,7 @@ static int vfs_check(const js_vfs *vfs) {
     if (!vfs->name || !vfs->name[0])
         return JSI_ERR(JS_EINVAL, 0, "vfs: no name");
     if (vfs->version < 1)
-        return JSI_ERR(JS_EINVAL, 0, "vfs %s: version %d (must be >= 1)",
+        return JSI_ERR(JS_EINVAL, 0, "vfs %s: version %u (must be >= 1)",
                        vfs->name, vfs->version);
     if (vfs->file_size < sizeof(js_vfs_file))
         return JSI_ERR(JS_EINVAL, 0,
@@ -205,6 +205,12 @@ char *jsi_path_join(const char *dir, const char *name) {
 
 /* ---- files ----------------------------------------------------------- */
 
+/* A file's method table is complete for the version it claims. */
+static int io_ok(const js_vfs_io *io) {
+    return io && io->version >= 1 && io->close && io->read && io->write &&
+           io->truncate && io->sync && io->size && io->control;
+}
+
 int jsi_vfs_open(js_vfs *vfs, const char *path, int flags,
                  js_vfs_file **out) {
     js_vfs_file *f;
@@ -225,9 +231,11 @@ int jsi_vfs_open(js_vfs *vfs, const char *path, int flags,
     if (rc > 0)
         rc = JSI_ERR(JS_EIO, 0, "open %s: vfs %s returned %d", path,
                      vfs->name, rc);
-    else if (rc == 0 && !f->io)
-        rc = JSI_ERR(JS_EIO, 0, "open %s: vfs %s set no io methods", path,
-                     vfs->name);
+    else if (rc == 0 && !io_ok(f->io)) {
+        /* Unusable methods: the file cannot even be closed through them. */
+        rc = JSI_ERR(JS_EINVAL, 0, "open %s: vfs %s gave an incomplete io "
+                     "table", path, vfs->name);
+    }
     if (rc != 0) {
         /* The contract: no close after a failed open. */
         jsi_free(f);

@@ -361,6 +361,44 @@ START_TEST(per_stream_policy_overrides_the_store) {
 }
 END_TEST
 
+/* A backend whose files come with an incomplete method table. */
+static js_vfs_io broken_io;
+static int b_open(js_vfs *v, const char *path, int flags, js_vfs_file *f) {
+    int rc = c_open(v, path, flags, f);
+    if (rc == 0) {
+        /* Keep the real file closable by the test, hand out a table
+         * without sync. */
+        cfile *c = (cfile *)f;
+        c->inner->io->close(c->inner);
+        free(c->inner);
+        broken_io = count_io;
+        broken_io.sync = NULL;
+        f->io = &broken_io;
+    }
+    return rc;
+}
+
+START_TEST(incomplete_io_table_is_refused_not_called) {
+    static js_vfs broken;
+    open_store(JS_SYNC_NONE, 0, 0); /* registers countfs */
+    close_store();
+    broken = countfs;
+    broken.name = "broken";
+    broken.open = b_open;
+    ck_assert_int_eq(js_vfs_register(&broken, 0), 0);
+    js_open_opts o = JS_OPEN_OPTS_INIT;
+    o.vfs = "broken";
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/broken", base);
+    js_store *st = NULL;
+    int rc = js_open(dir, &o, &st);
+    ck_assert_int_eq(rc, JS_EINVAL);
+    ck_assert_ptr_null(st);
+    ck_assert_ptr_nonnull(strstr(js_errmsg(), "incomplete io table"));
+    ck_assert_int_eq(js_vfs_unregister(&broken), 0);
+}
+END_TEST
+
 static Suite *sync_suite(void) {
     Suite *s = suite_create("sync");
     TCase *t = tcase_create("policies");
@@ -373,6 +411,7 @@ static Suite *sync_suite(void) {
     tcase_add_test(t, interval_syncs_only_after_the_interval);
     tcase_add_test(t, close_makes_everything_durable_under_every_policy);
     tcase_add_test(t, per_stream_policy_overrides_the_store);
+    tcase_add_test(t, incomplete_io_table_is_refused_not_called);
     suite_add_tcase(s, t);
     return s;
 }
