@@ -211,14 +211,6 @@ int jsi_ms_load(jsi_ms *ms, uint64_t seq, jsi_rec *r) {
 
 /* ---- subjects ----------------------------------------------------------- */
 
-const jsi_sidx_entry *jsi_ms_subject(jsi_ms *ms, const char *subj,
-                                     size_t slen) {
-    jsi_sidx_entry *e = jsi_sidx_get(ms->sidx, subj, slen);
-    if (e && e->first_stale && jsi_ms_subject_fix(ms, e) != 0)
-        return e;
-    return e;
-}
-
 jsi_sidx *jsi_ms_sidx(jsi_ms *ms) { return ms->sidx; }
 
 static int rec_is_subject(jsi_ms *ms, uint64_t seq, const jsi_sidx_entry *e) {

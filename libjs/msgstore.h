@@ -122,10 +122,6 @@ int jsi_ms_load(jsi_ms *ms, uint64_t seq, jsi_rec *r);
 int jsi_ms_next(jsi_ms *ms, const char *filter, uint64_t seq, jsi_rec *r);
 /* Last message matching filter (a literal subject or wildcards). */
 int jsi_ms_last(jsi_ms *ms, const char *filter, jsi_rec *r);
-/* The per-subject entry for a literal subject (count/first/last exact), or
- * NULL. */
-const jsi_sidx_entry *jsi_ms_subject(jsi_ms *ms, const char *subj,
-                                     size_t slen);
 /* The per-subject index (for walks over all subjects). */
 jsi_sidx *jsi_ms_sidx(jsi_ms *ms);
 /* Make an index entry's first/last exact (they may lag after removals). */

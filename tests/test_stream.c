@@ -926,6 +926,40 @@ START_TEST(test_malformed_header_blocks_are_ebad_header) {
 }
 END_TEST
 
+START_TEST(test_oversized_and_null_publish_arguments_are_refused) {
+    js_stream_config c = mk("BIGP", NULL);
+    js_stream *s = add(&c);
+    /* A subject over JS_MAX_SUBJECT_LEN bytes. */
+    size_t sl = JS_MAX_SUBJECT_LEN + 1;
+    char *subj = malloc(sl + 1);
+    ck_assert_ptr_nonnull(subj);
+    memset(subj, 'a', sl);
+    subj[sl] = 0;
+    CHECK_RC(js_publish(S, subj, NULL, 0, "x", 1, NULL), JS_EINVAL);
+    free(subj);
+    /* A payload over JS_MAX_PAYLOAD bytes. */
+    size_t pl = (size_t)JS_MAX_PAYLOAD + 1;
+    char *big = calloc(1, pl);
+    ck_assert_ptr_nonnull(big);
+    CHECK_RC(js_publish(S, "BIGP", NULL, 0, big, pl, NULL), JS_EMSG_SIZE);
+    ck_assert_int_eq(js_errcode_nats(), 10054);
+    free(big);
+    /* NULL where a length says there is data; NULL subject. */
+    CHECK_RC(js_publish(S, "BIGP", NULL, 0, NULL, 5, NULL), JS_EINVAL);
+    CHECK_RC(js_publish(S, "BIGP", NULL, 3, "x", 1, NULL), JS_EINVAL);
+    CHECK_RC(js_publish(S, NULL, NULL, 0, "x", 1, NULL), JS_EINVAL);
+    /* A NULL store, a batch without messages, an ack from the future. */
+    CHECK_RC(js_publish(NULL, "BIGP", NULL, 0, "x", 1, NULL), JS_EMISUSE);
+    CHECK_RC(js_publish_batch(S, NULL, 3, NULL, NULL), JS_EINVAL);
+    js_pub_ack ack = JS_PUB_ACK_INIT;
+    ack.version = 99;
+    CHECK_RC(js_publish(S, "BIGP", NULL, 0, "x", 1, &ack), JS_EINVAL);
+    /* Nothing was stored by any of them. */
+    check_state(s, 0, 0, 0);
+    js_stream_release(s);
+}
+END_TEST
+
 START_TEST(test_header_block_over_65535_bytes_is_ehdr_size) {
     js_stream_config c = mk("BIGH", NULL);
     js_stream *s = add(&c);
@@ -2403,6 +2437,7 @@ static Suite *stream_suite(void) {
     tcase_add_test(tc, test_pub_ack_names_stream_sequence_and_duplicate_flag);
     tcase_add_test(tc, test_malformed_header_blocks_are_ebad_header);
     tcase_add_test(tc, test_header_block_over_65535_bytes_is_ehdr_size);
+    tcase_add_test(tc, test_oversized_and_null_publish_arguments_are_refused);
     tcase_add_test(tc, test_max_msg_size_counts_headers_and_payload);
 
     tc = tcase(s, "expected");
