@@ -6,10 +6,11 @@
  *
  *   jsbench [-d dir] [-n msgs] [-s size[,size...]] [-b batch] [-r reps]
  *           [-p always,interval,none] [-m single,batch] [-t threads]
- *           [-T seconds] [-O]
+ *           [-T seconds] [-O [-u subjects]]
  *
- * -O instead measures js_open of a store of -n messages, with its index
- * checkpoint and with a full rebuild, and the memory the open store holds.
+ * -O instead measures js_open of a store of -n messages (on -u distinct
+ * subjects), with its index checkpoint and with a full rebuild, and the
+ * heap memory the open store holds.
  *
  * Each row runs until it has published -n messages or -T seconds passed,
  * repeats -r times on a fresh store, and prints the median.
@@ -17,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +44,7 @@ typedef struct opts {
     int threads;
     double max_secs;
     int open_mode;
+    uint64_t subjects; /* -O: distinct subjects */
 } opts;
 
 static double now_s(void) {
@@ -203,16 +206,11 @@ static double raw_run(const opts *o, size_t size, int batch, int sync_each,
 
 /* ---- open time and memory ----------------------------------------------- */
 
-static long rss_kib(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long v = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld", &v) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return v;
+/* Heap bytes in use (KiB): unlike RSS, not hidden by memory the benchmark
+ * freed before forking the child that measures. */
+static long heap_kib(void) {
+    struct mallinfo2 mi = mallinfo2();
+    return (long)((mi.uordblks + mi.hblkhd) / 1024);
 }
 
 /* Time js_open of a store holding o->n messages, with and without its
@@ -227,20 +225,24 @@ static void open_bench(const opts *o, size_t size) {
     int rc;
     char *payload = calloc(1, size ? size : 1);
     js_pub_msg *msgs = calloc(o->batch, sizeof *msgs);
-    char subj[64];
-    snprintf(subj, sizeof subj, "BENCH.data");
-    for (size_t i = 0; i < o->batch; i++)
-        msgs[i] = (js_pub_msg){subj, NULL, 0, payload, size};
+    /* o->subjects distinct subjects, round robin (KV-like keys). */
+    char (*subj)[32] = calloc(o->batch, sizeof *subj);
     for (uint64_t done = 0; done < o->n; done += o->batch) {
         size_t k = o->n - done < o->batch ? (size_t)(o->n - done) : o->batch;
+        for (size_t i = 0; i < k; i++) {
+            snprintf(subj[i], sizeof subj[i], "BENCH.k%" PRIu64,
+                     (done + i) % o->subjects);
+            msgs[i] = (js_pub_msg){subj[i], NULL, 0, payload, size};
+        }
         if ((rc = js_publish_batch(st, msgs, k, NULL, NULL)) != 0)
             die("publish", rc);
     }
+    free(subj);
     if ((rc = js_close(st)) != 0)
         die("close", rc);
     for (int with_index = 1; with_index >= 0; with_index--) {
         double t[16];
-        long rss[16];
+        long mem[16];
         int reps = o->reps > 16 ? 16 : o->reps;
         for (int r = 0; r < reps; r++) {
             if (!with_index) {
@@ -254,11 +256,11 @@ static void open_bench(const opts *o, size_t size) {
                 die("pipe", JS_EIO);
             pid_t pid = fork();
             if (pid == 0) {
-                long before = rss_kib();
+                long before = heap_kib();
                 double t0 = now_s();
                 if ((rc = js_open(dir, &oo, &st)) != 0)
                     die("reopen", rc);
-                double res[2] = {now_s() - t0, (double)(rss_kib() - before)};
+                double res[2] = {now_s() - t0, (double)(heap_kib() - before)};
                 if (write(fds[1], res, sizeof res) != (ssize_t)sizeof res)
                     _exit(1);
                 js_close(st);
@@ -271,13 +273,14 @@ static void open_bench(const opts *o, size_t size) {
             close(fds[0]);
             waitpid(pid, NULL, 0);
             t[r] = res[0];
-            rss[r] = (long)res[1];
+            mem[r] = (long)res[1];
         }
         double rs[16];
         for (int r = 0; r < reps; r++)
-            rs[r] = (double)rss[r];
-        printf("open %" PRIu64 " msgs of %zu B %-14s %8.1f ms   RSS +%.0f KiB\n",
-               o->n, size, with_index ? "(checkpoint)" : "(full rebuild)",
+            rs[r] = (double)mem[r];
+        printf("open %" PRIu64 " msgs of %zu B on %" PRIu64 " subjects %-14s "
+               "%8.1f ms   heap +%.0f KiB\n", o->n, size, o->subjects,
+               with_index ? "(checkpoint)" : "(full rebuild)",
                median(t, reps) * 1e3, median(rs, reps));
     }
     free(msgs);
@@ -335,9 +338,9 @@ int main(int argc, char **argv) {
     static const int mvals[] = {0, 1};
     opts o = {"/tmp/jsbench", 1000000, {16, 128, 1024, 65536}, 4, 1000, 3,
               {JS_SYNC_ALWAYS, JS_SYNC_INTERVAL, JS_SYNC_NONE}, 3, {0, 1}, 2,
-              1, 3.0, 0};
+              1, 3.0, 0, 1};
     int c;
-    while ((c = getopt(argc, argv, "d:n:s:b:r:p:m:t:T:Oh")) != -1) {
+    while ((c = getopt(argc, argv, "d:n:s:b:r:p:m:t:T:Ou:h")) != -1) {
         switch (c) {
         case 'd': o.dir = optarg; break;
         case 'n': o.n = strtoull(optarg, NULL, 10); break;
@@ -357,17 +360,19 @@ int main(int argc, char **argv) {
         case 't': o.threads = atoi(optarg); break;
         case 'T': o.max_secs = atof(optarg); break;
         case 'O': o.open_mode = 1; break;
+        case 'u': o.subjects = strtoull(optarg, NULL, 10); break;
         default:
             fprintf(stderr,
                     "usage: jsbench [-d dir] [-n msgs] [-s sizes] [-b batch] "
                     "[-r reps] [-p always,interval,none] [-m single,batch] "
                     "[-t threads] [-T secs] [-O]\n"
-                    "  -O: open time and memory of a store of -n messages\n");
+                    "  -O: open time and memory of a store of -n messages\n"
+                    "  -u: with -O, spread them over this many subjects\n");
             return c == 'h' ? 0 : 2;
         }
     }
     if (o.threads < 1 || o.threads > 64 || o.reps < 1 || o.batch < 1 ||
-        o.n < 1) {
+        o.n < 1 || o.subjects < 1) {
         fprintf(stderr, "jsbench: bad arguments\n");
         return 2;
     }
