@@ -176,6 +176,7 @@ int jsi_ms_checkpoint(jsi_ms *ms) {
                     (ms->ndead - ndead) * sizeof *ms->dead);
         ms->ndead -= ndead;
         ms->since_ckpt = 0;
+        ms->ckpt_size = img.len;
     }
     jsi_ms_release_io(ms);
     jsi_buf_free(&img);

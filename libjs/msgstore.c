@@ -719,9 +719,12 @@ int jsi_ms_commit(jsi_ms *ms, int force_sync) {
     if (rc)
         return rc;
     rc = jsi_ms_drop_dead_blocks(ms);
-    /* Checkpoint every JSI_CKPT_BYTES, and sooner when dead block files
+    /* Checkpoint every JSI_CKPT_BYTES, or every four checkpoints' worth
+     * when the checkpoint is large (many subjects), so rewriting it costs
+     * at most a quarter of what is appended; sooner when dead block files
      * wait for one to be unlinked. */
-    if (rc == 0 && (ms->since_ckpt >= JSI_CKPT_BYTES ||
+    uint64_t every = JSI_MAX((uint64_t)JSI_CKPT_BYTES, 4 * ms->ckpt_size);
+    if (rc == 0 && (ms->since_ckpt >= every ||
                     (ms->ndead && ms->since_ckpt >= ms->block_size))) {
         rc = wait_pos(ms, ms->apos, 1);
         if (rc == 0)

@@ -150,17 +150,18 @@ static void counters(long *dirty, long *newf, long *nsync) {
 /* ---- fixture -------------------------------------------------------------- */
 
 static char *base;
+static int store_no; /* stores made so far: each gets base/s<n> */
 static js_store *S;
 static js_stream *T;
 
 static void open_store(int policy, int64_t interval, uint32_t block_size) {
-    static int n, registered;
+    static int registered;
     char dir[512];
     if (!registered) {
         countfs_register();
         registered = 1;
     }
-    snprintf(dir, sizeof dir, "%s/s%d", base, n++);
+    snprintf(dir, sizeof dir, "%s/s%d", base, store_no++);
     js_open_opts o = JS_OPEN_OPTS_INIT;
     o.vfs = "countfs";
     o.sync = policy;
@@ -362,6 +363,27 @@ START_TEST(per_stream_policy_overrides_the_store) {
 }
 END_TEST
 
+/* A checkpoint is written while the store is open, every 64 MiB of
+ * records, so a store that is never closed still reopens without a full
+ * replay. */
+START_TEST(checkpoint_is_written_every_64_mib_without_close) {
+    static char big[65536];
+    char path[600];
+    open_store(JS_SYNC_NONE, 0, 0);
+    snprintf(path, sizeof path, "%s/s%d/streams/0000000000000001/index", base,
+             store_no - 1);
+    ck_assert_int_ne(access(path, F_OK), 0); /* none before */
+    js_pub_msg m[64];
+    for (int i = 0; i < 64; i++)
+        m[i] = (js_pub_msg){"t.big", NULL, 0, big, sizeof big};
+    for (int r = 0; r < 17; r++) /* 17 x 64 x 64 KiB = 68 MiB */
+        ck_assert_int_eq(js_publish_batch(S, m, 64, NULL, NULL), 0);
+    ck_assert_msg(access(path, F_OK) == 0,
+                  "no checkpoint after 68 MiB of publishes");
+    close_store();
+}
+END_TEST
+
 /* A backend whose files come with an incomplete method table. */
 static js_vfs_io broken_io;
 static int b_open(js_vfs *v, const char *path, int flags, js_vfs_file *f) {
@@ -413,6 +435,7 @@ static Suite *sync_suite(void) {
     tcase_add_test(t, close_makes_everything_durable_under_every_policy);
     tcase_add_test(t, per_stream_policy_overrides_the_store);
     tcase_add_test(t, incomplete_io_table_is_refused_not_called);
+    tcase_add_test(t, checkpoint_is_written_every_64_mib_without_close);
     suite_add_tcase(s, t);
     return s;
 }
