@@ -741,8 +741,8 @@ int jsi_ms_commit(jsi_ms *ms, int force_sync) {
  * synced) before this runs, so a crash never brings their messages back.
  */
 int jsi_ms_drop_dead_blocks(jsi_ms *ms) {
-    if (ms->flushing)
-        return 0; /* blocks may be in another thread's flush: next time */
+    if (ms->flushing || ms->erasing)
+        return 0; /* blocks may be in use by another thread: next time */
     size_t ndead = 0;
     while (ndead + 1 < ms->nblks && ms->blks[ndead]->hi < ms->first &&
            ms->blks[ndead]->msgs == 0)

@@ -86,6 +86,7 @@ struct jsi_ms {
     size_t jobs_cap;
     uint64_t since_ckpt;
     uint64_t ckpt_size;      /* bytes of the last checkpoint written */
+    int erasing;             /* erases in progress: no block is dropped */
     uint64_t tick;
     size_t cached;           /* loaded non-tail blocks */
     int tail_adopted;        /* the last block is loaded with room to

@@ -86,18 +86,17 @@ static int erase_record(jsi_ms *ms, uint64_t seq) {
     int rc = jsi_ms_flush(ms, 0); /* so the file has every byte */
     if (rc)
         return rc;
-    rc = jsi_ms_blk_load(ms, b);
-    if (rc)
-        return rc;
-    uint64_t k = seq - b->lo;
-    if (k >= b->noffs || b->offs[k] == JSI_NO_OFF)
-        return JS_ECORRUPT;
     jsi_ms_own_io(ms);
-    /* b may have been evicted or dropped while waiting: look again. */
-    i = jsi_ms_blk_find(ms, seq);
-    if (i < 0 || ms->blks[i] != b || !b->buf) {
+    /* The cache may have dropped b's buffer while we waited for the token
+     * (b itself stays: ms->erasing keeps dead blocks from being dropped).
+     * Holding the token, nothing evicts it now. */
+    uint64_t k = seq - b->lo;
+    rc = jsi_ms_blk_load(ms, b);
+    if (rc == 0 && (k >= b->noffs || b->offs[k] == JSI_NO_OFF))
+        rc = JS_ECORRUPT;
+    if (rc) {
         jsi_ms_release_io(ms);
-        return JSI_ERR(JS_EIO, 0, "erase %" PRIu64 ": block moved", seq);
+        return rc;
     }
     uint32_t off = b->offs[k];
     uint8_t *p = b->buf + off;
@@ -148,8 +147,11 @@ int jsi_ms_remove(jsi_ms *ms, uint64_t seq, int erase) {
                    ? JSI_ERR(rc, 10037, "no message found: %" PRIu64, seq)
                    : rc;
     rc = jsi_ms_remove_seq(ms, seq, &h, p);
-    if (rc == 0 && erase)
+    if (rc == 0 && erase) {
+        ms->erasing++;
         rc = erase_record(ms, seq);
+        ms->erasing--;
+    }
     return rc;
 }
 
