@@ -238,17 +238,20 @@ static int check_discard_new(js_stream *s, const char *subj, size_t slen,
     }
     if (c->discard_new_per_subject && at_subject_limit && !rollup)
         return JSI_ERR(JS_EMAX_MSGS_PER_SUBJECT, 10077,
-                       "maximum messages per subject exceeded");
+                       "max_msgs_per_subject: maximum messages per subject "
+                       "exceeded");
     if (c->max_msgs > 0 && jsi_ms_msgs(s->ms) >= (uint64_t)c->max_msgs &&
         !at_subject_limit)
-        return JSI_ERR(JS_EMAX_MSGS, 10077, "maximum messages exceeded");
+        return JSI_ERR(JS_EMAX_MSGS, 10077,
+                       "max_msgs: maximum messages exceeded");
     if (c->max_bytes > 0 &&
         jsi_ms_bytes(s->ms) + size >= (uint64_t)c->max_bytes) {
         jsi_rec r;
         /* Full, unless dropping this subject's oldest makes the room. */
         if (!at_subject_limit || jsi_ms_load(s->ms, e->first, &r) != 0 ||
             jsi_ms_msg_size(r.slen, r.hlen, r.dlen) < size)
-            return JSI_ERR(JS_EMAX_BYTES, 10077, "maximum bytes exceeded");
+            return JSI_ERR(JS_EMAX_BYTES, 10077,
+                           "max_bytes: maximum bytes exceeded");
     }
     return 0;
 }
@@ -265,7 +268,7 @@ static int check_expected(js_stream *s, const char *subj, size_t slen,
     if (jsi_hdr_get(hdr, hlen, HDR_EXP_STREAM, &v, &vl) &&
         (vl != strlen(s->name) || memcmp(v, s->name, vl) != 0))
         return JSI_ERR(JS_ESTREAM_MISMATCH, 10060,
-                       "expected stream does not match");
+                       "%s: expected stream does not match", HDR_EXP_STREAM);
     int has_fs = jsi_hdr_get(hdr, hlen, HDR_EXP_LAST_SUBJ_SEQ_SUBJ, &fs, &fl);
     if (jsi_hdr_get(hdr, hlen, HDR_EXP_LAST_SUBJ_SEQ, &v, &vl)) {
         if (jsi_parse_u64(v, vl, &want) != 0)
@@ -291,11 +294,12 @@ static int check_expected(js_stream *s, const char *subj, size_t slen,
         }
         if (have != want)
             return JSI_ERR(JS_EWRONG_LAST_SEQ, 10071,
-                           "wrong last sequence: %" PRIu64, have);
+                           "%s: wrong last sequence: %" PRIu64,
+                           HDR_EXP_LAST_SUBJ_SEQ, have);
     } else if (has_fs) {
         return JSI_ERR(JS_EBAD_HEADER, 10193,
-                       "missing sequence for expected last sequence per "
-                       "subject");
+                       "%s: missing sequence for expected last sequence per "
+                       "subject", HDR_EXP_LAST_SUBJ_SEQ_SUBJ);
     }
     if (jsi_hdr_get(hdr, hlen, HDR_EXP_LAST_SEQ, &v, &vl)) {
         if (jsi_parse_u64(v, vl, &want) != 0)
@@ -303,8 +307,8 @@ static int check_expected(js_stream *s, const char *subj, size_t slen,
                            HDR_EXP_LAST_SEQ);
         if (want != jsi_ms_last_seq(s->ms))
             return JSI_ERR(JS_EWRONG_LAST_SEQ, 10071,
-                           "wrong last sequence: %" PRIu64,
-                           jsi_ms_last_seq(s->ms));
+                           "%s: wrong last sequence: %" PRIu64,
+                           HDR_EXP_LAST_SEQ, jsi_ms_last_seq(s->ms));
     }
     return 0;
 }
@@ -317,14 +321,17 @@ static int check_rollup(js_stream *s, const uint8_t *hdr, size_t hlen,
     if (!jsi_hdr_get(hdr, hlen, HDR_ROLLUP, &v, &vl))
         return 0;
     if (!s->cfg.c.allow_rollup_hdrs || s->cfg.c.deny_purge)
-        return JSI_ERR(JS_EROLLUP, 10111, "rollup not permitted");
+        return JSI_ERR(JS_EROLLUP, 10111, "%s: rollup not permitted%s",
+                       HDR_ROLLUP, s->cfg.c.deny_purge
+                                       ? " (deny_purge is set)"
+                                       : " (allow_rollup_hdrs is not set)");
     if (vl == 3 && strncasecmp(v, "sub", 3) == 0)
         *rollup = ROLLUP_SUB;
     else if (vl == 3 && strncasecmp(v, "all", 3) == 0)
         *rollup = ROLLUP_ALL;
     else
-        return JSI_ERR(JS_EROLLUP, 10111, "rollup value invalid: \"%.*s\"",
-                       (int)JSI_MIN(vl, (size_t)64), v);
+        return JSI_ERR(JS_EROLLUP, 10111, "%s: rollup value invalid: \"%.*s\"",
+                       HDR_ROLLUP, (int)JSI_MIN(vl, (size_t)64), v);
     return 0;
 }
 
@@ -377,7 +384,8 @@ int jsi_stream_publish_locked(js_stream *s, const char *subj, size_t slen,
         if (jsi_hdr_get(hdr, hlen, HDR_EXP_LAST_MSG_ID, &v, &vl) &&
             (vl != s->last_msgid_len || memcmp(v, s->last_msgid, vl) != 0))
             return JSI_ERR(JS_EWRONG_LAST_MSGID, 10070,
-                           "wrong last msg ID: %s", s->last_msgid);
+                           "%s: wrong last msg ID: %s", HDR_EXP_LAST_MSG_ID,
+                           s->last_msgid);
         if ((rc = check_rollup(s, hdr, hlen, &rollup)) != 0)
             return rc;
     }
@@ -385,7 +393,7 @@ int jsi_stream_publish_locked(js_stream *s, const char *subj, size_t slen,
         (hlen > (size_t)c->max_msg_size ||
          dlen > (size_t)c->max_msg_size - hlen))
         return JSI_ERR(JS_EMSG_SIZE, 10054,
-                       "message size exceeds maximum allowed");
+                       "max_msg_size: message size exceeds maximum allowed");
     if ((rc = expire_age(s, now)) != 0)
         return rc;
     if (c->discard == JS_DISCARD_NEW &&

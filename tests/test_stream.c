@@ -926,6 +926,29 @@ START_TEST(test_malformed_header_blocks_are_ebad_header) {
 }
 END_TEST
 
+/* Each refusal's detail names the header or field at fault. */
+START_TEST(test_publish_refusals_name_the_header_or_field) {
+    js_stream_config c = mk("NAMED", "named.>");
+    c.max_msgs = 1;
+    c.discard = JS_DISCARD_NEW;
+    js_stream *s = add(&c);
+    static const char els[] = "NATS/1.0\r\nNats-Expected-Last-Sequence: 7\r\n\r\n";
+    CHECK_RC(js_publish(S, "named.a", els, sizeof els - 1, "x", 1, NULL),
+             JS_EWRONG_LAST_SEQ);
+    ck_assert_ptr_nonnull(strstr(js_errmsg(), "Nats-Expected-Last-Sequence"));
+    ck_assert_ptr_nonnull(strstr(js_errmsg(), "wrong last sequence: 0"));
+    static const char ru[] = "NATS/1.0\r\nNats-Rollup: sub\r\n\r\n";
+    CHECK_RC(js_publish(S, "named.a", ru, sizeof ru - 1, "x", 1, NULL),
+             JS_EROLLUP);
+    ck_assert_ptr_nonnull(strstr(js_errmsg(), "Nats-Rollup"));
+    ck_assert_ptr_nonnull(strstr(js_errmsg(), "allow_rollup_hdrs"));
+    CHECK_RC(js_publish(S, "named.a", NULL, 0, "x", 1, NULL), 0);
+    CHECK_RC(js_publish(S, "named.a", NULL, 0, "x", 1, NULL), JS_EMAX_MSGS);
+    ck_assert_ptr_nonnull(strstr(js_errmsg(), "max_msgs"));
+    js_stream_release(s);
+}
+END_TEST
+
 START_TEST(test_oversized_and_null_publish_arguments_are_refused) {
     js_stream_config c = mk("BIGP", NULL);
     js_stream *s = add(&c);
@@ -2438,6 +2461,7 @@ static Suite *stream_suite(void) {
     tcase_add_test(tc, test_malformed_header_blocks_are_ebad_header);
     tcase_add_test(tc, test_header_block_over_65535_bytes_is_ehdr_size);
     tcase_add_test(tc, test_oversized_and_null_publish_arguments_are_refused);
+    tcase_add_test(tc, test_publish_refusals_name_the_header_or_field);
     tcase_add_test(tc, test_max_msg_size_counts_headers_and_payload);
 
     tc = tcase(s, "expected");
