@@ -152,6 +152,8 @@ int jsi_ms_checkpoint(jsi_ms *ms) {
     jsi_ms_own_io(ms);
     jsi_buf img = {0};
     int rc = encode(ms, &img);
+    /* Appends made while the lock is released below are not covered. */
+    uint64_t covered = ms->since_ckpt;
     size_t ndead = ms->ndead;
     uint64_t *dead = ndead ? jsi_malloc(ndead * sizeof *dead) : NULL;
     if (ndead && !dead)
@@ -175,8 +177,9 @@ int jsi_ms_checkpoint(jsi_ms *ms) {
             memmove(ms->dead, ms->dead + ndead,
                     (ms->ndead - ndead) * sizeof *ms->dead);
         ms->ndead -= ndead;
-        ms->since_ckpt = 0;
+        ms->since_ckpt -= JSI_MIN(ms->since_ckpt, covered);
         ms->ckpt_size = img.len;
+        ms->ckpt_on_disk = 1;
     }
     jsi_ms_release_io(ms);
     jsi_buf_free(&img);
@@ -358,6 +361,19 @@ static int check_tail(jsi_ms *ms, uint64_t no, uint64_t size, uint32_t crc) {
     return rc == JS_ENOMEM ? rc : (rc ? JS_ECORRUPT : 0);
 }
 
+int jsi_ckpt_remove(jsi_ms *ms) {
+    char *path = jsi_path_join(ms->dir, CKPT_NAME);
+    if (!path)
+        return JS_ENOMEM;
+    int rc = ms->cfg.vfs->remove(ms->cfg.vfs, path);
+    jsi_free(path);
+    if (rc == JS_ENOTFOUND)
+        rc = 0;
+    if (rc == 0)
+        rc = ms->cfg.vfs->sync_dir(ms->cfg.vfs, ms->dir);
+    return rc;
+}
+
 int jsi_ckpt_load(jsi_ms *ms, const uint64_t *nos, size_t n, uint64_t *blk,
                   uint64_t *off) {
     char *path = jsi_path_join(ms->dir, CKPT_NAME);
@@ -377,6 +393,8 @@ int jsi_ckpt_load(jsi_ms *ms, const uint64_t *nos, size_t n, uint64_t *blk,
             rc = JS_ECORRUPT;
     if (rc == 0)
         rc = check_tail(ms, *blk, *off, tcrc);
+    if (rc == 0)
+        ms->ckpt_on_disk = 1;
     if (rc == 0) {
         /* Files older than the tail that it does not list are dead blocks
          * whose unlink did not happen. */

@@ -34,6 +34,9 @@ struct jsi_ms;
 int jsi_ckpt_load(struct jsi_ms *ms, const uint64_t *nos, size_t n,
                   uint64_t *blk, uint64_t *off);
 
+/* Remove the checkpoint file, durably (the directory is synced). */
+int jsi_ckpt_remove(struct jsi_ms *ms);
+
 /* Decode a checkpoint image (for the fuzzer and tests): 0 or JS_ECORRUPT,
  * never reading outside p[0..len). */
 int jsi_ckpt_decode(struct jsi_ms *ms, const uint8_t *p, size_t len,

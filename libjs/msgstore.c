@@ -603,7 +603,9 @@ int jsi_ms_flush(jsi_ms *ms, int sync) {
     int rc = jobs_reserve(ms, ms->nblks);
     for (size_t i = 0; rc == 0 && i < ms->nblks; i++) {
         jsi_blk *b = ms->blks[i];
-        if (!b->buf || (b->wr == b->size && (!sync || b->sy == b->size)))
+        /* Unwritten bytes are always in memory; a block written but not
+         * synced (policy NONE) may have left the cache: sync it by file. */
+        if (b->wr == b->size && (!sync || b->sy == b->size))
             continue;
         jsi_flush_job *j = &ms->jobs[nj++];
         j->b = b;
@@ -804,4 +806,8 @@ void jsi_ms_kill(jsi_ms *ms) {
     if (!ms->failed)
         ms->failed = JS_ESTREAM_NOT_FOUND;
     pthread_cond_broadcast(&ms->cond);
+    /* Let I/O already under way finish, so removing the stream's files
+     * afterwards cannot race a write that would recreate one. */
+    while (ms->flushing)
+        pthread_cond_wait(&ms->cond, ms->mu);
 }

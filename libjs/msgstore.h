@@ -71,7 +71,7 @@ int jsi_ms_close(jsi_ms *ms);
 void jsi_ms_free(jsi_ms *ms);
 
 /* Stop all writes (the stream is being deleted): writers and waiters get
- * JS_EFAILED from now on. */
+ * JS_EFAILED from now on. Returns once no I/O is under way. */
 void jsi_ms_kill(jsi_ms *ms);
 
 /* Change the sync policy (stream update). */

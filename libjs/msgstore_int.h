@@ -87,6 +87,7 @@ struct jsi_ms {
     uint64_t since_ckpt;
     uint64_t ckpt_size;      /* bytes of the last checkpoint written */
     int erasing;             /* erases in progress: no block is dropped */
+    int ckpt_on_disk;        /* a checkpoint file exists for this store */
     uint64_t tick;
     size_t cached;           /* loaded non-tail blocks */
     int tail_adopted;        /* the last block is loaded with room to

@@ -1,0 +1,595 @@
+/*
+ * test_regressions.c - bugs found by review in the message store's crash
+ * recovery and I/O-token concurrency, each pinned by a test that failed
+ * while the bug was there:
+ *
+ *  - a secure erase overwrites a record that an existing checkpoint already
+ *    counts; replaying the DEL / FRONT records written after that
+ *    checkpoint then finds an ERASED record and skips the removal, so the
+ *    counts are wrong and a purge below the erased first message is undone
+ *    (purged messages come back) after a crash;
+ *  - under JS_SYNC_NONE, js_flush() and js_close() ("make every write
+ *    durable") never sync a sealed block the cache has evicted: its data
+ *    stays unsynced while the checkpoint written at close lists it;
+ *  - an erase in the tail block left by an open writes from the block's
+ *    buffer with the stream lock released; a concurrent publish adopts the
+ *    tail and realloc()s that buffer under it (use after free).
+ *
+ * "Crash" here is a copy of the store directory taken while the store is
+ * open, under JS_SYNC_ALWAYS (everything acknowledged is in the files),
+ * then opened in place of the original.
+ */
+#include <check.h>
+#include <pthread.h>
+
+#include "jetstream.h"
+#include "msgstore_int.h"
+#include "stream.h"
+#include "util.h"
+#include "testutil_fs.h"
+
+static char *base_dir; /* removed by main() */
+static int store_no;
+
+static char *new_store_dir(const char *tag) {
+    return tu_path("%s/%s%d", base_dir, tag, store_no++);
+}
+
+static void open_store(const char *dir, const char *vfs, int sync,
+                       uint32_t block_size, js_store **st, js_stream **s) {
+    js_open_opts o = JS_OPEN_OPTS_INIT;
+    o.vfs = vfs;
+    o.sync = sync;
+    o.block_size = block_size;
+    int rc = js_open(dir, &o, st);
+    ck_assert_msg(rc == 0, "js_open(%s): %s (%s)", dir, js_strerror(rc),
+                  js_errmsg());
+    rc = js_stream_lookup(*st, "R", s);
+    if (rc == JS_ESTREAM_NOT_FOUND) {
+        const char *subs[] = {"r.>"};
+        js_stream_config c = JS_STREAM_CONFIG_INIT;
+        c.name = "R";
+        c.subjects = subs;
+        c.num_subjects = 1;
+        rc = js_stream_add(*st, &c, s);
+    }
+    ck_assert_msg(rc == 0, "stream R: %s (%s)", js_strerror(rc), js_errmsg());
+}
+
+static void close_store(js_store *st, js_stream *s) {
+    js_stream_release(s);
+    int rc = js_close(st);
+    ck_assert_msg(rc == 0, "js_close: %s (%s)", js_strerror(rc), js_errmsg());
+}
+
+static void pub_n(js_store *st, int n, size_t len) {
+    static uint8_t data[4096];
+    for (int i = 0; i < n; i++) {
+        memset(data, 'a' + i % 26, len);
+        int rc = js_publish(st, i % 2 ? "r.odd" : "r.even", NULL, 0, data,
+                            len, NULL);
+        ck_assert_msg(rc == 0, "publish %d: %s (%s)", i, js_strerror(rc),
+                      js_errmsg());
+    }
+}
+
+static js_stream_state get_state(js_stream *s) {
+    struct js_stream_info *info = NULL;
+    int rc = js_stream_info(s, &info);
+    ck_assert_msg(rc == 0, "info: %s", js_strerror(rc));
+    js_stream_state st = *info->state;
+    js_stream_info_free(info);
+    return st;
+}
+
+static int msg_exists(js_stream *s, uint64_t seq) {
+    js_msg *m = NULL;
+    int rc = js_msg_get(s, seq, &m);
+    js_msg_free(m);
+    ck_assert_msg(rc == 0 || rc == JS_EMSG_NOT_FOUND, "get %llu: %s",
+                  (unsigned long long)seq, js_strerror(rc));
+    return rc == 0;
+}
+
+/* Open a copy of a (possibly open) store as a crash would leave it. */
+static void open_crash_copy(const char *dir, const char *copy, js_store **st,
+                            js_stream **s) {
+    ck_assert_int_eq(tu_copy_tree(dir, copy), 0);
+    open_store(copy, NULL, JS_SYNC_ALWAYS, 0, st, s);
+}
+
+/* ---- erase after a checkpoint, then a crash ------------------------------ */
+
+/*
+ * Ten messages, a clean close (checkpoint covering all of them), reopen,
+ * erase message 3, crash. The checkpoint still counts message 3; the DEL
+ * record logged after it names 3, but replay finds the ERASED record there
+ * and jsi_ms_remove() answers "not found", so the removal is dropped: the
+ * reopened stream reports 10 messages although 9 can be read. A full
+ * rebuild of the same files (no index) reports 9.
+ */
+START_TEST(erase_after_checkpoint_is_counted_as_removed_after_crash) {
+    char *dir = new_store_dir("erase_ckpt");
+    char *copy = tu_path("%s.crash", dir);
+    js_store *st;
+    js_stream *s;
+    open_store(dir, NULL, JS_SYNC_ALWAYS, 0, &st, &s);
+    pub_n(st, 10, 100);
+    close_store(st, s);
+
+    open_store(dir, NULL, JS_SYNC_ALWAYS, 0, &st, &s);
+    ck_assert_int_eq(js_msg_erase(s, 3), 0);
+    js_stream_state before = get_state(s);
+    ck_assert_uint_eq(before.msgs, 9);
+    ck_assert_uint_eq(before.num_deleted, 1);
+
+    js_store *cst;
+    js_stream *cs;
+    open_crash_copy(dir, copy, &cst, &cs);
+    js_stream_state after = get_state(cs);
+    ck_assert_int_eq(msg_exists(cs, 3), 0);
+    ck_assert_msg(after.msgs == before.msgs && after.bytes == before.bytes &&
+                      after.num_deleted == before.num_deleted,
+                  "after crash: msgs %llu bytes %llu deleted %llu, before: "
+                  "msgs %llu bytes %llu deleted %llu",
+                  (unsigned long long)after.msgs,
+                  (unsigned long long)after.bytes,
+                  (unsigned long long)after.num_deleted,
+                  (unsigned long long)before.msgs,
+                  (unsigned long long)before.bytes,
+                  (unsigned long long)before.num_deleted);
+    close_store(cst, cs);
+    close_store(st, s);
+    free(copy);
+    free(dir);
+}
+END_TEST
+
+/*
+ * Erase the first message, then purge everything below 5 (messages 2..4),
+ * both acknowledged under JS_SYNC_ALWAYS, then crash. Replaying the FRONT
+ * records after the checkpoint calls remove_first(), which meets the
+ * ERASED record of message 1, fails, and abandons the whole FRONT: the
+ * purged messages 2, 3 and 4 are readable again after the crash.
+ */
+START_TEST(purge_below_an_erased_first_message_stays_purged_after_crash) {
+    char *dir = new_store_dir("erase_front");
+    char *copy = tu_path("%s.crash", dir);
+    js_store *st;
+    js_stream *s;
+    open_store(dir, NULL, JS_SYNC_ALWAYS, 0, &st, &s);
+    pub_n(st, 10, 100);
+    close_store(st, s);
+
+    open_store(dir, NULL, JS_SYNC_ALWAYS, 0, &st, &s);
+    ck_assert_int_eq(js_msg_erase(s, 1), 0);
+    js_purge_opts po = JS_PURGE_OPTS_INIT;
+    uint64_t purged = 0;
+    po.seq = 5;
+    ck_assert_int_eq(js_stream_purge(s, &po, &purged), 0);
+    ck_assert_uint_eq(purged, 3);
+    js_stream_state before = get_state(s);
+    ck_assert_uint_eq(before.msgs, 6);
+    ck_assert_uint_eq(before.first_seq, 5);
+
+    js_store *cst;
+    js_stream *cs;
+    open_crash_copy(dir, copy, &cst, &cs);
+    js_stream_state after = get_state(cs);
+    for (uint64_t q = 1; q < 5; q++)
+        ck_assert_msg(!msg_exists(cs, q),
+                      "message %llu, purged before the crash, is back",
+                      (unsigned long long)q);
+    ck_assert_uint_eq(after.msgs, before.msgs);
+    ck_assert_uint_eq(after.first_seq, before.first_seq);
+    close_store(cst, cs);
+    close_store(st, s);
+    free(copy);
+    free(dir);
+}
+END_TEST
+
+/* ---- "trackfs": posix that remembers, per block file, what is unsynced -- */
+
+#define TRACK_MAX 256
+
+typedef struct tfile {
+    js_vfs_file base;
+    js_vfs_file *inner;
+    int slot; /* index in track[], -1 for files other than *.blk */
+} tfile;
+
+typedef struct track_ent {
+    char path[512];
+    long dirty;   /* bytes written since the file's last sync */
+    int new_file; /* created, directory not synced since */
+    int gone;     /* removed */
+} track_ent;
+
+static js_vfs *posix;
+static js_vfs trackfs;
+static js_vfs_io track_io;
+static pthread_mutex_t tmu = PTHREAD_MUTEX_INITIALIZER;
+static track_ent track[TRACK_MAX];
+static int ntrack;
+
+static int is_blk(const char *path) {
+    size_t n = strlen(path);
+    return n > 4 && strcmp(path + n - 4, ".blk") == 0;
+}
+
+/* The slot of a path (created on first sight); -1 if full. */
+static int track_slot(const char *path) {
+    for (int i = 0; i < ntrack; i++)
+        if (strcmp(track[i].path, path) == 0)
+            return i;
+    if (ntrack == TRACK_MAX)
+        return -1;
+    snprintf(track[ntrack].path, sizeof track[ntrack].path, "%s", path);
+    track[ntrack].dirty = track[ntrack].new_file = track[ntrack].gone = 0;
+    return ntrack++;
+}
+
+static int t_close(js_vfs_file *f) {
+    tfile *t = (tfile *)f;
+    int rc = t->inner->io->close(t->inner);
+    free(t->inner);
+    return rc;
+}
+
+static int t_read(js_vfs_file *f, void *b, size_t n, uint64_t off,
+                  size_t *got) {
+    tfile *t = (tfile *)f;
+    return t->inner->io->read(t->inner, b, n, off, got);
+}
+
+static int t_write(js_vfs_file *f, const void *b, size_t n, uint64_t off) {
+    tfile *t = (tfile *)f;
+    int rc = t->inner->io->write(t->inner, b, n, off);
+    if (rc == 0 && t->slot >= 0) {
+        pthread_mutex_lock(&tmu);
+        track[t->slot].dirty += (long)n;
+        pthread_mutex_unlock(&tmu);
+    }
+    return rc;
+}
+
+static int t_truncate(js_vfs_file *f, uint64_t size) {
+    tfile *t = (tfile *)f;
+    return t->inner->io->truncate(t->inner, size);
+}
+
+static int t_sync(js_vfs_file *f) {
+    tfile *t = (tfile *)f;
+    int rc = t->inner->io->sync(t->inner);
+    if (rc == 0 && t->slot >= 0) {
+        pthread_mutex_lock(&tmu);
+        track[t->slot].dirty = 0;
+        pthread_mutex_unlock(&tmu);
+    }
+    return rc;
+}
+
+static int t_size(js_vfs_file *f, uint64_t *size) {
+    tfile *t = (tfile *)f;
+    return t->inner->io->size(t->inner, size);
+}
+
+static int t_control(js_vfs_file *f, int op, void *arg) {
+    tfile *t = (tfile *)f;
+    return t->inner->io->control(t->inner, op, arg);
+}
+
+static int t_open(js_vfs *v, const char *path, int flags, js_vfs_file *f) {
+    (void)v;
+    tfile *t = (tfile *)f;
+    int existed = access(path, F_OK) == 0;
+    t->inner = calloc(1, posix->file_size);
+    if (!t->inner)
+        return JS_ENOMEM;
+    int rc = posix->open(posix, path, flags, t->inner);
+    if (rc) {
+        free(t->inner);
+        return rc;
+    }
+    t->base.io = &track_io;
+    t->slot = -1;
+    if (is_blk(path)) {
+        pthread_mutex_lock(&tmu);
+        t->slot = track_slot(path);
+        if (t->slot >= 0 && !existed && (flags & JS_VFS_CREATE)) {
+            track[t->slot].new_file = 1;
+            track[t->slot].gone = 0;
+        }
+        pthread_mutex_unlock(&tmu);
+    }
+    return 0;
+}
+
+static int t_remove(js_vfs *v, const char *p) {
+    (void)v;
+    int rc = posix->remove(posix, p);
+    if (rc == 0 && is_blk(p)) {
+        pthread_mutex_lock(&tmu);
+        int i = track_slot(p);
+        if (i >= 0)
+            track[i].gone = 1;
+        pthread_mutex_unlock(&tmu);
+    }
+    return rc;
+}
+
+static int t_rename(js_vfs *v, const char *a, const char *b) {
+    (void)v;
+    return posix->rename(posix, a, b);
+}
+static int t_mkdir(js_vfs *v, const char *p) {
+    (void)v;
+    return posix->mkdir(posix, p);
+}
+static int t_rmdir(js_vfs *v, const char *p) {
+    (void)v;
+    return posix->rmdir(posix, p);
+}
+static int t_list(js_vfs *v, const char *d, int (*cb)(void *, const char *),
+                  void *x) {
+    (void)v;
+    return posix->list(posix, d, cb, x);
+}
+
+/* A directory sync makes the entries of the files directly in it durable. */
+static int t_sync_dir(js_vfs *v, const char *d) {
+    (void)v;
+    int rc = posix->sync_dir(posix, d);
+    size_t n = strlen(d);
+    pthread_mutex_lock(&tmu);
+    for (int i = 0; rc == 0 && i < ntrack; i++)
+        if (strncmp(track[i].path, d, n) == 0 && track[i].path[n] == '/' &&
+            !strchr(track[i].path + n + 1, '/'))
+            track[i].new_file = 0;
+    pthread_mutex_unlock(&tmu);
+    return rc;
+}
+
+static int t_lock(js_vfs *v, const char *p, void **tok) {
+    (void)v;
+    return posix->lock(posix, p, tok);
+}
+static int t_unlock(js_vfs *v, void *tok) {
+    (void)v;
+    return posix->unlock(posix, tok);
+}
+
+static void trackfs_register(void) {
+    posix = js_vfs_find("posix");
+    ck_assert_ptr_nonnull(posix);
+    track_io = (js_vfs_io){JS_VFS_IO_VERSION, t_close, t_read, t_write,
+                           t_truncate, t_sync, t_size, t_control};
+    trackfs = (js_vfs){JS_VFS_VERSION, sizeof(tfile), "trackfs", NULL,
+                       t_open, t_remove, t_rename, t_mkdir, t_rmdir, t_list,
+                       t_sync_dir, t_lock, t_unlock};
+    ck_assert_int_eq(js_vfs_register(&trackfs, 0), 0);
+    ntrack = 0;
+}
+
+/* Describe the first block file left with unsynced data or an unsynced
+ * directory entry into buf; 0 if every block file is durable. */
+static int track_unsynced(char *buf, size_t len) {
+    int bad = 0;
+    pthread_mutex_lock(&tmu);
+    for (int i = 0; i < ntrack && !bad; i++) {
+        if (track[i].gone || (!track[i].dirty && !track[i].new_file))
+            continue;
+        snprintf(buf, len, "%s: %ld bytes unsynced%s", track[i].path,
+                 track[i].dirty,
+                 track[i].new_file ? ", directory entry unsynced" : "");
+        bad = 1;
+    }
+    pthread_mutex_unlock(&tmu);
+    return bad;
+}
+
+/*
+ * JS_SYNC_NONE, 4 KiB blocks, about eight blocks of messages. js_flush()
+ * promises every write so far durable "whatever the sync policy", and
+ * js_close() to "flush and sync everything". But under NONE a sealed block
+ * whose bytes are all written gets its file closed (jsi_ms_flush) and so
+ * becomes evictable (jsi_ms_cache_trim); the sync flush then skips it (it
+ * has no buffer), and its data is never synced.
+ */
+START_TEST(none_flush_and_close_sync_every_block_file) {
+    char msg[256];
+    trackfs_register();
+    char *dir = new_store_dir("none");
+    js_store *st;
+    js_stream *s;
+    open_store(dir, "trackfs", JS_SYNC_NONE, 4096, &st, &s);
+    pub_n(st, 300, 60);
+    ck_assert_int_gt(ntrack, 4); /* several block files */
+    ck_assert_int_eq(js_flush(st), 0);
+    int bad_flush = track_unsynced(msg, sizeof msg);
+    ck_assert_msg(!bad_flush, "after js_flush: %s", msg);
+    pub_n(st, 300, 60);
+    close_store(st, s);
+    ck_assert_msg(!track_unsynced(msg, sizeof msg), "after js_close: %s",
+                  msg);
+    free(dir);
+}
+END_TEST
+
+/* ---- erase in an unadopted tail vs a concurrent publish ------------------ */
+
+/*
+ * A backend whose first block-file write after arming stops inside the
+ * write (the erase's, made with the stream lock released and the I/O token
+ * held), lets a publisher thread run until it has appended and gone to
+ * sleep waiting for the token, and then checks that the buffer it was
+ * asked to write from is still the tail block's buffer.
+ */
+static js_vfs gatefs;
+static js_vfs_io gate_io;
+static int gate_armed;
+static js_stream *gate_stream;
+static uint64_t gate_last;       /* stream's last seq when the erase began */
+static int gate_checked, gate_src_live, gate_pub_seen;
+static pthread_mutex_t gmu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gcond = PTHREAD_COND_INITIALIZER;
+static int gate_go;
+static void *gate_fence;
+
+static int g_write(js_vfs_file *f, const void *b, size_t n, uint64_t off) {
+    tfile *t = (tfile *)f;
+    if (t->slot >= 0 && __atomic_exchange_n(&gate_armed, 0, __ATOMIC_SEQ_CST)) {
+        /* Something allocated after the block buffer (which this thread
+         * has just loaded), so a realloc cannot grow it in place. */
+        gate_fence = malloc(100000);
+        if (gate_fence)
+            memset(gate_fence, 1, 100000);
+        /* The block buffer as it is now (the last block, being erased). */
+        js_stream *s0 = gate_stream;
+        const uint8_t *old_buf = NULL;
+        size_t old_cap = 0;
+        for (int i = 0; i < 5000 && !old_buf; i++) {
+            if (pthread_mutex_trylock(&s0->mu) == 0) {
+                jsi_blk *tail = s0->ms->blks[s0->ms->nblks - 1];
+                old_buf = tail->buf;
+                old_cap = tail->cap;
+                pthread_mutex_unlock(&s0->mu);
+            } else {
+                usleep(1000);
+            }
+        }
+        pthread_mutex_lock(&gmu);
+        gate_go = 1;
+        pthread_cond_broadcast(&gcond);
+        pthread_mutex_unlock(&gmu);
+        /* Wait (up to 5 s) until the publisher has appended and released
+         * the stream lock (it then sleeps waiting for the I/O token). */
+        js_stream *s = gate_stream;
+        for (int i = 0; i < 5000; i++) {
+            if (pthread_mutex_trylock(&s->mu) == 0) {
+                jsi_ms *ms = s->ms;
+                if (ms->last > gate_last) {
+                    jsi_blk *tail = ms->blks[ms->nblks - 1];
+                    const uint8_t *p = b;
+                    gate_pub_seen = 1;
+                    /* Writing from the old buffer after it moved is a
+                                     * use after free; a private copy, or
+                                     * a buffer that did not move, is fine. */
+                    int in_old = old_buf && p >= old_buf &&
+                                 p + n <= old_buf + old_cap;
+                    gate_src_live = !(in_old && tail->buf != old_buf);
+                    gate_checked = 1;
+                    pthread_mutex_unlock(&s->mu);
+                    break;
+                }
+                pthread_mutex_unlock(&s->mu);
+            }
+            usleep(1000);
+        }
+    }
+    return t->inner->io->write(t->inner, b, n, off);
+}
+
+static int g_open(js_vfs *v, const char *path, int flags, js_vfs_file *f) {
+    int rc = t_open(v, path, flags, f);
+    if (rc == 0)
+        f->io = &gate_io;
+    return rc;
+}
+
+static void gatefs_register(void) {
+    trackfs_register();
+    gate_io = track_io;
+    gate_io.write = g_write;
+    gatefs = trackfs;
+    gatefs.name = "gatefs";
+    gatefs.open = g_open;
+    ck_assert_int_eq(js_vfs_register(&gatefs, 0), 0);
+}
+
+typedef struct pubctx {
+    js_store *st;
+    int rc;
+} pubctx;
+
+static void *late_publisher(void *p) {
+    pubctx *c = p;
+    pthread_mutex_lock(&gmu);
+    while (!gate_go)
+        pthread_cond_wait(&gcond, &gmu);
+    pthread_mutex_unlock(&gmu);
+    c->rc = js_publish(c->st, "r.late", NULL, 0, "late", 4, NULL);
+    return NULL;
+}
+
+/*
+ * After a reopen the last block is not yet the tail (tail_adopted == 0).
+ * js_msg_erase() on a message in it loads it and writes the ERASED record
+ * from b->buf with the lock released (erase_record). A publish arriving
+ * meanwhile calls adopt_tail(), which realloc()s b->buf to the block size:
+ * the erase then writes from freed memory (ASan: heap-use-after-free in
+ * erase_record's write). Blocks are only freed or moved while no thread
+ * holds the I/O token; adopt_tail does not check it.
+ */
+START_TEST(erase_in_unadopted_tail_is_not_moved_by_concurrent_publish) {
+    gatefs_register();
+    char *dir = new_store_dir("erase_race");
+    js_store *st;
+    js_stream *s;
+    open_store(dir, "gatefs", JS_SYNC_ALWAYS, 0, &st, &s);
+    pub_n(st, 10, 200);
+    close_store(st, s);
+
+    open_store(dir, "gatefs", JS_SYNC_ALWAYS, 0, &st, &s);
+    ck_assert_int_eq(s->ms->tail_adopted, 0);
+    gate_stream = s;
+    gate_last = 10;
+    pubctx pc = {st, -1};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, late_publisher, &pc), 0);
+    __atomic_store_n(&gate_armed, 1, __ATOMIC_SEQ_CST);
+    int rc = js_msg_erase(s, 5);
+    pthread_join(th, NULL);
+    ck_assert_msg(rc == 0, "erase: %s (%s)", js_strerror(rc), js_errmsg());
+    ck_assert_int_eq(pc.rc, 0);
+    ck_assert_msg(gate_checked && gate_pub_seen,
+                  "the publisher did not get to append during the erase");
+    ck_assert_msg(gate_src_live,
+                  "the erase wrote from a buffer the concurrent publish had "
+                  "realloc()ed away (adopt_tail during erase_record)");
+    close_store(st, s);
+    free(gate_fence);
+    free(dir);
+}
+END_TEST
+
+static Suite *review_suite(void) {
+    Suite *s = suite_create("regressions");
+    TCase *t = tcase_create("recovery");
+    tcase_set_timeout(t, 60);
+    tcase_add_test(t, erase_after_checkpoint_is_counted_as_removed_after_crash);
+    tcase_add_test(t,
+                   purge_below_an_erased_first_message_stays_purged_after_crash);
+    suite_add_tcase(s, t);
+    t = tcase_create("durability");
+    tcase_set_timeout(t, 60);
+    tcase_add_test(t, none_flush_and_close_sync_every_block_file);
+    suite_add_tcase(s, t);
+    t = tcase_create("concurrency");
+    tcase_set_timeout(t, 60);
+    tcase_add_test(t, erase_in_unadopted_tail_is_not_moved_by_concurrent_publish);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void) {
+    base_dir = tu_mkdtemp("test_regressions");
+    SRunner *sr = srunner_create(review_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    tu_rm_rf(base_dir);
+    free(base_dir);
+    return failed == 0 ? 0 : 1;
+}
