@@ -795,7 +795,6 @@ uint64_t jsi_ms_first_seq(const jsi_ms *ms) { return ms->first; }
 uint64_t jsi_ms_last_seq(const jsi_ms *ms) { return ms->last; }
 uint64_t jsi_ms_msgs(const jsi_ms *ms) { return ms->msgs; }
 uint64_t jsi_ms_bytes(const jsi_ms *ms) { return ms->bytes; }
-int jsi_ms_failed(const jsi_ms *ms) { return ms->failed; }
 
 void jsi_ms_set_sync(jsi_ms *ms, int sync, int64_t interval) {
     ms->cfg.sync = sync;

@@ -83,10 +83,6 @@ uint64_t jsi_ms_last_seq(const jsi_ms *ms);
 uint64_t jsi_ms_msgs(const jsi_ms *ms);
 uint64_t jsi_ms_bytes(const jsi_ms *ms);
 
-/* The store's sticky failure (0 if none): after a failed write or sync
- * nothing more is written and every writer gets JS_EFAILED. */
-int jsi_ms_failed(const jsi_ms *ms);
-
 /* Append a message with the next sequence; *seq gets it. has_msgid marks a
  * message carrying Nats-Msg-Id (blocks count them, so the duplicate window
  * is rebuilt at open by reading only blocks that hold any). Buffered: durable

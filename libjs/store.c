@@ -603,16 +603,14 @@ static int check_msg(const char *subj, size_t *slen, const void *hdr,
     return 0;
 }
 
-/* The stream taking subj, referenced; try `hint` first. */
+/* The stream taking subj, referenced. */
 static int route(js_store *st, const char *subj, size_t slen,
-                 const js_stream *hint, js_stream **out) {
+                 js_stream **out) {
     int rc = 0;
     js_stream *s = NULL;
     pthread_rwlock_rdlock(&st->lock);
     if (st->closed)
         rc = JSI_ERR(JS_EMISUSE, 0, "store closed");
-    if (rc == 0 && hint && !hint->gone && jsi_stream_takes(hint, subj, slen))
-        s = (js_stream *)hint;
     for (size_t i = 0; rc == 0 && !s && i < st->nstreams; i++)
         if (jsi_stream_takes(st->streams[i], subj, slen))
             s = st->streams[i];
@@ -637,7 +635,7 @@ JS_API int js_publish(js_store *st, const char *subject, const void *hdrs,
         return JSI_ERR(JS_EINVAL, 0, "ack: version %u unknown", ack->version);
     if ((rc = check_msg(subject, &slen, hdrs, hdr_len, data, len)) != 0)
         return rc;
-    if ((rc = route(st, subject, slen, NULL, &s)) != 0)
+    if ((rc = route(st, subject, slen, &s)) != 0)
         return rc;
     rc = jsi_stream_publish(s, subject, slen, hdrs, hdr_len, data, len, ack);
     jsi_stream_unref(s);
@@ -664,11 +662,14 @@ static int publish_run(js_stream *s, const js_pub_msg *msgs, size_t i,
         size_t slen;
         js_pub_ack *ack =
             acks ? (js_pub_ack *)((uint8_t *)acks + i * stride) : NULL;
-        if ((rc = check_msg(m->subject, &slen, m->hdrs, m->hdr_len, m->data,
-                            m->len)) != 0)
+        /* The run's first message was checked by the caller to route it. */
+        if (i == start)
+            slen = strlen(m->subject);
+        else if ((rc = check_msg(m->subject, &slen, m->hdrs, m->hdr_len,
+                                 m->data, m->len)) != 0)
             break;
         if (!jsi_stream_takes(s, m->subject, slen))
-            break;
+            break; /* another stream's (or the config changed): route it */
         rc = jsi_stream_publish_locked(s, m->subject, slen, m->hdrs,
                                        m->hdr_len, m->data, m->len, now, ack);
         if (rc)
@@ -701,7 +702,7 @@ JS_API int js_publish_batch(js_store *st, const js_pub_msg *msgs, size_t n,
         if ((rc = check_msg(m->subject, &slen, m->hdrs, m->hdr_len, m->data,
                             m->len)) != 0)
             break;
-        if ((rc = route(st, m->subject, slen, NULL, &s)) != 0)
+        if ((rc = route(st, m->subject, slen, &s)) != 0)
             break;
         rc = publish_run(s, msgs, i, n, acks, stride, &next);
         jsi_stream_unref(s);
