@@ -1,11 +1,13 @@
 /*
  * consumer_state.c - a durable consumer's persisted state: the state
- * itself, its record codec and replay.
+ * itself, its record codec, replay, and the append-only log file.
  * The format and the replay rules are in consumer_state.h.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "consumer_state.h"
+#include "vfs.h"
 
 #define CS_CORRUPT(...) JSI_ERR(JS_ECORRUPT, 0, "consumer state: " __VA_ARGS__)
 #define CS_MIN_COUNTS 8
@@ -551,4 +553,306 @@ int jsi_cstate_replay(const uint8_t *p, size_t n, jsi_cstate *out,
     *out = t;
     *good = pos;
     return 0;
+}
+
+/* ====================================================================== */
+/* The log file                                                           */
+/* ====================================================================== */
+
+struct jsi_cslog {
+    js_vfs *vfs;
+    char *dir;
+    char *path;       /* dir/name */
+    char *tmp;        /* dir/name.tmp, where a rewrite is built */
+    js_vfs_file *f;   /* open on path */
+    uint64_t size;    /* bytes written, where the next append goes */
+    int failed;       /* 0, or the error that made the file untrusted */
+    int damage;       /* JS_ECORRUPT if open found a damaged header */
+    uint64_t cut;     /* bytes of torn tail open cut off */
+};
+
+/* Cleanup after a failure may record its own; keep the first detail. */
+typedef struct cs_err {
+    char msg[512];
+} cs_err;
+
+static void err_save(cs_err *e) {
+    snprintf(e->msg, sizeof e->msg, "%s", js_errmsg());
+}
+
+static int err_restore(int rc, const cs_err *e) {
+    return JSI_ERR(rc, 0, "%s", e->msg);
+}
+
+static void cslog_free(jsi_cslog *l) {
+    if (!l)
+        return;
+    jsi_vfs_close(l->f);
+    jsi_free(l->dir);
+    jsi_free(l->path);
+    jsi_free(l->tmp);
+    jsi_free(l);
+}
+
+static int cslog_new(js_vfs *vfs, const char *dir, const char *name,
+                     jsi_cslog **out) {
+    jsi_cslog *l = jsi_calloc(1, sizeof *l);
+    size_t n;
+
+    *out = NULL;
+    if (l) {
+        l->vfs = vfs;
+        l->dir = jsi_strdup(dir);
+        l->path = jsi_path_join(dir, name);
+    }
+    if (l && l->path) {
+        n = strlen(l->path);
+        l->tmp = jsi_malloc(n + sizeof ".tmp");
+        if (l->tmp) {
+            memcpy(l->tmp, l->path, n);
+            memcpy(l->tmp + n, ".tmp", sizeof ".tmp");
+        }
+    }
+    if (!l || !l->dir || !l->path || !l->tmp) {
+        cslog_free(l);
+        return JSI_ERR(JS_ENOMEM, 0, "open %s/%s: out of memory", dir, name);
+    }
+    *out = l;
+    return 0;
+}
+
+/* Write b as the whole of l->tmp and make it durable; *t gets the file,
+ * left open (also on failure, for the caller to close). */
+static int write_temp(jsi_cslog *l, const jsi_buf *b, js_vfs_file **t) {
+    int rc = jsi_vfs_open(l->vfs, l->tmp,
+                          JS_VFS_READ | JS_VFS_WRITE | JS_VFS_CREATE, t);
+
+    /* A temp file left by a crash may be longer than the new content. */
+    if (rc == 0)
+        rc = (*t)->io->truncate(*t, 0);
+    if (rc == 0)
+        rc = (*t)->io->write(*t, b->p, b->len, 0);
+    if (rc == 0)
+        rc = (*t)->io->sync(*t);
+    return rc;
+}
+
+/* Close and remove a temp file that will not be renamed; rc's detail
+ * survives. */
+static int drop_temp(jsi_cslog *l, js_vfs_file *t, int rc) {
+    cs_err e;
+
+    if (!t)
+        return rc;
+    err_save(&e);
+    jsi_vfs_close(t);
+    (void)l->vfs->remove(l->vfs, l->tmp);
+    return err_restore(rc, &e);
+}
+
+/* Replace the file by header + SNAP(st) through the temp file. The temp
+ * file's handle is kept across the rename rather than reopening the name
+ * (jsi_vfs_write_atomic closes it): so there is no moment after the rename
+ * when the log cannot reach its file, and a failure says exactly whether
+ * the rename happened. */
+static int cslog_replace(jsi_cslog *l, const jsi_cstate *st) {
+    jsi_buf b = {NULL, 0, 0};
+    js_vfs_file *t = NULL;
+    int rc = jsi_cstate_enc_header(&b);
+
+    if (rc == 0)
+        rc = jsi_cstate_enc_snap(st, &b);
+    if (rc == 0)
+        rc = write_temp(l, &b, &t);
+    if (rc == 0)
+        rc = l->vfs->rename(l->vfs, l->tmp, l->path);
+    if (rc != 0) {
+        jsi_buf_free(&b);
+        return drop_temp(l, t, rc); /* the old file is untouched */
+    }
+    jsi_vfs_close(l->f); /* the replaced file: nothing to lose */
+    l->f = t;
+    l->size = b.len;
+    l->failed = 0;
+    jsi_buf_free(&b);
+    /* Until the directory is synced the rename may be undone by a crash,
+     * taking later appends with it: untrusted until a rewrite succeeds. */
+    rc = l->vfs->sync_dir(l->vfs, l->dir);
+    if (rc != 0)
+        l->failed = rc;
+    return rc;
+}
+
+/* The whole file into b. */
+static int read_image(jsi_cslog *l, jsi_buf *b) {
+    uint64_t size;
+    int rc = l->f->io->size(l->f, &size);
+
+    if (rc != 0)
+        return rc;
+    if (size > SIZE_MAX)
+        return JSI_ERR(JS_ENOMEM, 0, "read %s: %llu bytes do not fit in "
+                       "memory", l->path, (unsigned long long)size);
+    rc = jsi_buf_reserve(b, (size_t)size);
+    if (rc == 0)
+        rc = jsi_vfs_read_exact(l->f, b->p, (size_t)size, 0);
+    /* Short means the file shrank under us: an I/O fault, not damage. */
+    if (rc == JS_ECORRUPT)
+        rc = JSI_ERR(JS_EIO, 0, "read %s: %s", l->path, js_errmsg());
+    if (rc == 0)
+        b->len = (size_t)size;
+    return rc;
+}
+
+/* Cut the file to its valid prefix of good bytes, durably, so that
+ * appends follow the last good record. */
+static int cut_tail(jsi_cslog *l, size_t good, size_t n) {
+    int rc = l->f->io->truncate(l->f, good);
+
+    if (rc == 0)
+        rc = l->f->io->sync(l->f);
+    if (rc == 0) {
+        l->cut = n - good;
+        l->size = good;
+    }
+    return rc;
+}
+
+/* Replay the open file into st; repair what replay could not use.
+ * A short or damaged header (a version this library does not know
+ * included) leaves the empty state, which redelivers everything: safe for
+ * at-least-once, where failing the open would strand the consumer. Only
+ * an I/O error fails the open. The file is rewritten at once, or the
+ * records appended after the bad header would be ignored by the next
+ * open too. */
+static int cslog_load(jsi_cslog *l, jsi_cstate *st) {
+    jsi_buf img = {NULL, 0, 0};
+    size_t good = 0;
+    int rc = read_image(l, &img);
+
+    if (rc == 0)
+        rc = jsi_cstate_replay(img.p, img.len, st, &good);
+    if (rc == JS_ECORRUPT) {
+        l->damage = rc;
+        rc = cslog_replace(l, st);
+    } else if (rc == 0 && good < img.len) {
+        rc = cut_tail(l, good, img.len);
+    } else if (rc == 0) {
+        l->size = good;
+    }
+    jsi_buf_free(&img);
+    return rc;
+}
+
+int jsi_cslog_open(js_vfs *vfs, const char *dir, const char *name,
+                   jsi_cstate *st, jsi_cslog **out) {
+    jsi_cstate t;
+    jsi_cslog *l;
+    int rc;
+
+    if (!out)
+        return JSI_ERR(JS_EINVAL, 0, "consumer state open: NULL out");
+    *out = NULL;
+    if (!vfs || !dir || !name || !st)
+        return JSI_ERR(JS_EINVAL, 0, "consumer state open: NULL argument");
+    rc = cslog_new(vfs, dir, name, &l);
+    if (rc != 0)
+        return rc;
+    jsi_cstate_init(&t);
+    /* A rewrite cut short before its rename: the name still holds the
+     * complete old log. Failing to remove the temp is harmless, the next
+     * rewrite truncates it. */
+    (void)vfs->remove(vfs, l->tmp);
+    rc = jsi_vfs_open(vfs, l->path, JS_VFS_READ | JS_VFS_WRITE, &l->f);
+    if (rc == JS_ENOTFOUND)
+        rc = cslog_replace(l, &t); /* a new file appears whole or not */
+    else if (rc == 0)
+        rc = cslog_load(l, &t);
+    if (rc != 0) {
+        cslog_free(l);
+        jsi_cstate_free(&t);
+        return rc;
+    }
+    jsi_cstate_free(st);
+    *st = t;
+    *out = l;
+    return 0;
+}
+
+int jsi_cslog_damage(const jsi_cslog *l, uint64_t *cut) {
+    if (cut)
+        *cut = l->cut;
+    return l->damage;
+}
+
+static int refuse_failed(const jsi_cslog *l) {
+    return JSI_ERR(JS_EFAILED, 0, "%s: an earlier write or sync failed (%s); "
+                   "rewrite the log", l->path, js_strerror(l->failed));
+}
+
+int jsi_cslog_append(jsi_cslog *l, const void *p, size_t n) {
+    int rc;
+
+    if (l->failed)
+        return refuse_failed(l);
+    if (n == 0)
+        return 0;
+    /* A failed write may have left part of the data: what follows would
+     * land after stray bytes, or among stale whole records. */
+    rc = l->f->io->write(l->f, p, n, l->size);
+    if (rc != 0) {
+        l->failed = rc;
+        return rc;
+    }
+    l->size += n;
+    return 0;
+}
+
+int jsi_cslog_sync(jsi_cslog *l) {
+    int rc;
+
+    if (l->failed)
+        return refuse_failed(l);
+    /* After a failed sync nothing written since the last good one can be
+     * trusted to be on disk (the store's rule too). */
+    rc = l->f->io->sync(l->f);
+    if (rc != 0)
+        l->failed = rc;
+    return rc;
+}
+
+uint64_t jsi_cslog_size(const jsi_cslog *l) {
+    return l->size;
+}
+
+int jsi_cslog_rewrite(jsi_cslog *l, const jsi_cstate *st) {
+    if (!l || !st)
+        return JSI_ERR(JS_EINVAL, 0, "consumer state rewrite: NULL argument");
+    return cslog_replace(l, st);
+}
+
+void jsi_cslog_close(jsi_cslog *l) {
+    cslog_free(l);
+}
+
+/* Remove path; a missing file is fine. */
+static int remove_if_there(js_vfs *vfs, const char *path) {
+    int rc = vfs->remove(vfs, path);
+
+    return rc == JS_ENOTFOUND ? 0 : rc;
+}
+
+int jsi_cslog_remove(js_vfs *vfs, const char *dir, const char *name) {
+    jsi_cslog *l;
+    int rc = cslog_new(vfs, dir, name, &l);
+
+    if (rc != 0)
+        return rc;
+    rc = remove_if_there(vfs, l->tmp);
+    if (rc == 0)
+        rc = remove_if_there(vfs, l->path);
+    if (rc == 0)
+        rc = vfs->sync_dir(vfs, dir);
+    cslog_free(l);
+    return rc;
 }

@@ -134,4 +134,43 @@ int jsi_cstate_enc_count(uint64_t sseq, uint64_t n, jsi_buf *b);
 int jsi_cstate_replay(const uint8_t *p, size_t n, jsi_cstate *out,
                       size_t *good);
 
+/* ---- the log file ----------------------------------------------------- */
+
+typedef struct jsi_cslog jsi_cslog; /* an open log file */
+
+/* Open or create dir/name (dir must exist) and replay it into *st (an
+ * initialised state, replaced on success). A stale dir/name.tmp (a rewrite
+ * cut short by a crash before its rename) is removed: the name itself is
+ * still the old, complete log. A torn tail is cut off, durably, before
+ * this returns. A file whose header is short or damaged opens as the empty
+ * state (see jsi_cslog_damage) and is rewritten as such. Returns 0,
+ * JS_EINVAL (a NULL argument), JS_ENOMEM, or the VFS's error when the
+ * file cannot be read or repaired (JS_ENOTFOUND: no directory dir); *out
+ * is NULL on failure. Do not name another file name + ".tmp". */
+int jsi_cslog_open(js_vfs *vfs, const char *dir, const char *name,
+                   jsi_cstate *st, jsi_cslog **out);
+/* What jsi_cslog_open found: JS_ECORRUPT if the header was short or
+ * damaged (the state started empty: everything will be redelivered), else
+ * 0. *cut, if not NULL, gets the bytes cut off as a torn tail. */
+int jsi_cslog_damage(const jsi_cslog *l, uint64_t *cut);
+/* Write p[0..n) (whole records) at the end of the file; not durable until
+ * jsi_cslog_sync. After any failed write or sync, appends and syncs fail
+ * with JS_EFAILED until a jsi_cslog_rewrite succeeds. */
+int jsi_cslog_append(jsi_cslog *l, const void *p, size_t n);
+/* Make every append before it durable. */
+int jsi_cslog_sync(jsi_cslog *l);
+/* Bytes in the file, header included. */
+uint64_t jsi_cslog_size(const jsi_cslog *l);
+/* Replace the file atomically and durably by the header and one SNAP of
+ * st (write name.tmp, sync it, rename it over name, sync dir), and go on
+ * appending to the new file. If it fails before the rename, the old file
+ * stays in use, untouched; if only the directory sync fails, the new file
+ * is in use but the log is failed (JS_EFAILED) until a rewrite succeeds. */
+int jsi_cslog_rewrite(jsi_cslog *l, const jsi_cstate *st);
+/* Close the file (unsynced appends are left to the OS); NULL accepted. */
+void jsi_cslog_close(jsi_cslog *l);
+/* Remove dir/name and any dir/name.tmp, durably. A missing file is not
+ * an error. Close the log first. */
+int jsi_cslog_remove(js_vfs *vfs, const char *dir, const char *name);
+
 #endif

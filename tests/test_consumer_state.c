@@ -1,13 +1,39 @@
 /*
  * test_consumer_state.c - a durable consumer's persisted state: the
- * record codec and replay rules against a bitmap model.
+ * record codec and replay rules against a bitmap model, then the log file
+ * over a private "mem" disk (torn tails at every offset, every single-bit
+ * flip, damaged headers, rewrites cut short), I/O and allocation faults
+ * made to happen, and a real crash on "posix".
  */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "consumer_state.h"
+#include "testutil.h"
+#include "vfs.h"
+
+#define DIR_ "/d"
+#define NAME "c1"
+#define PATH DIR_ "/" NAME
+#define TMP PATH ".tmp"
+
+static js_vfs *V; /* a private mem disk per test, holding DIR_ */
+
+static void setup(void) {
+    V = jsi_vfs_mem_new();
+    ck_assert_ptr_nonnull(V);
+    ck_assert_int_eq(V->mkdir(V, DIR_), 0);
+}
+
+static void teardown(void) {
+    jsi_alloc_fail_at(0, 0);
+    jsi_vfs_mem_free(V);
+    V = NULL;
+}
 
 /* ---- small helpers ----------------------------------------------------- */
 
@@ -18,6 +44,27 @@ static uint64_t rnd(void) {
     rng ^= rng >> 7;
     rng ^= rng << 17;
     return rng;
+}
+
+static void file_put(js_vfs *vfs, const char *path, const void *p, size_t n) {
+    js_vfs_file *f = NULL;
+
+    ck_assert_int_eq(jsi_vfs_open(vfs, path, JS_VFS_WRITE | JS_VFS_CREATE, &f),
+                     0);
+    ck_assert_int_eq(f->io->truncate(f, 0), 0);
+    if (n)
+        ck_assert_int_eq(f->io->write(f, p, n, 0), 0);
+    ck_assert_int_eq(jsi_vfs_close(f), 0);
+}
+
+/* The file's bytes into b (emptied first). */
+static void file_get(js_vfs *vfs, const char *path, jsi_buf *b) {
+    b->len = 0;
+    ck_assert_int_eq(jsi_vfs_read_file(vfs, path, b, 1 << 30), 0);
+}
+
+static int file_exists(js_vfs *vfs, const char *path) {
+    return jsi_vfs_exists(vfs, path);
 }
 
 /* Equal states, or a description of the first difference. */
@@ -65,6 +112,21 @@ static void st_assert_empty(const jsi_cstate *s) {
 
     jsi_cstate_init(&e);
     ST_EQ(s, &e);
+}
+
+/* Bytes of the header and a SNAP of the empty state: a new or repaired
+ * file. */
+static size_t empty_file_len(void) {
+    jsi_buf b = {NULL, 0, 0};
+    jsi_cstate e;
+    size_t n;
+
+    jsi_cstate_init(&e);
+    ck_assert_int_eq(jsi_cstate_enc_header(&b), 0);
+    ck_assert_int_eq(jsi_cstate_enc_snap(&e, &b), 0);
+    n = b.len;
+    jsi_buf_free(&b);
+    return n;
 }
 
 /* ---- the model --------------------------------------------------------- */
@@ -223,6 +285,19 @@ static size_t glog_whole(const glog *g, size_t n) {
     while (k < g->nrec && g->ends[k + 1] <= n)
         k++;
     return k;
+}
+
+/* Open PATH on vfs and compare with want. */
+static jsi_cslog *open_expect(js_vfs *vfs, const jsi_cstate *want) {
+    jsi_cstate st;
+    jsi_cslog *l = NULL;
+
+    jsi_cstate_init(&st);
+    ck_assert_int_eq(jsi_cslog_open(vfs, DIR_, NAME, &st, &l), 0);
+    ck_assert_ptr_nonnull(l);
+    ST_EQ(&st, want);
+    jsi_cstate_free(&st);
+    return l;
 }
 
 /* ====================================================================== */
@@ -636,6 +711,718 @@ START_TEST(every_bit_flip_in_a_record_gives_a_prefix_state) {
 }
 END_TEST
 
+/* ====================================================================== */
+/* The log file                                                           */
+/* ====================================================================== */
+
+START_TEST(a_new_log_is_created_whole_and_reopens_empty) {
+    jsi_cstate e;
+    jsi_cslog *l;
+    uint64_t cut = 9;
+
+    jsi_cstate_init(&e);
+    ck_assert_int_eq(file_exists(V, PATH), 0);
+    l = open_expect(V, &e);
+    ck_assert_int_eq(jsi_cslog_damage(l, &cut), 0);
+    ck_assert_uint_eq(cut, 0);
+    ck_assert_uint_eq(jsi_cslog_size(l), empty_file_len());
+    jsi_cslog_close(l);
+    ck_assert_int_eq(file_exists(V, PATH), 1);
+    ck_assert_int_eq(file_exists(V, TMP), 0);
+    l = open_expect(V, &e);
+    ck_assert_int_eq(jsi_cslog_damage(l, NULL), 0);
+    jsi_cslog_close(l);
+    jsi_cslog_close(NULL);
+}
+END_TEST
+
+START_TEST(open_needs_an_existing_directory_and_arguments) {
+    jsi_cstate s;
+    jsi_cslog *l = (jsi_cslog *)&s;
+
+    jsi_cstate_init(&s);
+    ck_assert_int_eq(jsi_cslog_open(V, "/nodir", NAME, &s, &l), JS_ENOTFOUND);
+    ck_assert_ptr_null(l);
+    ck_assert_int_eq(jsi_cslog_open(NULL, DIR_, NAME, &s, &l), JS_EINVAL);
+    ck_assert_int_eq(jsi_cslog_open(V, DIR_, NAME, NULL, &l), JS_EINVAL);
+    ck_assert_int_eq(jsi_cslog_open(V, DIR_, NAME, &s, NULL), JS_EINVAL);
+}
+END_TEST
+
+/* Appends in batches of a few records, synced, closed, reopened: the
+ * same state, and no bytes cut. */
+START_TEST(appended_records_survive_a_reopen) {
+    glog g;
+    jsi_cstate st;
+    jsi_cslog *l;
+    size_t at;
+    uint64_t cut;
+
+    jsi_cstate_init(&st);
+    glog_make(&g, 11, MAXREC);
+    ck_assert_int_eq(jsi_cslog_open(V, DIR_, NAME, &st, &l), 0);
+    at = g.ends[0];
+    for (size_t i = 3; i <= g.nrec + 2; i += 3) {
+        size_t end = g.ends[JSI_MIN(i, g.nrec)];
+        ck_assert_int_eq(jsi_cslog_append(l, g.img.p + at, end - at), 0);
+        ck_assert_int_eq(jsi_cslog_sync(l), 0);
+        at = end;
+    }
+    ck_assert_int_eq(jsi_cslog_append(l, "", 0), 0);
+    ck_assert_uint_eq(jsi_cslog_size(l),
+                      empty_file_len() + g.img.len - g.ends[0]);
+    jsi_cslog_close(l);
+    l = open_expect(V, &g.st[g.nrec]);
+    ck_assert_int_eq(jsi_cslog_damage(l, &cut), 0);
+    ck_assert_uint_eq(cut, 0);
+    jsi_cslog_close(l);
+    jsi_cstate_free(&st);
+    glog_free(&g);
+}
+END_TEST
+
+/* The file cut at every byte offset: open succeeds with the records
+ * wholly before the cut, the file is truncated to them, and appends go on
+ * from there. A cut inside the header is a damaged header. */
+START_TEST(a_torn_tail_is_cut_at_every_offset) {
+    jsi_buf got = {NULL, 0, 0};
+    jsi_buf rec = {NULL, 0, 0};
+    jsi_cstate want;
+    jsi_cslog *l;
+    glog g;
+    uint64_t cut;
+
+    jsi_cstate_init(&want);
+    glog_make(&g, 23, 48);
+    ck_assert_int_eq(jsi_cstate_enc_count(MS + 1, 9, &rec), 0);
+    for (size_t n = 0; n <= g.img.len; n++) {
+        size_t k = glog_whole(&g, n);
+        int hdr = n < g.ends[0];
+        file_put(V, PATH, g.img.p, n);
+        l = open_expect(V, &g.st[hdr ? 0 : k]);
+        ck_assert_int_eq(jsi_cslog_damage(l, &cut), hdr ? JS_ECORRUPT : 0);
+        ck_assert_uint_eq(cut, hdr ? 0 : n - g.ends[k]);
+        file_get(V, PATH, &got);
+        if (hdr) {
+            ck_assert_uint_eq(got.len, empty_file_len());
+        } else {
+            ck_assert_uint_eq(got.len, g.ends[k]);
+            ck_assert_int_eq(memcmp(got.p, g.img.p, got.len), 0);
+        }
+        ck_assert_uint_eq(jsi_cslog_size(l), got.len);
+        /* An append after the cut is read back after the good records. */
+        ck_assert_int_eq(jsi_cslog_append(l, rec.p, rec.len), 0);
+        jsi_cslog_close(l);
+        ck_assert_int_eq(jsi_cstate_copy(&g.st[hdr ? 0 : k], &want), 0);
+        ck_assert_int_eq(jsi_cstate_set_count(&want, MS + 1, 9), 0);
+        jsi_cslog_close(open_expect(V, &want));
+    }
+    jsi_buf_free(&got);
+    jsi_buf_free(&rec);
+    jsi_cstate_free(&want);
+    glog_free(&g);
+}
+END_TEST
+
+/* Every bit flip in every record of a file: open gives the prefix state
+ * and cuts the file there, and a reopen agrees. */
+START_TEST(every_bit_flip_in_a_file_opens_as_a_prefix) {
+    jsi_buf img = {NULL, 0, 0};
+    jsi_cslog *l;
+    glog g;
+    uint64_t cut;
+
+    glog_make(&g, 31, 24);
+    ck_assert_int_eq(jsi_buf_append(&img, g.img.p, g.img.len), 0);
+    for (size_t off = g.ends[0]; off < g.img.len; off++) {
+        size_t k = glog_whole(&g, off);
+        for (int bit = 0; bit < 8; bit++) {
+            img.p[off] ^= (uint8_t)(1u << bit);
+            file_put(V, PATH, img.p, img.len);
+            img.p[off] ^= (uint8_t)(1u << bit);
+            l = open_expect(V, &g.st[k]);
+            ck_assert_int_eq(jsi_cslog_damage(l, &cut), 0);
+            ck_assert_uint_eq(cut, g.img.len - g.ends[k]);
+            ck_assert_uint_eq(jsi_cslog_size(l), g.ends[k]);
+            jsi_cslog_close(l);
+        }
+    }
+    jsi_cslog_close(open_expect(V, &g.st[g.nrec - 1]));
+    jsi_buf_free(&img);
+    glog_free(&g);
+}
+END_TEST
+
+/* A flip in the magic or the version: the open succeeds with the empty
+ * state, reports JS_ECORRUPT, and leaves a good empty file behind. A flip
+ * in the reserved bytes changes nothing. */
+START_TEST(a_damaged_header_opens_empty_and_is_repaired) {
+    jsi_buf img = {NULL, 0, 0};
+    jsi_cstate e;
+    jsi_cslog *l;
+    glog g;
+
+    jsi_cstate_init(&e);
+    glog_make(&g, 5, 12);
+    for (size_t off = 0; off < JSI_CSTATE_HDR_LEN; off++) {
+        for (int bit = 0; bit < 8; bit++) {
+            int reserved = off >= 8;
+            img.len = 0;
+            ck_assert_int_eq(jsi_buf_append(&img, g.img.p, g.img.len), 0);
+            img.p[off] ^= (uint8_t)(1u << bit);
+            file_put(V, PATH, img.p, img.len);
+            l = open_expect(V, reserved ? &g.st[g.nrec] : &e);
+            ck_assert_int_eq(jsi_cslog_damage(l, NULL),
+                             reserved ? 0 : JS_ECORRUPT);
+            ck_assert_uint_eq(jsi_cslog_size(l),
+                              reserved ? g.img.len : empty_file_len());
+            jsi_cslog_close(l);
+            l = open_expect(V, reserved ? &g.st[g.nrec] : &e);
+            ck_assert_int_eq(jsi_cslog_damage(l, NULL), 0);
+            jsi_cslog_close(l);
+        }
+    }
+    jsi_buf_free(&img);
+    glog_free(&g);
+}
+END_TEST
+
+START_TEST(rewrite_then_append_then_reopen) {
+    jsi_cstate st, want;
+    jsi_buf b = {NULL, 0, 0}, got = {NULL, 0, 0};
+    jsi_cslog *l;
+    glog g;
+    const uint64_t more[] = {MS + 3, MS + 4};
+
+    jsi_cstate_init(&st);
+    jsi_cstate_init(&want);
+    glog_make(&g, 41, MAXREC);
+    ck_assert_int_eq(jsi_cslog_open(V, DIR_, NAME, &st, &l), 0);
+    ck_assert_int_eq(jsi_cslog_append(l, g.img.p + g.ends[0],
+                                      g.img.len - g.ends[0]), 0);
+    ck_assert_int_eq(jsi_cslog_rewrite(l, &g.st[g.nrec]), 0);
+    ck_assert_int_eq(file_exists(V, TMP), 0);
+    ck_assert_int_eq(jsi_cstate_enc_header(&b), 0);
+    ck_assert_int_eq(jsi_cstate_enc_snap(&g.st[g.nrec], &b), 0);
+    ck_assert_uint_eq(jsi_cslog_size(l), b.len);
+    file_get(V, PATH, &got);
+    ck_assert_uint_eq(got.len, b.len);
+    ck_assert_int_eq(memcmp(got.p, b.p, b.len), 0);
+    b.len = 0;
+    ck_assert_int_eq(jsi_cstate_enc_acks(g.m.dd + 1, MS + 5, g.m.fd, 0, more,
+                                         2, &b), 0);
+    ck_assert_int_eq(jsi_cslog_append(l, b.p, b.len), 0);
+    ck_assert_int_eq(jsi_cslog_sync(l), 0);
+    jsi_cslog_close(l);
+    ck_assert_int_eq(jsi_cstate_copy(&g.st[g.nrec], &want), 0);
+    want.dlv_dseq = g.m.dd + 1;
+    want.dlv_sseq = MS + 5;
+    ck_assert_int_eq(jsi_rs_add(&want.acked, MS + 3, MS + 4), 0);
+    l = open_expect(V, &want);
+    ck_assert_int_eq(jsi_cslog_damage(l, NULL), 0);
+    jsi_cslog_close(l);
+    jsi_cstate_free(&st);
+    jsi_cstate_free(&want);
+    jsi_buf_free(&b);
+    jsi_buf_free(&got);
+    glog_free(&g);
+}
+END_TEST
+
+/* A crash after the rewrite's temp file was written (whole, or in part)
+ * but before the rename: the name still holds the old log, which is what
+ * opens; the temp file goes. */
+START_TEST(a_temp_file_left_by_a_crashed_rewrite_is_ignored_and_removed) {
+    jsi_buf tmp = {NULL, 0, 0};
+    jsi_cstate other;
+    jsi_cslog *l;
+    glog g;
+
+    jsi_cstate_init(&other);
+    glog_make(&g, 43, 30);
+    file_put(V, PATH, g.img.p, g.img.len);
+    rng = 99;
+    random_state(&other);
+    jsi_cstate_normalise(&other);
+    ck_assert_int_eq(jsi_cstate_enc_header(&tmp), 0);
+    ck_assert_int_eq(jsi_cstate_enc_snap(&other, &tmp), 0);
+    for (int whole = 1; whole >= 0; whole--) {
+        file_put(V, TMP, tmp.p, whole ? tmp.len : tmp.len / 2);
+        l = open_expect(V, &g.st[g.nrec]);
+        ck_assert_int_eq(file_exists(V, TMP), 0);
+        ck_assert_uint_eq(jsi_cslog_size(l), g.img.len);
+        /* A later rewrite over a stale temp file of the same name. */
+        file_put(V, TMP, tmp.p, tmp.len);
+        ck_assert_int_eq(jsi_cslog_rewrite(l, &g.st[3]), 0);
+        jsi_cslog_close(l);
+        jsi_cslog_close(open_expect(V, &g.st[3]));
+        file_put(V, PATH, g.img.p, g.img.len);
+    }
+    jsi_cstate_free(&other);
+    jsi_buf_free(&tmp);
+    glog_free(&g);
+}
+END_TEST
+
+START_TEST(remove_deletes_the_log_and_its_temp_file) {
+    jsi_cstate st;
+    jsi_cslog *l;
+
+    jsi_cstate_init(&st);
+    ck_assert_int_eq(jsi_cslog_remove(V, DIR_, NAME), 0); /* none: fine */
+    ck_assert_int_eq(jsi_cslog_open(V, DIR_, NAME, &st, &l), 0);
+    jsi_cslog_close(l);
+    file_put(V, TMP, "x", 1);
+    ck_assert_int_eq(jsi_cslog_remove(V, DIR_, NAME), 0);
+    ck_assert_int_eq(file_exists(V, PATH), 0);
+    ck_assert_int_eq(file_exists(V, TMP), 0);
+    jsi_cstate_free(&st);
+}
+END_TEST
+
+/* ====================================================================== */
+/* Faults                                                                 */
+/* ====================================================================== */
+/* "fault": a js_vfs over another that fails its fv_fail_at-th call (a
+ * failed write first writes half its bytes, as a torn write would), or
+ * with fv_die set, ends the process at that call instead (a crash). */
+
+typedef struct fv_file {
+    js_vfs_file base;
+    js_vfs_file *in;
+} fv_file;
+
+static js_vfs *fv_inner;
+static long fv_calls, fv_fail_at;
+static int fv_die;
+static const char *fv_failed; /* the call that failed, NULL if none */
+static js_vfs_io fv_io;
+static js_vfs FV;
+
+static int fv_hit(const char *what) {
+    if (fv_fail_at == 0 || ++fv_calls != fv_fail_at)
+        return 0;
+    if (fv_die)
+        _exit(0);
+    fv_failed = what;
+    return 1;
+}
+
+static js_vfs_file *fv_in(js_vfs_file *f) { return ((fv_file *)f)->in; }
+
+static int fv_close(js_vfs_file *f) { return jsi_vfs_close(fv_in(f)); }
+
+static int fv_read(js_vfs_file *f, void *buf, size_t n, uint64_t off,
+                   size_t *got) {
+    return fv_hit("read") ? JS_EIO : fv_in(f)->io->read(fv_in(f), buf, n, off, got);
+}
+
+static int fv_write(js_vfs_file *f, const void *buf, size_t n, uint64_t off) {
+    if (fv_hit("write")) {
+        (void)fv_in(f)->io->write(fv_in(f), buf, n / 2, off);
+        return JS_EIO;
+    }
+    return fv_in(f)->io->write(fv_in(f), buf, n, off);
+}
+
+static int fv_truncate(js_vfs_file *f, uint64_t size) {
+    return fv_hit("truncate") ? JS_EIO : fv_in(f)->io->truncate(fv_in(f), size);
+}
+
+static int fv_sync(js_vfs_file *f) {
+    return fv_hit("sync") ? JS_EIO : fv_in(f)->io->sync(fv_in(f));
+}
+
+static int fv_size(js_vfs_file *f, uint64_t *size) {
+    return fv_hit("size") ? JS_EIO : fv_in(f)->io->size(fv_in(f), size);
+}
+
+static int fv_control(js_vfs_file *f, int op, void *arg) {
+    return fv_in(f)->io->control(fv_in(f), op, arg);
+}
+
+static int fv_open(js_vfs *vfs, const char *path, int flags,
+                   js_vfs_file *file) {
+    fv_file *f = (fv_file *)file;
+    int rc;
+
+    (void)vfs;
+    if (fv_hit("open"))
+        return JS_EIO;
+    rc = jsi_vfs_open(fv_inner, path, flags, &f->in);
+    if (rc == 0)
+        f->base.io = &fv_io;
+    return rc;
+}
+
+static int fv_remove(js_vfs *vfs, const char *path) {
+    (void)vfs;
+    return fv_hit("remove") ? JS_EIO : fv_inner->remove(fv_inner, path);
+}
+
+static int fv_rename(js_vfs *vfs, const char *from, const char *to) {
+    (void)vfs;
+    return fv_hit("rename") ? JS_EIO : fv_inner->rename(fv_inner, from, to);
+}
+
+static int fv_mkdir(js_vfs *vfs, const char *path) {
+    (void)vfs;
+    return fv_inner->mkdir(fv_inner, path);
+}
+
+static int fv_rmdir(js_vfs *vfs, const char *path) {
+    (void)vfs;
+    return fv_inner->rmdir(fv_inner, path);
+}
+
+static int fv_list(js_vfs *vfs, const char *dir,
+                   int (*cb)(void *ctx, const char *name), void *ctx) {
+    (void)vfs;
+    return fv_inner->list(fv_inner, dir, cb, ctx);
+}
+
+static int fv_sync_dir(js_vfs *vfs, const char *dir) {
+    (void)vfs;
+    return fv_hit("sync_dir") ? JS_EIO : fv_inner->sync_dir(fv_inner, dir);
+}
+
+static int fv_lock(js_vfs *vfs, const char *path, void **token) {
+    (void)vfs;
+    return fv_inner->lock(fv_inner, path, token);
+}
+
+static int fv_unlock(js_vfs *vfs, void *token) {
+    (void)vfs;
+    return fv_inner->unlock(fv_inner, token);
+}
+
+/* The fault VFS over inner, failing nothing yet. */
+static js_vfs *fv_over(js_vfs *inner) {
+    fv_io = (js_vfs_io){JS_VFS_IO_VERSION, fv_close, fv_read, fv_write,
+                        fv_truncate, fv_sync, fv_size, fv_control};
+    FV = (js_vfs){JS_VFS_VERSION, sizeof(fv_file), "fault", NULL, fv_open,
+                  fv_remove, fv_rename, fv_mkdir, fv_rmdir, fv_list,
+                  fv_sync_dir, fv_lock, fv_unlock};
+    fv_inner = inner;
+    fv_calls = fv_fail_at = 0;
+    fv_die = 0;
+    return &FV;
+}
+
+static void fv_arm(long at) {
+    fv_calls = 0;
+    fv_fail_at = at;
+    fv_failed = NULL;
+}
+
+/* The three kinds of open that must write: creating, cutting a torn
+ * tail, repairing a header. */
+enum { OF_CREATE, OF_TORN, OF_HEADER, OF_KINDS };
+
+static void open_fault_file(int kind, const glog *g) {
+    (void)V->remove(V, PATH);
+    if (kind == OF_TORN)
+        file_put(V, PATH, g->img.p, g->img.len - 3);
+    if (kind == OF_HEADER) {
+        file_put(V, PATH, "JSCX", 4); /* a short file */
+    }
+}
+
+/* An I/O failure at each call an open makes: the open fails cleanly
+ * (and then a clean open still finds the right state), or succeeds with
+ * the right state. */
+START_TEST(open_survives_an_io_failure_at_every_call) {
+    js_vfs *fv = fv_over(V);
+    const jsi_cstate *want;
+    jsi_cstate st, e;
+    jsi_cslog *l;
+    glog g;
+    long calls;
+    int rc;
+
+    jsi_cstate_init(&st);
+    jsi_cstate_init(&e);
+    glog_make(&g, 47, 20);
+    want = _i == OF_TORN ? &g.st[g.nrec - 1] : &e;
+    ck_assert_uint_eq(glog_whole(&g, g.img.len - 3), g.nrec - 1);
+    for (long at = 1;; at++) {
+        open_fault_file(_i, &g);
+        fv_arm(at);
+        rc = jsi_cslog_open(fv, DIR_, NAME, &st, &l);
+        calls = fv_calls;
+        fv_arm(0);
+        if (rc == 0) {
+            ST_EQ(&st, want);
+            jsi_cslog_close(l);
+        } else {
+            ck_assert_int_eq(rc, JS_EIO);
+            ck_assert_ptr_null(l);
+        }
+        jsi_cslog_close(open_expect(V, want));
+        if (calls < at)
+            break; /* the open made fewer calls: all were tried */
+    }
+    ck_assert_int_eq(file_exists(V, TMP), 0);
+    jsi_cstate_free(&st);
+    glog_free(&g);
+}
+END_TEST
+
+/* An I/O failure at each call a rewrite makes. Before the rename the old
+ * file stays in use; after it the new one; if the directory sync failed
+ * the log refuses appends until a rewrite succeeds. Either way nothing
+ * written is lost. */
+START_TEST(rewrite_survives_an_io_failure_at_every_call) {
+    js_vfs *fv = fv_over(V);
+    jsi_buf rec = {NULL, 0, 0};
+    jsi_cstate st, want;
+    jsi_cslog *l;
+    glog g;
+    const char *failed;
+    long calls = 0;
+    int rc;
+
+    jsi_cstate_init(&st);
+    jsi_cstate_init(&want);
+    glog_make(&g, 53, 30);
+    ck_assert_int_eq(jsi_cstate_enc_count(MS + 1, 5, &rec), 0);
+    ck_assert_int_eq(jsi_cstate_copy(&g.st[g.nrec], &want), 0);
+    ck_assert_int_eq(jsi_cstate_set_count(&want, MS + 1, 5), 0);
+    for (long at = 1; calls >= at - 1; at++) {
+        file_put(V, PATH, g.img.p, g.img.len);
+        ck_assert_int_eq(jsi_cslog_open(fv, DIR_, NAME, &st, &l), 0);
+        fv_arm(at);
+        rc = jsi_cslog_rewrite(l, &st);
+        calls = fv_calls;
+        failed = fv_failed;
+        fv_arm(0);
+        if (!failed) {
+            ck_assert_int_eq(rc, 0);
+        } else if (strcmp(failed, "sync_dir") != 0) {
+            ck_assert_int_eq(rc, JS_EIO); /* before the rename: old file */
+            ck_assert_uint_eq(jsi_cslog_size(l), g.img.len);
+        } else {
+            ck_assert_int_eq(rc, JS_EIO); /* renamed: the new file, failed */
+            ck_assert_uint_lt(jsi_cslog_size(l), g.img.len);
+        }
+        rc = jsi_cslog_append(l, rec.p, rec.len);
+        ck_assert_int_eq(rc == JS_EFAILED,
+                         failed && strcmp(failed, "sync_dir") == 0);
+        if (rc == JS_EFAILED) {
+            ck_assert_int_eq(jsi_cslog_sync(l), JS_EFAILED);
+            ck_assert_int_eq(jsi_cslog_rewrite(l, &st), 0);
+            rc = jsi_cslog_append(l, rec.p, rec.len);
+        }
+        ck_assert_int_eq(rc, 0);
+        ck_assert_int_eq(jsi_cslog_sync(l), 0);
+        jsi_cslog_close(l);
+        ck_assert_int_eq(file_exists(V, TMP), 0);
+        jsi_cslog_close(open_expect(V, &want));
+    }
+    jsi_cstate_free(&st);
+    jsi_cstate_free(&want);
+    jsi_buf_free(&rec);
+    glog_free(&g);
+}
+END_TEST
+
+/* A failed (torn) append or a failed sync: the log refuses more until a
+ * rewrite, which brings back everything the state holds. */
+START_TEST(a_failed_append_or_sync_refuses_until_a_rewrite) {
+    js_vfs *fv = fv_over(V);
+    jsi_buf rec = {NULL, 0, 0};
+    jsi_cstate st, want;
+    jsi_cslog *l;
+
+    jsi_cstate_init(&st);
+    jsi_cstate_init(&want);
+    ck_assert_int_eq(jsi_cstate_enc_count(8, 5, &rec), 0);
+    ck_assert_int_eq(jsi_cstate_set_count(&want, 8, 5), 0);
+    for (int sync = 0; sync < 2; sync++) {
+        ck_assert_int_eq(jsi_cslog_open(fv, DIR_, NAME, &st, &l), 0);
+        fv_arm(sync ? 2 : 1);
+        if (sync) {
+            ck_assert_int_eq(jsi_cslog_append(l, rec.p, rec.len), 0);
+            ck_assert_int_eq(jsi_cslog_sync(l), JS_EIO);
+        } else {
+            ck_assert_int_eq(jsi_cslog_append(l, rec.p, rec.len), JS_EIO);
+        }
+        fv_arm(0);
+        ck_assert_int_eq(jsi_cslog_append(l, rec.p, rec.len), JS_EFAILED);
+        ck_assert_int_eq(jsi_cslog_sync(l), JS_EFAILED);
+        ck_assert_ptr_nonnull(strstr(js_errmsg(), "rewrite"));
+        ck_assert_int_eq(jsi_cslog_rewrite(l, &want), 0);
+        ck_assert_int_eq(jsi_cslog_append(l, rec.p, rec.len), 0);
+        ck_assert_int_eq(jsi_cslog_sync(l), 0);
+        jsi_cslog_close(l);
+        jsi_cslog_close(open_expect(V, &want));
+        ck_assert_int_eq(jsi_cslog_remove(V, DIR_, NAME), 0);
+    }
+    jsi_cstate_free(&st);
+    jsi_cstate_free(&want);
+    jsi_buf_free(&rec);
+}
+END_TEST
+
+/* The k-th allocation fails during f(): 1 if it was reached. */
+#define WITH_ALLOC_FAIL(k, call)                                           \
+    (jsi_alloc_fail_at((k), 0), (call), alloc_reached())
+
+static int alloc_reached(void) {
+    int hit = jsi_alloc_failed() > 0;
+
+    jsi_alloc_fail_at(0, 0);
+    return hit;
+}
+
+static int alloc_replay(const glog *g, const jsi_cstate *keep, jsi_cstate *st,
+                        uint64_t k) {
+    size_t good = 0;
+    int rc = 0, hit;
+
+    ck_assert_int_eq(jsi_cstate_copy(keep, st), 0);
+    hit = WITH_ALLOC_FAIL(k, rc = jsi_cstate_replay(g->img.p, g->img.len, st,
+                                                    &good));
+    if (rc == 0) {
+        ST_EQ(st, &g->st[g->nrec]);
+    } else {
+        ck_assert_int_eq(rc, JS_ENOMEM);
+        ST_EQ(st, keep);
+    }
+    return hit;
+}
+
+/* A log with a torn last record. */
+static int alloc_open(const glog *g, const jsi_cstate *keep, jsi_cstate *st,
+                      uint64_t k) {
+    const jsi_cstate *want = &g->st[g->nrec - 1];
+    jsi_cslog *l = NULL;
+    int rc = 0, hit;
+
+    file_put(V, PATH, g->img.p, g->img.len - 1);
+    ck_assert_int_eq(jsi_cstate_copy(keep, st), 0);
+    hit = WITH_ALLOC_FAIL(k, rc = jsi_cslog_open(V, DIR_, NAME, st, &l));
+    if (rc == 0) {
+        ST_EQ(st, want);
+        jsi_cslog_close(l);
+    } else {
+        ck_assert_int_eq(rc, JS_ENOMEM);
+        ck_assert_ptr_null(l);
+        ST_EQ(st, keep);
+    }
+    jsi_cslog_close(open_expect(V, want));
+    return hit;
+}
+
+static int alloc_encode(const glog *g, jsi_buf *b, uint64_t k) {
+    const uint64_t done[] = {9, 7};
+    jsi_cstate c;
+    size_t len;
+    int rc = 0, hit;
+
+    jsi_cstate_init(&c);
+    b->len = 0;
+    hit = WITH_ALLOC_FAIL(k, rc = jsi_cstate_enc_snap(&g->st[g->nrec], b));
+    ck_assert(rc == 0 || (rc == JS_ENOMEM && b->len == 0));
+    len = b->len;
+    hit |= WITH_ALLOC_FAIL(k, rc = jsi_cstate_enc_acks(1, 2, 3, 4, done, 2, b));
+    ck_assert(rc == 0 || (rc == JS_ENOMEM && b->len == len));
+    hit |= WITH_ALLOC_FAIL(k, rc = jsi_cstate_copy(&g->st[g->nrec], &c));
+    ck_assert(rc == 0 || (rc == JS_ENOMEM && c.ncounts == 0 && c.acked.n == 0));
+    jsi_cstate_free(&c);
+    return hit;
+}
+
+/* The k-th allocation fails, for every k: replay, open (of a log with a
+ * torn tail), the encoders and copy return JS_ENOMEM with their outputs
+ * as they were, and an ENOMEM is never taken for damage (the file keeps
+ * every record). Leaks show under the sanitizer build. */
+START_TEST(every_allocation_failure_is_clean) {
+    jsi_buf b = {NULL, 0, 0};
+    jsi_cstate st, keep;
+    glog g;
+    int hit = 1;
+
+    jsi_cstate_init(&st);
+    jsi_cstate_init(&keep);
+    glog_make(&g, 59, 40);
+    keep.dlv_dseq = 77;
+    /* Until the k-th allocation is never reached by any of them. */
+    for (uint64_t k = 1; hit; k++) {
+        hit = alloc_replay(&g, &keep, &st, k);
+        hit |= alloc_open(&g, &keep, &st, k);
+        hit |= alloc_encode(&g, &b, k);
+    }
+    jsi_cstate_free(&st);
+    jsi_cstate_free(&keep);
+    jsi_buf_free(&b);
+    glog_free(&g);
+}
+END_TEST
+
+/* ====================================================================== */
+/* posix                                                                  */
+/* ====================================================================== */
+
+static char *pdir; /* a fresh /tmp directory for the posix tests */
+
+static void posix_setup(void) {
+    pdir = tu_mkdtemp("test_consumer_state");
+    ck_assert_ptr_nonnull(pdir);
+}
+
+static void posix_teardown(void) {
+    tu_rmtree(pdir);
+    free(pdir);
+}
+
+/* A real process dies at each VFS call of a rewrite on posix (before
+ * the call is made). The reopened log holds the same state either way
+ * (the rewrite was of that state): the old file before the rename, the
+ * new one after it, and no temp file. */
+START_TEST(a_crash_at_every_step_of_a_rewrite_loses_nothing) {
+    js_vfs *fv = fv_over(jsi_vfs_posix());
+    jsi_cstate st;
+    jsi_cslog *l;
+    glog g;
+    int crashed = 1;
+
+    jsi_cstate_init(&st);
+    glog_make(&g, 61, 30);
+    for (long at = 1; crashed; at++) {
+        char *path = jsi_path_join(pdir, NAME), tmp[512];
+        pid_t pid;
+        int status;
+
+        file_put(jsi_vfs_posix(), path, g.img.p, g.img.len);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            if (jsi_cslog_open(fv, pdir, NAME, &st, &l) != 0)
+                _exit(2);
+            fv_die = 1;
+            fv_arm(at);
+            _exit(jsi_cslog_rewrite(l, &st) == 0 ? 3 : 4);
+        }
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert(WIFEXITED(status));
+        crashed = WEXITSTATUS(status) == 0;
+        ck_assert_int_eq(WEXITSTATUS(status), crashed ? 0 : 3);
+        ck_assert_int_eq(jsi_cslog_open(jsi_vfs_posix(), pdir, NAME, &st, &l),
+                         0);
+        ST_EQ(&st, &g.st[g.nrec]);
+        ck_assert_int_eq(jsi_cslog_damage(l, NULL), 0);
+        jsi_cslog_close(l);
+        ck_assert_int_eq(access(path, F_OK), 0);
+        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        ck_assert_int_ne(access(tmp, F_OK), 0);
+        jsi_free(path);
+    }
+    jsi_cstate_free(&st);
+    glog_free(&g);
+}
+END_TEST
+
 /* ---- suite ------------------------------------------------------------- */
 
 static Suite *cstate_suite(void) {
@@ -660,6 +1447,37 @@ static Suite *cstate_suite(void) {
     tcase_add_test(t, a_bad_header_replays_as_the_empty_state);
     tcase_add_test(t, replay_matches_the_model_record_by_record);
     tcase_add_test(t, every_bit_flip_in_a_record_gives_a_prefix_state);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("log");
+    tcase_set_timeout(t, 60);
+    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_add_test(t, a_new_log_is_created_whole_and_reopens_empty);
+    tcase_add_test(t, open_needs_an_existing_directory_and_arguments);
+    tcase_add_test(t, appended_records_survive_a_reopen);
+    tcase_add_test(t, a_torn_tail_is_cut_at_every_offset);
+    tcase_add_test(t, every_bit_flip_in_a_file_opens_as_a_prefix);
+    tcase_add_test(t, a_damaged_header_opens_empty_and_is_repaired);
+    tcase_add_test(t, rewrite_then_append_then_reopen);
+    tcase_add_test(t,
+                   a_temp_file_left_by_a_crashed_rewrite_is_ignored_and_removed);
+    tcase_add_test(t, remove_deletes_the_log_and_its_temp_file);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("faults");
+    tcase_set_timeout(t, 60);
+    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_add_loop_test(t, open_survives_an_io_failure_at_every_call, 0,
+                        OF_KINDS);
+    tcase_add_test(t, rewrite_survives_an_io_failure_at_every_call);
+    tcase_add_test(t, a_failed_append_or_sync_refuses_until_a_rewrite);
+    tcase_add_test(t, every_allocation_failure_is_clean);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("posix");
+    tcase_set_timeout(t, 60);
+    tcase_add_checked_fixture(t, posix_setup, posix_teardown);
+    tcase_add_test(t, a_crash_at_every_step_of_a_rewrite_loses_nothing);
     suite_add_tcase(s, t);
     return s;
 }
