@@ -104,17 +104,6 @@ static int encode_pending(js_consumer *c) {
     return 0;
 }
 
-static int add_count(jsi_cstate *st, uint64_t sseq, uint64_t n) {
-    jsi_cstate_count *v =
-        jsi_realloc(st->counts, (st->ncounts + 1) * sizeof *v);
-    if (!v)
-        return JS_ENOMEM;
-    st->counts = v;
-    v[st->ncounts].sseq = sseq;
-    v[st->ncounts++].n = n;
-    return 0;
-}
-
 /* The persisted form of the current state. */
 static int snapshot(js_consumer *c, jsi_cstate *st) {
     size_t pos = 0;
@@ -130,7 +119,7 @@ static int snapshot(js_consumer *c, jsi_cstate *st) {
         if (e->sseq > prev + 1)
             rc = jsi_rs_add(&st->acked, prev + 1, e->sseq - 1);
         if (rc == 0 && e->count > 1)
-            rc = add_count(st, e->sseq, e->count);
+            rc = jsi_cstate_set_count(st, e->sseq, e->count);
         prev = e->sseq;
     }
     if (rc == 0 && c->dlv_sseq > prev)
