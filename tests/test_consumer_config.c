@@ -1,7 +1,9 @@
 /*
  * test_consumer_config.c - consumer configs: every rule with its NATS code
  * and the field named, NATS's check order, defaults, update rules,
- * equality, filters, the work-queue rule, allocation failures.
+ * equality, filters, the work-queue rule, and the durable config file
+ * (round trip, every truncation and bit flip, hand-made bad bodies,
+ * allocation failures).
  */
 #include <check.h>
 #include <inttypes.h>
@@ -9,6 +11,7 @@
 #include <stdlib.h>
 
 #include "consumer_config.h"
+#include "rangeset.h"
 #include "util.h"
 
 #define SEC JSI_NS_PER_SEC
@@ -1014,18 +1017,313 @@ START_TEST(wq_conflict_follows_nats_partition_rules) {
 }
 END_TEST
 
+/* ---- the durable config file ------------------------------------------------- */
+
+static void encode_cfg(const js_consumer_config *in, uint64_t id,
+                       int64_t created, jsi_buf *b) {
+    jsi_ccfg c;
+    ck_assert_msg(load(in, S_LIMITS, &c) == 0, "%s", js_errmsg());
+    ck_assert_int_eq(jsi_ccfg_file_encode(id, created, &c, b), 0);
+    jsi_ccfg_free(&c);
+}
+
+START_TEST(file_round_trips_a_fully_populated_config) {
+    const js_consumer_config *cfgs[] = {&full_cfg, &full_pull_cfg};
+    for (size_t i = 0; i < 2; i++) {
+        jsi_ccfg want, got;
+        jsi_buf b = {0};
+        uint64_t id = 0;
+        int64_t created = 0;
+        ck_assert_int_eq(load(cfgs[i], S_LIMITS, &want), 0);
+        ck_assert_int_eq(jsi_ccfg_file_encode(UINT64_C(0xfedcba9876543210),
+                                              -INT64_C(12345), &want, &b),
+                         0);
+        ck_assert_uint_gt(b.len, 36);
+        ck_assert_int_eq(memcmp(b.p, "JSCC", 4), 0);
+        ck_assert_int_eq(jsi_ccfg_file_decode(b.p, b.len, &id, &created,
+                                              &got), 0);
+        ck_assert_uint_eq(id, UINT64_C(0xfedcba9876543210));
+        ck_assert_int_eq(created, -INT64_C(12345));
+        ck_assert_int_eq(jsi_ccfg_equal(&want, &got), 1);
+        ck_assert_int_eq(got.sample_pct, want.sample_pct);
+        ck_assert_uint_eq(got.c.version, JS_CONSUMER_CONFIG_VERSION);
+        jsi_ccfg_free(&want);
+        jsi_ccfg_free(&got);
+        jsi_buf_free(&b);
+    }
+}
+END_TEST
+
+START_TEST(file_encode_appends_after_existing_bytes) {
+    jsi_buf b = {0};
+    jsi_ccfg got;
+    uint64_t id;
+    int64_t created;
+    ck_assert_int_eq(jsi_buf_append(&b, "prefix", 6), 0);
+    encode_cfg(&full_cfg, 9, 10, &b);
+    ck_assert_int_eq(jsi_ccfg_file_decode(b.p + 6, b.len - 6, &id, &created,
+                                          &got), 0);
+    ck_assert_uint_eq(id, 9);
+    ck_assert_int_eq(created, 10);
+    jsi_ccfg_free(&got);
+    jsi_buf_free(&b);
+}
+END_TEST
+
+START_TEST(file_encode_needs_a_name) {
+    js_consumer_config in = JS_CONSUMER_CONFIG_INIT;
+    jsi_ccfg c;
+    jsi_buf b = {0};
+    ck_assert_int_eq(load(&in, S_LIMITS, &c), 0);
+    ck_assert_int_eq(jsi_ccfg_file_encode(1, 1, &c, &b), JS_EINVAL);
+    ck_assert_uint_eq(b.len, 0);
+    jsi_ccfg_free(&c);
+    jsi_buf_free(&b);
+}
+END_TEST
+
+START_TEST(file_every_truncation_is_corrupt) {
+    jsi_buf b = {0};
+    encode_cfg(&full_cfg, 1, 2, &b);
+    for (size_t n = 0; n < b.len; n++) {
+        jsi_ccfg got;
+        uint64_t id;
+        int64_t created;
+        /* a copy of exactly n bytes, so ASan sees any read past it */
+        uint8_t *p = malloc(n ? n : 1);
+        memcpy(p, b.p, n);
+        REQUIRE(jsi_ccfg_file_decode(p, n, &id, &created, &got) ==
+                JS_ECORRUPT);
+        REQUIRE(got.c.name == NULL && got.backoff == NULL);
+        free(p);
+    }
+    jsi_buf_free(&b);
+}
+END_TEST
+
+START_TEST(file_every_single_bit_flip_is_corrupt) {
+    const js_consumer_config *cfgs[] = {&full_cfg, &full_pull_cfg};
+    for (size_t i = 0; i < 2; i++) {
+        jsi_buf b = {0};
+        encode_cfg(cfgs[i], 1, 2, &b);
+        for (size_t bit = 0; bit < 8 * b.len; bit++) {
+            jsi_ccfg got;
+            uint64_t id;
+            int64_t created;
+            b.p[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+            REQUIRE(jsi_ccfg_file_decode(b.p, b.len, &id, &created, &got) ==
+                    JS_ECORRUPT);
+            b.p[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        }
+        jsi_buf_free(&b);
+    }
+}
+END_TEST
+
+/* Hand-made files with a good frame and checksum around a chosen body. */
+static void frame(jsi_buf *out, const uint8_t *body, size_t n,
+                  uint32_t version, uint32_t flags) {
+    uint8_t h[32];
+    memcpy(h, "JSCC", 4);
+    jsi_put32(h + 4, version);
+    jsi_put32(h + 8, flags);
+    jsi_put64(h + 12, 5);
+    jsi_put64(h + 20, 6);
+    jsi_put32(h + 28, (uint32_t)n);
+    out->len = 0;
+    ck_assert_int_eq(jsi_buf_append(out, h, 32), 0);
+    ck_assert_int_eq(jsi_buf_append(out, body, n), 0);
+    jsi_put32(h, jsi_crc32c(0, out->p, out->len));
+    ck_assert_int_eq(jsi_buf_append(out, h, 4), 0);
+}
+
+static void put_tlv(jsi_buf *b, uint64_t tag, const void *v, size_t n) {
+    uint8_t h[20];
+    size_t k = jsi_uvarint_put(h, tag);
+    k += jsi_uvarint_put(h + k, n);
+    ck_assert_int_eq(jsi_buf_append(b, h, k), 0);
+    ck_assert_int_eq(jsi_buf_append(b, v, n), 0);
+}
+
+static void put_num(jsi_buf *b, uint64_t tag, int64_t v) {
+    uint8_t x[8];
+    jsi_put64(x, (uint64_t)v);
+    put_tlv(b, tag, x, 8);
+}
+
+/* The body of a valid minimal durable "D", with every number field, and
+ * tag `skip` left out (0: none). */
+static void minimal_body(jsi_buf *b, unsigned skip) {
+    static const struct {
+        unsigned tag;
+        int64_t v;
+    } nums[] = {{4, 0}, {5, 0}, {6, 0}, {7, 0}, {8, 30 * SEC}, {9, -1},
+                {13, 0}, {14, 0}, {16, 512}, {17, 1000}, {18, 0}, {19, 0},
+                {20, 0}, {21, 0}, {24, 0}, {26, 0}};
+    if (skip != 1)
+        put_tlv(b, 1, "D", 1);
+    if (skip != 2)
+        put_tlv(b, 2, "D", 1);
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
+        if (nums[i].tag != skip)
+            put_num(b, nums[i].tag, nums[i].v);
+}
+
+static int decode_body(const jsi_buf *body, uint32_t version,
+                       uint32_t flags, jsi_ccfg *got) {
+    jsi_buf f = {0};
+    uint64_t id;
+    int64_t created;
+    frame(&f, body->p, body->len, version, flags);
+    int rc = jsi_ccfg_file_decode(f.p, f.len, &id, &created, got);
+    jsi_buf_free(&f);
+    return rc;
+}
+
+START_TEST(file_hand_made_minimal_body_decodes) {
+    jsi_buf body = {0};
+    jsi_ccfg got;
+    minimal_body(&body, 0);
+    put_tlv(&body, 60, "future", 6); /* a later version's field: skipped */
+    ck_assert_int_eq(decode_body(&body, 1, 0, &got), 0);
+    ck_assert_str_eq(got.c.name, "D");
+    ck_assert_int_eq(got.c.max_waiting, 512);
+    jsi_ccfg_free(&got);
+    jsi_buf_free(&body);
+}
+END_TEST
+
+START_TEST(file_hand_made_bad_bodies_are_corrupt) {
+    for (int k = 0; k < 18; k++) {
+        jsi_buf body = {0};
+        jsi_ccfg got;
+        uint32_t version = 1, flags = 0;
+        uint8_t x[16] = {0};
+        switch (k) {
+        case 0: minimal_body(&body, 0); version = 2; break;
+        case 1: minimal_body(&body, 0); flags = 1; break;
+        case 2: minimal_body(&body, 1); break;          /* no name */
+        case 3: minimal_body(&body, 8); break;          /* no ack_wait */
+        case 4: minimal_body(&body, 26); break;         /* no mem_storage */
+        case 5: minimal_body(&body, 0); put_num(&body, 9, 3); break; /* twice */
+        case 6: minimal_body(&body, 0); put_tlv(&body, 3, "a\0b", 3); break;
+        case 7: minimal_body(&body, 0); put_tlv(&body, 3, "", 0); break;
+        case 8: minimal_body(&body, 7); put_tlv(&body, 7, x, 4); break;
+        case 9: minimal_body(&body, 7); put_num(&body, 7, INT64_C(1) << 40);
+            break;
+        case 10: minimal_body(&body, 0); put_tlv(&body, 10, x, 12); break;
+        case 11: minimal_body(&body, 0); put_tlv(&body, 10, x, 0); break;
+        case 12: minimal_body(&body, 0); x[0] = 9; /* key length 9 of 3 */
+            put_tlv(&body, 25, x, 3); break;
+        case 13: minimal_body(&body, 0); put_tlv(&body, 0, x, 1); break;
+        case 14: minimal_body(&body, 0); put_tlv(&body, 64, x, 1); break;
+        case 15: minimal_body(&body, 7); put_num(&body, 7, 9); break;
+        case 16: /* a length past the end */
+            minimal_body(&body, 0);
+            x[0] = 3;
+            x[1] = 0x7f;
+            jsi_buf_append(&body, x, 3);
+            break;
+        case 17: /* an overlong varint tag */
+            minimal_body(&body, 0);
+            memset(x, 0xff, 11);
+            jsi_buf_append(&body, x, 11);
+            break;
+        }
+        ck_assert_msg(decode_body(&body, version, flags, &got) ==
+                          JS_ECORRUPT, "case %d decoded", k);
+        ck_assert_ptr_nonnull(strstr(js_errmsg(), "consumer config file"));
+        jsi_buf_free(&body);
+    }
+}
+END_TEST
+
+START_TEST(file_rejects_invalid_config_inside_good_frame) {
+    jsi_buf body = {0};
+    jsi_ccfg got;
+    minimal_body(&body, 0);
+    put_tlv(&body, 11, "a..b", 4); /* bad filter subject */
+    ck_assert_int_eq(decode_body(&body, 1, 0, &got), JS_ECORRUPT);
+    ck_assert_ptr_nonnull(strstr(js_errmsg(), "filter_subject"));
+    ck_assert_int_eq(js_errcode_nats(), 0);
+    jsi_buf_free(&body);
+}
+END_TEST
+
+static uint64_t rng_state;
+
+static uint64_t rng(void) {
+    uint64_t z = (rng_state += UINT64_C(0x9E3779B97F4A7C15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+/* Past the checksum: garbled or cut bodies in a good frame decode to a
+ * valid config or to JS_ECORRUPT, never anything else (ASan watches). */
+START_TEST(file_garbled_bodies_in_good_frames_never_crash) {
+    jsi_buf b = {0}, body = {0};
+    size_t ok = 0;
+    encode_cfg(&full_cfg, 1, 2, &b);
+    const uint8_t *orig = b.p + 32;
+    size_t olen = b.len - 36;
+    rng_state = 42;
+    for (int iter = 0; iter < 20000; iter++) {
+        jsi_ccfg got;
+        body.len = 0;
+        REQUIRE(jsi_buf_append(&body, orig, olen) == 0);
+        if (iter % 4 == 0)
+            body.len = (size_t)(rng() % olen); /* cut */
+        for (int k = (int)(rng() % 4); k >= 0; k--)
+            if (body.len)
+                body.p[rng() % body.len] = (uint8_t)rng();
+        int rc = decode_body(&body, 1, 0, &got);
+        REQUIRE(rc == 0 || rc == JS_ECORRUPT);
+        if (rc == 0) {
+            ok++;
+            REQUIRE(got.c.name != NULL);
+            jsi_ccfg_free(&got);
+        }
+    }
+    ck_assert_uint_lt(ok, 20000); /* most are refused */
+    jsi_buf_free(&body);
+    jsi_buf_free(&b);
+}
+END_TEST
+
 /* ---- allocation failure ------------------------------------------------------- */
 
 static void alloc_teardown(void) { jsi_alloc_fail_at(0, 0); }
 
+/* Copy, encode and decode a loaded config; the first failure's code. */
+static int exercise(const jsi_ccfg *a, const jsi_buf *file) {
+    jsi_ccfg b, d;
+    jsi_buf enc = {0};
+    uint64_t id;
+    int64_t created;
+    int rc = jsi_ccfg_copy(a, &b);
+    if (rc)
+        return rc;
+    jsi_ccfg_free(&b);
+    rc = jsi_ccfg_file_encode(3, 4, a, &enc);
+    jsi_buf_free(&enc);
+    if (rc)
+        return rc;
+    rc = jsi_ccfg_file_decode(file->p, file->len, &id, &created, &d);
+    if (rc == 0)
+        jsi_ccfg_free(&d);
+    return rc;
+}
+
 START_TEST(every_failing_allocation_is_reported_and_leaks_nothing) {
+    jsi_buf file = {0};
+    encode_cfg(&full_cfg, 3, 4, &file);
     for (uint64_t n = 1;; n++) {
-        jsi_ccfg a, b;
+        jsi_ccfg a;
         jsi_alloc_fail_at(n, 0);
         int rc = load(&full_cfg, S_LIMITS, &a);
         if (rc == 0) {
-            if ((rc = jsi_ccfg_copy(&a, &b)) == 0)
-                jsi_ccfg_free(&b);
+            rc = exercise(&a, &file);
             jsi_ccfg_free(&a);
         }
         int failed = jsi_alloc_failed() > 0;
@@ -1037,6 +1335,7 @@ START_TEST(every_failing_allocation_is_reported_and_leaks_nothing) {
         ck_assert_msg(rc == JS_ENOMEM, "allocation %" PRIu64 ": rc %d (%s)",
                       n, rc, js_errmsg());
     }
+    jsi_buf_free(&file);
 }
 END_TEST
 
@@ -1087,6 +1386,19 @@ static Suite *ccfg_suite(void) {
     t = tcase_create("filters");
     tcase_add_test(t, filters_list_and_matching);
     tcase_add_test(t, wq_conflict_follows_nats_partition_rules);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("file");
+    tcase_set_timeout(t, 60);
+    tcase_add_test(t, file_round_trips_a_fully_populated_config);
+    tcase_add_test(t, file_encode_appends_after_existing_bytes);
+    tcase_add_test(t, file_encode_needs_a_name);
+    tcase_add_test(t, file_every_truncation_is_corrupt);
+    tcase_add_test(t, file_every_single_bit_flip_is_corrupt);
+    tcase_add_test(t, file_hand_made_minimal_body_decodes);
+    tcase_add_test(t, file_hand_made_bad_bodies_are_corrupt);
+    tcase_add_test(t, file_rejects_invalid_config_inside_good_frame);
+    tcase_add_test(t, file_garbled_bodies_in_good_frames_never_crash);
     suite_add_tcase(s, t);
 
     t = tcase_create("alloc");
