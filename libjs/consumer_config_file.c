@@ -197,9 +197,11 @@ static int grow(char ***v, size_t have, size_t more) {
 static int dec_filter(jsi_ccfg *cfg, const uint8_t *v, size_t n) {
     js_consumer_config *c = &cfg->c;
     int rc = grow(&cfg->filters, c->num_filter_subjects, 1);
+    if (rc)
+        return rc;
+    c->filter_subjects = (const char *const *)cfg->filters;
+    rc = take_str(v, n, &cfg->filters[c->num_filter_subjects]);
     if (rc == 0)
-        c->filter_subjects = (const char *const *)cfg->filters;
-    if (rc == 0 && (rc = take_str(v, n, &cfg->filters[c->num_filter_subjects])) == 0)
         c->num_filter_subjects++;
     return rc;
 }
