@@ -80,7 +80,8 @@ extern "C" {
 #define JS_ENO_STREAM (-12)         /* no stream takes this subject */
 #define JS_ESTREAM_EXISTS (-13)     /* name in use, different config (10058) */
 #define JS_ESUBJECT_OVERLAP (-14)   /* subjects overlap another stream (10065) */
-#define JS_EUPDATE (-15)            /* field may not change on update (10052) */
+#define JS_EUPDATE (-15)            /* field may not change on update (10052;
+                                       consumers 10012) */
 #define JS_ESTREAM_MISMATCH (-16)   /* Nats-Expected-Stream differs (10060) */
 #define JS_EWRONG_LAST_SEQ (-17)    /* an expected last sequence differs (10071) */
 #define JS_EWRONG_LAST_MSGID (-18)  /* Nats-Expected-Last-Msg-Id differs (10070) */
@@ -99,7 +100,8 @@ extern "C" {
 #define JS_EEXIST (-31)             /* file or item already exists */
 #define JS_ETIMEOUT (-32)           /* nothing arrived before the timeout
                                        (NATS 408/404 on a pull request) */
-#define JS_ECONSUMER_NOT_FOUND (-33) /* no such consumer (10014) */
+#define JS_ECONSUMER_NOT_FOUND (-33) /* no such consumer (10014; 10149 from
+                                        js_consumer_update) */
 #define JS_ECONSUMER_EXISTS (-34)   /* name in use, different config (10148) */
 #define JS_EMAX_WAITING (-35)       /* max_waiting pull calls already waiting
                                        (NATS 409 Exceeded MaxWaiting) */
@@ -565,7 +567,8 @@ typedef struct js_consumer_config {
                                  waits backoff[min(n-1, num_backoff-1)] */
     size_t num_backoff;
     const char *filter_subject;          /* one filter, or NULL */
-    const char *const *filter_subjects;  /* several, not overlapping */
+    const char *const *filter_subjects;  /* several; none a subset of
+                                            another */
     size_t num_filter_subjects;
     int replay_policy;        /* JS_REPLAY_* */
     uint64_t rate_limit_bps;  /* push only; 0: unlimited */
@@ -631,10 +634,12 @@ JS_API int js_consumer_add(js_stream *stream, const js_consumer_config *cfg,
                            js_consumer **out);
 
 /*
- * Change an existing consumer's config. Only what NATS lets change may
+ * Change an existing consumer's config; the consumer is the one named by
+ * cfg->name (or durable_name). Only what NATS lets change may
  * differ: description, ack_wait, max_deliver, backoff, filters,
  * rate_limit_bps, sample_freq, max_ack_pending, headers_only, max_batch,
  * max_expires, max_bytes, deliver_group, inactive_threshold, metadata.
+ * *out (if not NULL) gets a handle to the consumer.
  * Errors: JS_ECONSUMER_NOT_FOUND, JS_EUPDATE (the field is named),
  * JS_EINVAL, JS_EIO.
  */
@@ -674,6 +679,7 @@ JS_API void js_consumer_info_free(struct js_consumer_info *info);
  * one (0: do not wait; < 0: wait without limit) while other threads
  * publish; several threads may wait on one consumer and each message goes
  * to one of them. Free the message with js_msg_free() after acking it.
+ * On failure *out is NULL.
  * Errors: JS_ETIMEOUT, JS_EMAX_WAITING, JS_ECONSUMER_NOT_FOUND (deleted
  * meanwhile), JS_EINVAL (a push consumer), JS_EIO, JS_ECORRUPT.
  */
@@ -695,9 +701,12 @@ typedef struct js_fetch_opts {
  * one is available, then returns every message available at once, up to
  * max_msgs and max_bytes. opts may be NULL (no wait, no byte limit).
  * Each message is freed with js_msg_free().
+ * The caller owns msgs[0..*n) whatever the return value.
  * Errors: as js_consumer_next(); JS_EINVAL when max_msgs is 0 or passes
  * the consumer's max_batch, or max_bytes or timeout pass max_bytes or
- * max_expires.
+ * max_expires; JS_EMSG_SIZE when the first message alone is larger than
+ * max_bytes (NATS 409 Message Size Exceeds MaxBytes); JS_EFAILED,
+ * JS_EMISUSE.
  */
 JS_API int js_consumer_fetch(js_consumer *consumer, js_msg **msgs,
                              size_t max_msgs, const js_fetch_opts *opts,
@@ -731,10 +740,12 @@ JS_API int js_sub_unsubscribe(js_sub *sub);
 /*
  * Do the store's pending work in the calling thread: deliver due messages
  * to push subscribers (redeliveries after ack_wait, replay pacing,
- * rate limits), remove inactive ephemeral consumers, deliver events.
- * Waits up to `timeout` ns (0: do not wait; < 0: no limit) for work if
- * there is none. Returns the number of callbacks made (>= 0), or a
- * negative JS_E* code. For single-threaded programs and firmware loops.
+ * rate limits), remove inactive consumers, deliver events. Waits up to
+ * `timeout` ns (0: do not wait; < 0: no limit) for work if there is none.
+ * Returns the number of callbacks made, message and event callbacks
+ * together (>= 0), or a negative JS_E* code. For single-threaded programs
+ * and firmware loops. (Pull calls and consumer management also remove
+ * inactive consumers of their stream.)
  */
 JS_API int js_dispatch(js_store *store, int64_t timeout);
 
@@ -772,12 +783,12 @@ JS_API int js_msg_metadata(const js_msg *msg, js_msg_meta *meta);
  * handle may have been released. An ack of a message already acked, or
  * redelivered to someone else since, is ignored (returns 0).
  * js_msg_ack() records the ack in memory; it is stored with the next
- * ack_sync, fetch or flush, and an ack lost in a crash means one
- * redelivery. js_msg_ack_sync() returns once the ack is as durable as the
+ * ack_sync, fetch, js_flush() or js_close(), and an ack lost in a crash
+ * means one redelivery. js_msg_ack_sync() returns once the ack is as durable as the
  * stream's sync policy promises a publish (under JS_SYNC_ALWAYS: on stable
  * storage), so the message is never delivered again. js_msg_nak()
  * redelivers after `delay` ns (0: at once). js_msg_in_progress() restarts
- * the ack_wait timer. js_msg_term() stops redelivery and reports reason
+ * the ack_wait timer (with backoff: the delay for the deliveries so far). js_msg_term() stops redelivery and reports reason
  * (may be NULL) in a JS_EVENT_MSG_TERMINATED event.
  * Errors: JS_EINVAL (msg not from a consumer, or the consumer's ack policy
  * is none), JS_ECONSUMER_NOT_FOUND, JS_EIO, JS_EFAILED.
@@ -824,11 +835,13 @@ typedef struct js_event {
 typedef void (*js_event_handler)(const js_event *ev, void *ctx);
 
 /*
- * Register the store's event callback (NULL removes it). Events are queued
- * as they happen and delivered, in order and one at a time, at the end of
- * the library call that caused them (in its thread, with no lock held) or
- * by js_dispatch(). At most 65536 wait in the queue; beyond that the
- * oldest are dropped.
+ * Register the store's event callback (NULL removes it). While one is
+ * registered, events are queued as they happen and delivered, in order and
+ * one at a time, at the end of the library call that caused them (in its
+ * thread, with no lock held, unless another thread is delivering events
+ * then: that thread delivers them) or by js_dispatch(). At most 65536 wait
+ * in the queue; beyond that the oldest are dropped. Event ids are unique
+ * within one js_open() of the store.
  */
 JS_API int js_events_set(js_store *store, js_event_handler cb, void *ctx);
 

@@ -6,6 +6,7 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "consumer.h"
 #include "store.h"
@@ -103,12 +104,11 @@ static js_consumer *consumer_new(js_stream *s, const jsi_ccfg *cfg,
     pthread_cond_init(&c->log_cond, NULL);
     jsi_pend_init(&c->pend);
     c->name = jsi_strdup(name);
-    if (!c->name || jsi_ccfg_copy(cfg, &c->cfg) != 0) {
+    if (!c->name || jsi_ccfg_copy(cfg, &c->cfg) != 0 ||
+        jsi_ccfg_set_name(&c->cfg, name) != 0) {
         consumer_free(c);
         return NULL;
     }
-    /* The copy's name is the consumer's, also for generated names. */
-    c->cfg.c.name = c->name;
     c->nfilters = jsi_ccfg_filters(&c->cfg, &c->filters);
     return c;
 }
@@ -470,19 +470,9 @@ static int check_wq(js_stream *s, const jsi_ccfg *cfg, const js_consumer *self) 
         return 0;
     for (size_t i = 0; i < s->ncons; i++) {
         js_consumer *o = s->cons[i];
-        if (o == self || !jsi_ccfg_wq_conflict(cfg, &o->cfg, &why))
-            continue;
-        const char *const *f;
-        int unfiltered = !jsi_ccfg_filters(cfg, &f) ||
-                         !jsi_ccfg_filters(&o->cfg, &f);
-        return unfiltered
-                   ? JSI_ERR(JS_EINVAL, 10099,
-                             "multiple non-filtered consumers not allowed on "
-                             "workqueue stream (%s)", o->name)
-                   : JSI_ERR(JS_EINVAL, 10100,
-                             "filtered consumer not unique on workqueue "
-                             "stream: %s (consumer %s)", why ? why : "",
-                             o->name);
+        /* wq_conflict records the NATS error (10099 or 10100). */
+        if (o != self && jsi_ccfg_wq_conflict(cfg, &o->cfg, &why))
+            return JS_EINVAL;
     }
     return 0;
 }
@@ -560,6 +550,7 @@ JS_API int js_consumer_add(js_stream *s, const js_consumer_config *cfg,
     int rc = jsi_stream_enter(s);
     if (rc)
         return rc;
+    jsi_consumers_tick(s, jsi_stream_now(s));
     if ((rc = prepare(s, cfg, &c)) == 0) {
         rc = add_locked(s, &c, &got);
         jsi_ccfg_free(&c);
@@ -579,7 +570,6 @@ static int apply_update(js_consumer *c, const jsi_ccfg *nu) {
         return JSI_ERR(rc, 0, "consumer update");
     jsi_ccfg old = c->cfg;
     c->cfg = copy;
-    c->cfg.c.name = c->name;
     if (is_durable(c) && (rc = write_cfg(c)) != 0) {
         jsi_ccfg_free(&c->cfg);
         c->cfg = old;
@@ -631,6 +621,7 @@ JS_API int js_consumer_lookup(js_stream *s, const char *name,
     int rc = jsi_stream_enter(s);
     if (rc)
         return rc;
+    jsi_consumers_tick(s, jsi_stream_now(s));
     js_consumer *c = name && out ? find(s, name) : NULL;
     if (!name || !out)
         rc = JSI_ERR(JS_EINVAL, 0, "name and out are required");
@@ -658,8 +649,6 @@ static void drop_locked(js_stream *s, js_consumer *c, int remove) {
         remove_files(s, c->id);
     jsi_consumer_event(c, JS_EVENT_CONSUMER_DELETED, 0, 0, 0, NULL, 0);
 }
-
-int jsi_consumer_delete_locked(js_stream *s, js_consumer *c);
 
 int jsi_consumer_delete_locked(js_stream *s, js_consumer *c) {
     /* Wait out a state write in flight: its file is about to go. */

@@ -15,6 +15,7 @@
 
 #include "consumer_config.h"
 #include "consumer_state.h"
+#include "ms_shim.h"
 #include "pending.h"
 #include "rangeset.h"
 #include "stream.h"
@@ -109,6 +110,8 @@ void jsi_consumer_unref(js_consumer *c);
 int jsi_consumer_enter(js_consumer *c);
 /* Recompute the ack floor from the pending set. */
 void jsi_consumer_floor(js_consumer *c);
+/* How long to wait for an ack after the count-th delivery (backoff). */
+int64_t jsi_consumer_ack_wait(const js_consumer *c, uint64_t count);
 /* Exact num_pending (recounting if flagged). */
 uint64_t jsi_consumer_pending(js_consumer *c);
 /* Queue a done sequence for the state file. */
@@ -126,6 +129,15 @@ int jsi_consumers_all_done(js_stream *s, uint64_t sseq, const char *subj,
 /* Remove messages nobody is interested in any more, from sseq up
  * (interest retention, after a consumer is deleted or refiltered). */
 int jsi_consumers_cleanup_interest(js_stream *s, uint64_t from);
+
+/* Queue an event about this consumer. */
+void jsi_consumer_event(js_consumer *c, int kind, uint64_t sseq,
+                        uint64_t dseq, uint64_t deliveries,
+                        const char *reason, int64_t ack_time);
+/* Wake js_dispatch() waiters: push work may be due (dispatch.c). */
+void jsi_dispatch_wake(js_store *st);
+/* Delete under s->mu (inactivity, or js_consumer_delete). */
+int jsi_consumer_delete_locked(js_stream *s, js_consumer *c);
 
 /* js_msg's delivery metadata (msg.c). */
 int jsi_msg_from_rec(const jsi_rec *r, js_msg **out);

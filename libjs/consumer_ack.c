@@ -11,10 +11,6 @@
 
 #define LOG_MIN_REWRITE (64u * 1024)
 
-void jsi_consumer_event(js_consumer *c, int kind, uint64_t sseq,
-                        uint64_t dseq, uint64_t deliveries,
-                        const char *reason, int64_t ack_time);
-void jsi_dispatch_wake(js_store *st); /* dispatch.c */
 
 /* ---- retention --------------------------------------------------------------- */
 
@@ -227,9 +223,10 @@ static void maybe_sample(js_consumer *c, const jsi_pent *e, int64_t now) {
 
 /* Finish one pending message acked or terminated. */
 static int done_one(js_consumer *c, jsi_pent *e, const char *subj,
-                    size_t slen, int64_t now) {
+                    size_t slen, int64_t now, int sample) {
     uint64_t sseq = e->sseq;
-    maybe_sample(c, e, now);
+    if (sample)
+        maybe_sample(c, e, now);
     int rc = jsi_consumer_log_done(c, sseq);
     jsi_pend_del(&c->pend, sseq);
     if (rc == 0)
@@ -242,7 +239,7 @@ static int ack_all_upto(js_consumer *c, uint64_t sseq, int64_t now) {
     int rc = 0;
     while (rc == 0 && (e = jsi_pend_first(&c->pend)) != NULL &&
            e->sseq <= sseq)
-        rc = done_one(c, e, NULL, 0, now);
+        rc = done_one(c, e, NULL, 0, now, 1);
     return rc;
 }
 
@@ -270,7 +267,8 @@ static int apply(js_consumer *c, const js_msg *m, int kind, int64_t delay,
             jsi_dispatch_wake(c->s->store);
         return 0;
     case WPI:
-        return jsi_pend_schedule(&c->pend, e, now + c->cfg.c.ack_wait)
+        return jsi_pend_schedule(&c->pend, e,
+                                 now + jsi_consumer_ack_wait(c, e->count))
                    ? JSI_ERR(JS_ENOMEM, 0, "in progress") : 0;
     case TERM:
         jsi_consumer_event(c, JS_EVENT_MSG_TERMINATED, sseq, dseq, e->count,
@@ -278,7 +276,7 @@ static int apply(js_consumer *c, const js_msg *m, int kind, int64_t delay,
         /* fall through */
     default:
         return done_one(c, e, js_msg_subject(m), strlen(js_msg_subject(m)),
-                        now);
+                        now, kind == ACK);
     }
 }
 

@@ -4,6 +4,8 @@
  * as the stream changes, and the consumer timers.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "consumer.h"
@@ -13,10 +15,6 @@
 
 #define MSG_SIZE_HDR "Nats-Msg-Size"
 
-void jsi_consumer_event(js_consumer *c, int kind, uint64_t sseq,
-                        uint64_t dseq, uint64_t deliveries,
-                        const char *reason, int64_t ack_time);
-void jsi_dispatch_wake(js_store *st); /* dispatch.c */
 
 /* ---- bookkeeping ----------------------------------------------------------- */
 
@@ -29,20 +27,6 @@ void jsi_consumer_floor(js_consumer *c) {
 }
 
 static int lps_mode(const js_consumer *c) { return c->lps_i < c->lps_n; }
-
-static int lps_has(const js_consumer *c, uint64_t seq) {
-    size_t lo = c->lps_i, hi = c->lps_n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (c->lps[mid] == seq)
-            return 1;
-        if (c->lps[mid] < seq)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return 0;
-}
 
 static uint64_t recount(js_consumer *c) {
     jsi_ms *ms = c->s->ms;
@@ -66,7 +50,7 @@ uint64_t jsi_consumer_pending(js_consumer *c) {
     return c->num_pending;
 }
 
-static int64_t wait_for(const js_consumer *c, uint64_t count) {
+int64_t jsi_consumer_ack_wait(const js_consumer *c, uint64_t count) {
     const js_consumer_config *k = &c->cfg.c;
     if (k->num_backoff) {
         size_t i = count ? (size_t)JSI_MIN(count - 1, k->num_backoff - 1) : 0;
@@ -220,7 +204,7 @@ static int redeliver(js_consumer *c, jsi_pent *e, int64_t now,
         return JS_EMSG_SIZE;
     c->dseq++;
     jsi_pend_delivered(&c->pend, e, c->dseq, now);
-    if (jsi_pend_schedule(&c->pend, e, now + wait_for(c, e->count)) != 0)
+    if (jsi_pend_schedule(&c->pend, e, now + jsi_consumer_ack_wait(c, e->count)) != 0)
         return JSI_ERR(JS_ENOMEM, 0, "consumer");
     c->dlv_time = now;
     return make_msg(c, &r, e->count, out);
@@ -304,7 +288,7 @@ static int deliver_new(js_consumer *c, int64_t now, int64_t *wake,
     if (c->cfg.c.ack_policy != JS_ACK_NONE) {
         jsi_pent *e = jsi_pend_add(&c->pend, r.seq);
         if (!e || jsi_pend_schedule(&c->pend, e,
-                                    now + wait_for(c, 1)) != 0)
+                                    now + jsi_consumer_ack_wait(c, 1)) != 0)
             return JSI_ERR(JS_ENOMEM, 0, "consumer");
         jsi_pend_delivered(&c->pend, e, c->dseq, now);
     }
@@ -418,6 +402,8 @@ static int fetch_locked(js_consumer *c, js_msg **msgs, size_t max_msgs,
     int64_t timeout = o->no_wait ? 0 : o->timeout;
     int64_t end = timeout < 0 ? INT64_MAX : jsi_monotonic_ns() + timeout;
     int rc;
+    c->last_active = jsi_stream_now(c->s);
+    jsi_consumers_tick(c->s, c->last_active);
     for (;;) {
         int64_t wake = INT64_MAX;
         c->last_active = jsi_stream_now(c->s);
@@ -480,8 +466,6 @@ JS_API int js_consumer_next(js_consumer *c, int64_t timeout, js_msg **out) {
 }
 
 /* ---- timers ------------------------------------------------------------------ */
-
-int jsi_consumer_delete_locked(js_stream *s, js_consumer *c);
 
 static int inactive(const js_consumer *c, int64_t now) {
     int64_t t = c->cfg.c.inactive_threshold;

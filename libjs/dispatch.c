@@ -13,8 +13,6 @@
 #define ROUND_MAX 64 /* messages per consumer per round: others get a turn */
 #define THREAD_WAIT (100 * JSI_NS_PER_MS)
 
-void jsi_dispatch_wake(js_store *st);
-
 void jsi_dispatch_wake(js_store *st) {
     pthread_mutex_lock(&st->disp_mu);
     st->disp_gen++;
@@ -277,11 +275,12 @@ JS_API int js_dispatcher_start(js_store *st, unsigned threads) {
     if (threads < 1 || threads > 64)
         return JSI_ERR(JS_EINVAL, 0, "threads: must be 1..64");
     pthread_mutex_lock(&st->disp_ctl);
-    if (st->ndisp)
-        rc = JSI_ERR(JS_EBUSY, 0, "dispatcher already running");
-    else if (!(st->disp_threads = jsi_calloc(threads, sizeof(pthread_t))))
+    if (st->ndisp) {
+        pthread_mutex_unlock(&st->disp_ctl);
+        return JSI_ERR(JS_EBUSY, 0, "dispatcher already running");
+    }
+    if (!(st->disp_threads = jsi_calloc(threads, sizeof(pthread_t))))
         rc = JSI_ERR(JS_ENOMEM, 0, "dispatcher");
-    st->disp_stop = 0;
     for (unsigned i = 0; rc == 0 && i < threads; i++) {
         if (pthread_create(&st->disp_threads[i], NULL, dispatcher_main, st)) {
             rc = JSI_ERR(JS_ENOMEM, 0, "dispatcher: cannot start a thread");

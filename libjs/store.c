@@ -399,7 +399,7 @@ JS_API int js_flush(js_store *st) {
     if (st->closed)
         rc = JSI_ERR(JS_EMISUSE, 0, "store closed");
     for (size_t i = 0; rc == 0 && i < st->nstreams; i++)
-        rc = jsi_stream_commit(st->streams[i], 1);
+        rc = jsi_stream_flush(st->streams[i]);
     pthread_rwlock_unlock(&st->lock);
     return rc;
 }

@@ -463,6 +463,15 @@ int jsi_stream_commit(js_stream *s, int force_sync) {
     return rc;
 }
 
+int jsi_stream_flush(js_stream *s) {
+    pthread_mutex_lock(&s->mu);
+    int rc = jsi_stream_commit_locked(s, 1);
+    for (size_t i = 0; rc == 0 && i < s->ncons; i++)
+        rc = jsi_consumer_log_flush(s->cons[i], 1);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
 int64_t jsi_stream_now(js_stream *s) { return now_ns(s); }
 
 int jsi_stream_sync(const js_stream *s) { return eff_sync(s); }

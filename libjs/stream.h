@@ -101,6 +101,8 @@ int jsi_stream_publish_locked(js_stream *s, const char *subj, size_t slen,
                               const void *hdr, size_t hlen, const void *data,
                               size_t dlen, int64_t now, js_pub_ack *ack);
 int jsi_stream_commit(js_stream *s, int force_sync);
+/* js_flush(): sync the messages, then every consumer's state. */
+int jsi_stream_flush(js_stream *s);
 int jsi_stream_commit_locked(js_stream *s, int force_sync);
 int64_t jsi_stream_now(js_stream *s);
 /* Check a handle and take s->mu: 0, or an error with the lock free. */
