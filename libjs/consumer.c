@@ -598,6 +598,10 @@ JS_API int js_consumer_update(js_stream *s, const js_consumer_config *cfg,
         rc = JSI_ERR(JS_ECONSUMER_NOT_FOUND, 10149, "consumer does not exist");
     if (rc == 0)
         rc = jsi_ccfg_check_update(&k->cfg, &c);
+    if (rc == 0 && k->nsubs &&
+        strcmp(k->cfg.c.deliver_subject, c.c.deliver_subject) != 0)
+        rc = JSI_ERR(JS_EBUSY, 10105, "deliver_subject: consumer %s is "
+                     "bound to a subscription", k->name);
     if (rc == 0)
         rc = check_wq(s, &c, k);
     if (rc == 0 && !jsi_ccfg_equal(&k->cfg, &c) &&

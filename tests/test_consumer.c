@@ -1024,6 +1024,36 @@ START_TEST(test_push_deliver_group_shares_and_dispatcher_threads_run_it) {
 }
 END_TEST
 
+START_TEST(test_push_rate_limit_paces_delivery) {
+    js_consumer_config c = durable("RL");
+    c.deliver_subject = "deliver.rl";
+    c.rate_limit_bps = 8000; /* 1000 bytes a second */
+    js_consumer *k = cadd(ST, &c);
+    push_rec r = {PTHREAD_MUTEX_INITIALIZER, 0, {0}};
+    js_sub *sub;
+    char data[92];
+    memset(data, 'x', sizeof data);
+    CHECK_RC(js_consumer_subscribe(k, on_msg, &r, &sub), 0);
+    for (int i = 0; i < 40; i++) /* 8 + 92 = 100 bytes each */
+        CHECK_RC(js_publish(S, "orders.r", NULL, 0, data, sizeof data, NULL),
+                 0);
+    js_dispatch(S, 0);
+    ck_assert_int_ge(r.n, 10);
+    ck_assert_int_le(r.n, 11);
+    js_dispatch(S, 0);
+    ck_assert_int_le(r.n, 11); /* no time passed: no more */
+    advance(SEC);
+    js_dispatch(S, 0);
+    ck_assert_int_ge(r.n, 20);
+    ck_assert_int_le(r.n, 21);
+    c.deliver_subject = "deliver.other";
+    CHECK_RC(js_consumer_update(ST, &c, NULL), JS_EBUSY);
+    CHECK_RC(js_sub_unsubscribe(sub), 0);
+    CHECK_RC(js_consumer_update(ST, &c, NULL), 0);
+    js_consumer_release(k);
+}
+END_TEST
+
 /* ---- events ----------------------------------------------------------------------- */
 
 typedef struct ev_log {
@@ -1144,6 +1174,7 @@ static Suite *consumer_suite(void) {
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_push_delivers_through_dispatch);
     tcase_add_test(tc, test_push_deliver_group_shares_and_dispatcher_threads_run_it);
+    tcase_add_test(tc, test_push_rate_limit_paces_delivery);
     tcase_add_test(tc, test_events_report_lifecycle_and_deliveries);
     suite_add_tcase(s, tc);
     return s;
