@@ -15,7 +15,6 @@
 
 #include "consumer_config.h"
 #include "consumer_state.h"
-#include "ms_shim.h"
 #include "pending.h"
 #include "rangeset.h"
 #include "stream.h"
