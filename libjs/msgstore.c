@@ -46,6 +46,7 @@ void jsi_ms_blk_free(jsi_blk *b) {
         jsi_vfs_close(b->f);
     jsi_free(b->buf);
     jsi_free(b->offs);
+    jsi_free(b->sum);
     jsi_free(b);
 }
 
@@ -385,6 +386,9 @@ uint64_t jsi_ms_seq_from_time(jsi_ms *ms, int64_t t) {
 /* ---- append ------------------------------------------------------------- */
 
 int jsi_ms_blks_append(jsi_ms *ms, jsi_blk *b) {
+    /* Only the last block may keep an unsorted summary. */
+    if (ms->nblks)
+        jsi_ms_sum_seal(ms->blks[ms->nblks - 1], 1);
     if (ms->nblks == ms->blks_cap) {
         size_t ncap = ms->blks_cap ? ms->blks_cap * 2 : 16;
         jsi_blk **n = jsi_realloc(ms->blks, ncap * sizeof *n);
@@ -512,6 +516,8 @@ int jsi_ms_append(jsi_ms *ms, const char *subj, size_t slen, const void *hdr,
     int rc = tail_reserve(ms, len, &t);
     uint64_t s = ms->last + 1;
     if (rc == 0)
+        rc = jsi_ms_sum_reserve(t);
+    if (rc == 0)
         rc = jsi_ms_offs_set(t, s, (uint32_t)t->size);
     if (rc) {
         if (created)
@@ -534,11 +540,14 @@ int jsi_ms_append(jsi_ms *ms, const char *subj, size_t slen, const void *hdr,
     ms->last_ts = ts;
     ms->msgs++;
     ms->bytes += jsi_ms_msg_size(slen, hlen, dlen);
-    if (created)
+    if (created) {
         e->first = s;
+        jsi_ms_subject_new(ms, e);
+    }
     e->count++;
     e->last = s;
     e->first_stale &= ~JSI_SUBJ_LAST_STALE;
+    jsi_ms_sum_add(t, e);
     *seq = s;
     return 0;
 }

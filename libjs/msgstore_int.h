@@ -23,6 +23,19 @@
 #define JSI_SUBJ_LAST_STALE 2u
 
 /*
+ * Per-block subject summary: how many live messages of subject `id` (a
+ * jsi_sidx_entry's id) the block holds. Three 32-bit words so an array of
+ * them packs to 12 bytes a pair and sorts in place.
+ */
+typedef struct jsi_sum_pair {
+    uint32_t id_lo, id_hi, cnt;
+} jsi_sum_pair;
+
+static inline uint64_t jsi_sum_id(const jsi_sum_pair *p) {
+    return (uint64_t)p->id_hi << 32 | p->id_lo;
+}
+
+/*
  * One block file. Blocks partition the sequence space: block i holds the
  * MSG records with sequences in [lo, hi]; lo of the next block is hi + 1 or
  * more. A block is "loaded" when buf holds its bytes [0, size) and offs maps
@@ -46,6 +59,12 @@ typedef struct jsi_blk {
     int tail_damaged;       /* the cut-off end began with a whole record
                                header that failed its checksum */
     uint64_t tick;          /* LRU clock for the cache */
+    /* Live messages per subject in this block. [0, nsorted) is sorted by
+     * id; only the last block has an unsorted suffix [nsorted, nsum), the
+     * subjects first appended since it was last sorted, each reachable
+     * through its entry's hint. Pairs may hold a zero count. */
+    jsi_sum_pair *sum;
+    uint32_t nsum, nsorted, sum_cap;
 } jsi_blk;
 
 /* One unit of flush work, prepared under the lock, done outside it. */
@@ -72,6 +91,7 @@ struct jsi_ms {
     jsi_rangeset lost;       /* sequences found damaged at open */
     uint64_t lost_msgs, lost_bytes;
     jsi_sidx *sidx;
+    uint64_t next_sid;       /* the next subject id (ids are never reused) */
 
     /* removals not yet logged */
     jsi_rangeset pend_del;
@@ -128,11 +148,31 @@ int jsi_ms_walk(jsi_ms *ms, jsi_blk *b, const uint8_t *buf, uint64_t base,
 void jsi_ms_reset_index(jsi_ms *ms);
 int jsi_ms_blks_append(jsi_ms *ms, jsi_blk *b);
 
+/* msgstore_sum.c: per-block subject summaries */
+/* Room for one more pair in b (the last block), so that sum_add cannot
+ * fail. 0 or JS_ENOMEM. */
+int jsi_ms_sum_reserve(jsi_blk *b);
+/* Count one more live message of e in b, which must be the last block. */
+void jsi_ms_sum_add(jsi_blk *b, jsi_sidx_entry *e);
+/* Count one fewer live message of e in b (any block). */
+void jsi_ms_sum_sub(jsi_blk *b, const jsi_sidx_entry *e);
+/* Live messages of e in b. */
+uint32_t jsi_ms_sum_get(const jsi_blk *b, const jsi_sidx_entry *e);
+/* Sort b's summary and drop zero counts; shrink its memory when b stops
+ * being the last block. */
+void jsi_ms_sum_seal(jsi_blk *b, int shrink);
+/* Forget every block's summary (all messages are gone). */
+void jsi_ms_sum_clear(jsi_ms *ms);
+/* Give a new subject entry its id. */
+void jsi_ms_subject_new(jsi_ms *ms, jsi_sidx_entry *e);
+/* For tests: 0 if every subject's count equals the sum of its block
+ * counts and every block's counts add up to its msgs, else JS_ECORRUPT
+ * with a detail. */
+int jsi_ms_sum_check(jsi_ms *ms);
+
 /* msgstore_remove.c */
 int jsi_ms_remove_seq(jsi_ms *ms, uint64_t seq, const jsi_rechdr *h,
                       const uint8_t *rec);
-void jsi_ms_subject_unlink(jsi_ms *ms, const char *subj, size_t slen,
-                           uint64_t seq);
 void jsi_ms_advance_first(jsi_ms *ms);
 
 #endif
