@@ -35,6 +35,22 @@ static inline uint64_t jsi_sum_id(const jsi_sum_pair *p) {
     return (uint64_t)p->id_hi << 32 | p->id_lo;
 }
 
+#define JSI_FCACHE_SLOTS 8
+
+/* The ids of the subjects matching a filter set, for skipping blocks in
+ * filtered scans without walking the subject index each call. Ids only
+ * ever get added (a new subject gets the next, largest id), so the array
+ * stays sorted; ids of subjects since removed stay until the next rebuild
+ * and are harmless (no block counts them). */
+typedef struct jsi_fcache {
+    char **filters;          /* owned copies; NULL: slot unused */
+    size_t nf;
+    uint64_t *ids;
+    size_t n, cap;
+    int stale;               /* an update failed: rebuild before use */
+    uint64_t tick;           /* LRU */
+} jsi_fcache;
+
 /*
  * One block file. Blocks partition the sequence space: block i holds the
  * MSG records with sequences in [lo, hi]; lo of the next block is hi + 1 or
@@ -92,6 +108,10 @@ struct jsi_ms {
     uint64_t lost_msgs, lost_bytes;
     jsi_sidx *sidx;
     uint64_t next_sid;       /* the next subject id (ids are never reused) */
+    jsi_fcache fcache[JSI_FCACHE_SLOTS];
+    uint64_t fcache_tick;
+    jsi_ms_removed_fn obs;   /* removal observer (NULL: none) */
+    void *obs_ctx;
 
     /* removals not yet logged */
     jsi_rangeset pend_del;
@@ -125,6 +145,8 @@ int jsi_ms_blk_find(jsi_ms *ms, uint64_t seq);            /* index or -1 */
 int jsi_ms_blk_load(jsi_ms *ms, jsi_blk *b);
 int jsi_ms_rec_at(jsi_ms *ms, uint64_t seq, const uint8_t **p,
                   jsi_rechdr *h);
+/* Fill r with views into the record at p (header h). */
+void jsi_ms_rec_view(const uint8_t *p, const jsi_rechdr *h, jsi_rec *r);
 int jsi_ms_flush(jsi_ms *ms, int sync);
 int jsi_ms_own_io(jsi_ms *ms);     /* wait for and take the I/O token */
 void jsi_ms_release_io(jsi_ms *ms);
@@ -136,6 +158,8 @@ int jsi_ms_append_raw(jsi_ms *ms, const uint8_t *rec, size_t len);
 /* Encode a FRONT record (everything below `first` removed) into p. */
 void jsi_ms_frame_front(jsi_ms *ms, uint8_t *p, uint64_t first);
 int jsi_ms_drop_dead_blocks(jsi_ms *ms);
+/* 1 if the filter matches every subject (NULL, "" or ">"). */
+int jsi_ms_filter_is_all(const char *filter);
 /* Evict least recently used loaded blocks beyond the cache size, never
  * `keep` (the block a caller is about to read). */
 void jsi_ms_cache_trim(jsi_ms *ms, const jsi_blk *keep);
@@ -163,12 +187,23 @@ uint32_t jsi_ms_sum_get(const jsi_blk *b, const jsi_sidx_entry *e);
 void jsi_ms_sum_seal(jsi_blk *b, int shrink);
 /* Forget every block's summary (all messages are gone). */
 void jsi_ms_sum_clear(jsi_ms *ms);
-/* Give a new subject entry its id. */
-void jsi_ms_subject_new(jsi_ms *ms, jsi_sidx_entry *e);
+/* Sum of b's counts for the ids in ids[0..n) (sorted); with any, stop at
+ * the first non-zero one. */
+uint64_t jsi_ms_sum_of(const jsi_blk *b, const uint64_t *ids, size_t n,
+                       int any);
+/* 1 if id is in the sorted ids[0..n). */
+int jsi_ms_ids_have(const uint64_t *ids, size_t n, uint64_t id);
 /* For tests: 0 if every subject's count equals the sum of its block
  * counts and every block's counts add up to its msgs, else JS_ECORRUPT
  * with a detail. */
 int jsi_ms_sum_check(jsi_ms *ms);
+
+/* msgstore_filter.c */
+/* Give a new subject entry its id, and tell the filter caches. */
+void jsi_ms_subject_new(jsi_ms *ms, jsi_sidx_entry *e);
+/* Forget the filter caches' ids (the subject index was replaced). */
+void jsi_ms_fcache_reset(jsi_ms *ms);
+void jsi_ms_fcache_free(jsi_ms *ms);
 
 /* msgstore_remove.c */
 int jsi_ms_remove_seq(jsi_ms *ms, uint64_t seq, const jsi_rechdr *h,

@@ -515,6 +515,7 @@ void jsi_ms_reset_index(jsi_ms *ms) {
     jsi_sidx_free(ms->sidx);
     ms->sidx = jsi_sidx_new();
     ms->next_sid = 1;
+    jsi_ms_fcache_free(ms);
     ms->first = 1;
     ms->last = 0;
     ms->msgs = ms->bytes = 0;
@@ -567,6 +568,7 @@ void jsi_ms_free(jsi_ms *ms) {
     jsi_rs_free(&ms->lost);
     jsi_rs_free(&ms->pend_del);
     jsi_sidx_free(ms->sidx);
+    jsi_ms_fcache_free(ms);
     jsi_free(ms->dir);
     if (ms->mu)
         pthread_cond_destroy(&ms->cond);

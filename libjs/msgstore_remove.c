@@ -75,6 +75,8 @@ int jsi_ms_remove_seq(jsi_ms *ms, uint64_t seq, const jsi_rechdr *h,
         ms->first = seq + 1;
         jsi_ms_advance_first(ms);
     }
+    if (ms->obs)
+        ms->obs(ms->obs_ctx, seq, seq, subj, h->subj_len);
     return 0;
 }
 
@@ -197,12 +199,15 @@ int jsi_ms_remove_first(jsi_ms *ms) {
          * are unknown, but a limit or a purge must still get past it (else
          * purged messages would come back). Counted out as a message; its
          * subject's count keeps it until that subject is next fixed. */
-        int i = jsi_ms_blk_find(ms, ms->first);
+        uint64_t seq = ms->first;
+        int i = jsi_ms_blk_find(ms, seq);
         if (i >= 0 && ms->blks[i]->msgs)
             ms->blks[i]->msgs--;
         ms->msgs--;
         ms->first++;
         jsi_ms_advance_first(ms);
+        if (ms->obs)
+            ms->obs(ms->obs_ctx, seq, seq, NULL, 0);
         return 0;
     }
     if (rc)
@@ -218,9 +223,11 @@ static int purge_front(jsi_ms *ms, uint64_t upto, uint64_t *purged) {
         jsi_sidx *fresh = jsi_sidx_new();
         if (!fresh)
             return JSI_ERR(JS_ENOMEM, 0, "purge");
+        uint64_t lo = ms->first, hi = ms->last, had = ms->msgs;
         jsi_sidx_free(ms->sidx);
         ms->sidx = fresh;
         jsi_ms_sum_clear(ms);
+        jsi_ms_fcache_reset(ms);
         *purged += ms->msgs;
         ms->msgs = 0;
         ms->bytes = 0;
@@ -230,6 +237,8 @@ static int purge_front(jsi_ms *ms, uint64_t upto, uint64_t *purged) {
         }
         ms->first = ms->last + 1;
         jsi_ms_advance_first(ms);
+        if (had && ms->obs)
+            ms->obs(ms->obs_ctx, lo, hi, NULL, 0);
         return 0;
     }
     for (;;) {

@@ -130,8 +130,46 @@ void jsi_ms_sum_clear(jsi_ms *ms) {
     }
 }
 
-void jsi_ms_subject_new(jsi_ms *ms, jsi_sidx_entry *e) {
-    e->id = ms->next_sid++;
+int jsi_ms_ids_have(const uint64_t *ids, size_t n, uint64_t id) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ids[mid] == id)
+            return 1;
+        if (ids[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+/* Add p's count to *total; 1 when the caller should stop (any). */
+static int take(const jsi_sum_pair *p, const uint64_t *ids, size_t n,
+                int any, uint64_t *total) {
+    if (!p || !p->cnt || (ids && !jsi_ms_ids_have(ids, n, jsi_sum_id(p))))
+        return 0;
+    *total += p->cnt;
+    return any;
+}
+
+uint64_t jsi_ms_sum_of(const jsi_blk *b, const uint64_t *ids, size_t n,
+                       int any) {
+    uint64_t total = 0;
+    /* Walk the smaller of the two sorted sides, searching the other. */
+    if (n < b->nsorted) {
+        for (size_t i = 0; i < n; i++)
+            if (take(sum_bsearch(b, ids[i]), NULL, 0, any, &total))
+                return total;
+    } else {
+        for (uint32_t j = 0; j < b->nsorted; j++)
+            if (take(&b->sum[j], ids, n, any, &total))
+                return total;
+    }
+    for (uint32_t j = b->nsorted; j < b->nsum; j++)
+        if (take(&b->sum[j], ids, n, any, &total))
+            return total;
+    return total;
 }
 
 /* ---- consistency (tests) ------------------------------------------------- */
