@@ -1,8 +1,9 @@
 /*
  * msgstore.h - the messages of one stream: append-only block files of
  * checksummed records over a js_vfs, an in-memory index (blocks, deleted
- * runs, per-subject counts), a block cache, group commit, index
- * checkpoints and crash recovery.
+ * runs, per-subject counts, and per block the live messages of each
+ * subject in it), a block cache, group commit, index checkpoints and
+ * crash recovery.
  *
  * Locking: every function is called with the stream's mutex (cfg.mu) held.
  * jsi_ms_commit() may release it while it writes and syncs, so other
@@ -116,8 +117,10 @@ int jsi_ms_commit(jsi_ms *ms, int force_sync);
  * subject of every message in [lo, hi] (lo == hi for a single message), or
  * NULL when the store removed a range without knowing the subjects (then
  * the caller recounts with jsi_ms_count). Called after the index has
- * changed; it must not call back into removals. Never called for removals
- * replayed during recovery (no observer is set until open returns). */
+ * changed; it may read (jsi_ms_count, ...) but not remove, and subj is
+ * valid only until it calls back into the store. Never called for
+ * removals replayed during recovery (no observer is set until open
+ * returns). */
 typedef void (*jsi_ms_removed_fn)(void *ctx, uint64_t lo, uint64_t hi,
                                   const char *subj, size_t slen);
 /* Set (fn NULL: clear) the removal observer. */
