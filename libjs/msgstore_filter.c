@@ -100,7 +100,8 @@ static int fcache_set(jsi_fcache *c, const char *const *f, size_t nf) {
     return 0;
 }
 
-/* Fill c with the ids of every subject its filters match. */
+/* Fill c with the ids of every subject its filters match, or make it
+ * dense if that is most of them. */
 static int fcache_build(jsi_ms *ms, jsi_fcache *c) {
     idvec x = {c->ids, 0, c->cap};
     size_t pos = 0;
@@ -116,10 +117,29 @@ static int fcache_build(jsi_ms *ms, jsi_fcache *c) {
     c->n = x.n;
     if (rc)
         return rc;
-    if (c->n)
+    c->built_s = jsi_sidx_size(ms->sidx);
+    c->dense = c->n > 64 && c->n > c->built_s / 2;
+    if (c->dense) {
+        jsi_free(c->ids);
+        c->ids = NULL;
+        c->n = c->cap = 0;
+    } else if (c->n) {
         qsort(c->ids, c->n, sizeof *c->ids, cmp_u64);
+    }
     c->stale = 0;
     return 0;
+}
+
+/* Ids of removed subjects pile up under churn: rebuild once they could
+ * outnumber the live ones. A dense set is looked at again when the index
+ * has doubled or halved. */
+static int fcache_outdated(const jsi_ms *ms, const jsi_fcache *c) {
+    size_t s = jsi_sidx_size(ms->sidx);
+    if (c->stale)
+        return 1;
+    if (!c->dense)
+        return c->n > 2 * s + 64;
+    return s > 2 * c->built_s + 64 || 2 * s + 64 < c->built_s;
 }
 
 /* The cache slot for these filters, built if needed (LRU replacement). */
@@ -138,11 +158,8 @@ static int fcache_get(jsi_ms *ms, const char *const *f, size_t nf,
     if (!c)
         c = victim;
     c->tick = ++ms->fcache_tick;
-    /* Ids of removed subjects pile up under churn: rebuild once they
-     * could outnumber the live ones. */
-    if (c->stale || c->n > 2 * jsi_sidx_size(ms->sidx) + 64)
-        if (fcache_build(ms, c) != 0)
-            return JSI_ERR(JS_ENOMEM, 0, "filter cache");
+    if (fcache_outdated(ms, c) && fcache_build(ms, c) != 0)
+        return JSI_ERR(JS_ENOMEM, 0, "filter cache");
     *out = c;
     return 0;
 }
@@ -151,7 +168,7 @@ void jsi_ms_subject_new(jsi_ms *ms, jsi_sidx_entry *e) {
     e->id = ms->next_sid++;
     for (size_t i = 0; i < JSI_FCACHE_SLOTS; i++) {
         jsi_fcache *c = &ms->fcache[i];
-        if (!c->filters || c->stale ||
+        if (!c->filters || c->stale || c->dense ||
             !matches((const char *const *)c->filters, c->nf, 0, e->subj,
                      e->len))
             continue;
@@ -167,8 +184,10 @@ void jsi_ms_subject_new(jsi_ms *ms, jsi_sidx_entry *e) {
 }
 
 void jsi_ms_fcache_reset(jsi_ms *ms) {
-    for (size_t i = 0; i < JSI_FCACHE_SLOTS; i++)
+    for (size_t i = 0; i < JSI_FCACHE_SLOTS; i++) {
         ms->fcache[i].n = 0;
+        ms->fcache[i].stale = 1;
+    }
 }
 
 void jsi_ms_fcache_free(jsi_ms *ms) {
@@ -392,6 +411,8 @@ int jsi_ms_next_multi(jsi_ms *ms, const char *const *filters,
         int rc = fcache_get(ms, filters, nfilters, &c);
         if (rc)
             return rc;
+        if (c->dense)
+            return scan(ms, lo, hi, filters, nfilters, NULL, 0, r);
         return c->n ? scan(ms, lo, hi, filters, nfilters, c->ids, c->n, r)
                     : JS_EMSG_NOT_FOUND;
     }

@@ -41,13 +41,17 @@ static inline uint64_t jsi_sum_id(const jsi_sum_pair *p) {
  * filtered scans without walking the subject index each call. Ids only
  * ever get added (a new subject gets the next, largest id), so the array
  * stays sorted; ids of subjects since removed stay until the next rebuild
- * and are harmless (no block counts them). */
+ * and are harmless (no block counts them). A filter set matching most
+ * subjects keeps no ids ("dense"): nearly every block would match, and the
+ * ids would cost as much memory as the index. */
 typedef struct jsi_fcache {
     char **filters;          /* owned copies; NULL: slot unused */
     size_t nf;
     uint64_t *ids;
     size_t n, cap;
     int stale;               /* an update failed: rebuild before use */
+    int dense;               /* no ids kept: scans skip no block */
+    size_t built_s;          /* subjects in the index when built */
     uint64_t tick;           /* LRU */
 } jsi_fcache;
 
