@@ -9,8 +9,8 @@
  *           [-T seconds] [-O [-u subjects]] [-C]
  *
  * -O instead measures js_open of a store of -n messages (on -u distinct
- * subjects), with its index checkpoint and with a full rebuild, and the
- * heap memory the open store holds.
+ * subjects), with its index checkpoint and with a full rebuild, the heap
+ * memory the open store holds, and the size of the checkpoint.
  *
  * -C instead measures consuming -n messages of each size from a durable
  * pull consumer: fetch batches of -b (100 unless given) and ack each
@@ -22,6 +22,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <inttypes.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -219,6 +220,23 @@ static long heap_kib(void) {
     return (long)((mi.uordblks + mi.hblkhd) / 1024);
 }
 
+/* Total bytes of the files matching pattern, and how many there are. */
+static uint64_t files_size(const char *pattern, size_t *count) {
+    glob_t g;
+    uint64_t total = 0;
+    *count = 0;
+    if (glob(pattern, 0, NULL, &g) != 0)
+        return 0;
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        struct stat st;
+        if (stat(g.gl_pathv[i], &st) == 0)
+            total += (uint64_t)st.st_size;
+    }
+    *count = g.gl_pathc;
+    globfree(&g);
+    return total;
+}
+
 /* Time js_open of a store holding o->n messages, with and without its
  * index checkpoint, and the memory the open store holds. */
 static void open_bench(const opts *o, size_t size) {
@@ -233,6 +251,7 @@ static void open_bench(const opts *o, size_t size) {
     js_pub_msg *msgs = calloc(o->batch, sizeof *msgs);
     /* o->subjects distinct subjects, round robin (KV-like keys). */
     char (*subj)[32] = calloc(o->batch, sizeof *subj);
+    double pub_t0 = now_s();
     for (uint64_t done = 0; done < o->n; done += o->batch) {
         size_t k = o->n - done < o->batch ? (size_t)(o->n - done) : o->batch;
         for (size_t i = 0; i < k; i++) {
@@ -246,6 +265,17 @@ static void open_bench(const opts *o, size_t size) {
     free(subj);
     if ((rc = js_close(st)) != 0)
         die("close", rc);
+    double pub_s = now_s() - pub_t0;
+    size_t nidx, nblk;
+    snprintf(cmd, sizeof cmd, "%s/streams/*/index", dir);
+    uint64_t idx = files_size(cmd, &nidx);
+    snprintf(cmd, sizeof cmd, "%s/streams/*/*.blk", dir);
+    uint64_t blk = files_size(cmd, &nblk);
+    printf("store of %" PRIu64 " msgs of %zu B on %" PRIu64 " subjects: "
+           "published and closed in %.2f s (%.0f msgs/s); %zu block files, "
+           "%.1f MiB; checkpoint %.1f KiB\n", o->n, size, o->subjects, pub_s,
+           (double)o->n / pub_s, nblk, (double)blk / 1048576.0,
+           (double)idx / 1024.0);
     for (int with_index = 1; with_index >= 0; with_index--) {
         double t[16];
         long mem[16];
