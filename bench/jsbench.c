@@ -6,17 +6,23 @@
  *
  *   jsbench [-d dir] [-n msgs] [-s size[,size...]] [-b batch] [-r reps]
  *           [-p always,interval,none] [-m single,batch] [-t threads]
- *           [-T seconds] [-O [-u subjects]]
+ *           [-T seconds] [-O [-u subjects]] [-C]
  *
  * -O instead measures js_open of a store of -n messages (on -u distinct
- * subjects), with its index checkpoint and with a full rebuild, and the
- * heap memory the open store holds.
+ * subjects), with its index checkpoint and with a full rebuild, the heap
+ * memory the open store holds, and the size of the checkpoint.
+ *
+ * -C instead measures consuming -n messages of each size from a durable
+ * pull consumer: fetch batches of -b (100 unless given) and ack each
+ * message (explicit), or fetch with ack policy none; the baseline is
+ * reading the same messages with js_msg_get_next() in the same run.
  *
  * Each row runs until it has published -n messages or -T seconds passed,
  * repeats -r times on a fresh store, and prints the median.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <inttypes.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -45,6 +51,7 @@ typedef struct opts {
     double max_secs;
     int open_mode;
     uint64_t subjects; /* -O: distinct subjects */
+    int consume_mode;
 } opts;
 
 static double now_s(void) {
@@ -213,6 +220,23 @@ static long heap_kib(void) {
     return (long)((mi.uordblks + mi.hblkhd) / 1024);
 }
 
+/* Total bytes of the files matching pattern, and how many there are. */
+static uint64_t files_size(const char *pattern, size_t *count) {
+    glob_t g;
+    uint64_t total = 0;
+    *count = 0;
+    if (glob(pattern, 0, NULL, &g) != 0)
+        return 0;
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        struct stat st;
+        if (stat(g.gl_pathv[i], &st) == 0)
+            total += (uint64_t)st.st_size;
+    }
+    *count = g.gl_pathc;
+    globfree(&g);
+    return total;
+}
+
 /* Time js_open of a store holding o->n messages, with and without its
  * index checkpoint, and the memory the open store holds. */
 static void open_bench(const opts *o, size_t size) {
@@ -227,6 +251,7 @@ static void open_bench(const opts *o, size_t size) {
     js_pub_msg *msgs = calloc(o->batch, sizeof *msgs);
     /* o->subjects distinct subjects, round robin (KV-like keys). */
     char (*subj)[32] = calloc(o->batch, sizeof *subj);
+    double pub_t0 = now_s();
     for (uint64_t done = 0; done < o->n; done += o->batch) {
         size_t k = o->n - done < o->batch ? (size_t)(o->n - done) : o->batch;
         for (size_t i = 0; i < k; i++) {
@@ -240,6 +265,17 @@ static void open_bench(const opts *o, size_t size) {
     free(subj);
     if ((rc = js_close(st)) != 0)
         die("close", rc);
+    double pub_s = now_s() - pub_t0;
+    size_t nidx, nblk;
+    snprintf(cmd, sizeof cmd, "%s/streams/*/index", dir);
+    uint64_t idx = files_size(cmd, &nidx);
+    snprintf(cmd, sizeof cmd, "%s/streams/*/*.blk", dir);
+    uint64_t blk = files_size(cmd, &nblk);
+    printf("store of %" PRIu64 " msgs of %zu B on %" PRIu64 " subjects: "
+           "published and closed in %.2f s (%.0f msgs/s); %zu block files, "
+           "%.1f MiB; checkpoint %.1f KiB\n", o->n, size, o->subjects, pub_s,
+           (double)o->n / pub_s, nblk, (double)blk / 1048576.0,
+           (double)idx / 1024.0);
     for (int with_index = 1; with_index >= 0; with_index--) {
         double t[16];
         long mem[16];
@@ -288,12 +324,98 @@ static void open_bench(const opts *o, size_t size) {
     rm_rf(dir);
 }
 
-/* ---- driver ------------------------------------------------------------- */
-
 static const char *policy_name(int p) {
     return p == JS_SYNC_ALWAYS ? "always" : p == JS_SYNC_INTERVAL ? "interval"
                                                                    : "none";
 }
+
+/* ---- consume --------------------------------------------------------------- */
+
+/* A store of n messages of size bytes, written in batches under NONE. */
+static js_store *filled_store(const opts *o, const char *dir, int policy,
+                              size_t size, js_stream **s) {
+    js_store *st = fresh_store(dir, policy);
+    char *data = calloc(1, size + 1);
+    js_pub_msg batch[1000];
+    int rc;
+    for (size_t i = 0; i < 1000; i++)
+        batch[i] = (js_pub_msg){"BENCH.data", NULL, 0, data, size};
+    for (uint64_t done = 0; done < o->n;) {
+        size_t k = o->n - done < 1000 ? (size_t)(o->n - done) : 1000;
+        if ((rc = js_publish_batch(st, batch, k, NULL, NULL)) != 0)
+            die("publish", rc);
+        done += k;
+    }
+    free(data);
+    if ((rc = js_flush(st)) != 0 || (rc = js_stream_lookup(st, "BENCH", s)))
+        die("fill", rc);
+    return st;
+}
+
+/* msgs/s draining the stream: mode 0 fetch+ack, 1 ack none, 2 get_next. */
+static double consume_run(const opts *o, int policy, size_t size, int mode) {
+    char dir[4096];
+    js_stream *s;
+    js_consumer *c = NULL;
+    js_msg *v[1000];
+    size_t batch = o->batch > 1000 ? 1000 : o->batch;
+    int rc;
+    snprintf(dir, sizeof dir, "%s/consume", o->dir);
+    rm_rf(dir);
+    js_store *st = filled_store(o, dir, policy, size, &s);
+    js_consumer_config cc = JS_CONSUMER_CONFIG_INIT;
+    cc.durable_name = "BENCH";
+    cc.ack_policy = mode == 1 ? JS_ACK_NONE : JS_ACK_EXPLICIT;
+    cc.max_ack_pending = -1;
+    if (mode != 2 && (rc = js_consumer_add(s, &cc, &c)) != 0)
+        die("consumer", rc);
+    uint64_t got = 0, seq = 1;
+    double t0 = now_s();
+    while (got < o->n) {
+        size_t n = 0;
+        if (mode == 2) {
+            if ((rc = js_msg_get_next(s, NULL, seq, &v[0])) != 0)
+                die("get_next", rc);
+            seq = js_msg_seq(v[0]) + 1;
+            n = 1;
+        } else if ((rc = js_consumer_fetch(c, v, batch, NULL, &n)) != 0) {
+            die("fetch", rc);
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (mode == 0 && (rc = js_msg_ack(v[i])) != 0)
+                die("ack", rc);
+            js_msg_free(v[i]);
+        }
+        got += n;
+    }
+    double dt = now_s() - t0;
+    js_consumer_release(c);
+    js_stream_release(s);
+    if ((rc = js_close(st)) != 0)
+        die("close", rc);
+    rm_rf(dir);
+    return (double)got / dt;
+}
+
+static void consume_rows(const opts *o, int policy, size_t size) {
+    static const char *names[] = {"fetch+ack", "ack-none"};
+    double v[2][16], raw[16];
+    int reps = o->reps > 16 ? 16 : o->reps;
+    for (int i = 0; i < reps; i++) {
+        v[0][i] = consume_run(o, policy, size, 0);
+        v[1][i] = consume_run(o, policy, size, 1);
+        raw[i] = consume_run(o, policy, size, 2);
+    }
+    double rm = median(raw, reps);
+    for (int m = 0; m < 2; m++) {
+        double x = median(v[m], reps);
+        printf("%-8s %-10s %7zu %6zu %12.0f %14.0f %6.2f\n",
+               policy_name(policy), names[m], size, o->batch, x, rm, x / rm);
+    }
+    fflush(stdout);
+}
+
+/* ---- driver ------------------------------------------------------------- */
 
 static void row(const opts *o, int policy, int batch, size_t size) {
     double v[16], raw[16];
@@ -338,9 +460,10 @@ int main(int argc, char **argv) {
     static const int mvals[] = {0, 1};
     opts o = {"/tmp/jsbench", 1000000, {16, 128, 1024, 65536}, 4, 1000, 3,
               {JS_SYNC_ALWAYS, JS_SYNC_INTERVAL, JS_SYNC_NONE}, 3, {0, 1}, 2,
-              1, 3.0, 0, 1};
+              1, 3.0, 0, 1, 0};
     int c;
-    while ((c = getopt(argc, argv, "d:n:s:b:r:p:m:t:T:Ou:h")) != -1) {
+    int batch_set = 0;
+    while ((c = getopt(argc, argv, "d:n:s:b:r:p:m:t:T:Ou:Ch")) != -1) {
         switch (c) {
         case 'd': o.dir = optarg; break;
         case 'n': o.n = strtoull(optarg, NULL, 10); break;
@@ -353,7 +476,8 @@ int main(int argc, char **argv) {
             free(dup);
             break;
         }
-        case 'b': o.batch = strtoull(optarg, NULL, 10); break;
+        case 'b': o.batch = strtoull(optarg, NULL, 10); batch_set = 1; break;
+        case 'C': o.consume_mode = 1; break;
         case 'r': o.reps = atoi(optarg); break;
         case 'p': o.npolicies = parse_list(optarg, pnames, o.policies, 3, pvals); break;
         case 'm': o.nmodes = parse_list(optarg, mnames, o.modes, 2, mvals); break;
@@ -367,7 +491,9 @@ int main(int argc, char **argv) {
                     "[-r reps] [-p always,interval,none] [-m single,batch] "
                     "[-t threads] [-T secs] [-O]\n"
                     "  -O: open time and memory of a store of -n messages\n"
-                    "  -u: with -O, spread them over this many subjects\n");
+                    "  -u: with -O, spread them over this many subjects\n"
+                    "  -C: consume -n messages: fetch -b (100) + ack, ack "
+                    "none, and js_msg_get_next as the baseline\n");
             return c == 'h' ? 0 : 2;
         }
     }
@@ -376,10 +502,20 @@ int main(int argc, char **argv) {
         fprintf(stderr, "jsbench: bad arguments\n");
         return 2;
     }
+    if (o.consume_mode && !batch_set)
+        o.batch = 100;
     mkdir(o.dir, 0700);
     printf("libjetstream %s jsbench: n=%" PRIu64 " batch=%zu reps=%d "
            "(median) threads=%d\n", js_version(), o.n, o.batch, o.reps,
            o.threads);
+    if (o.consume_mode) {
+        printf("%-8s %-10s %7s %6s %12s %14s %6s\n", "policy", "mode", "size",
+               "batch", "msgs/s", "get_next msg/s", "ratio");
+        for (int s = 0; s < o.nsizes; s++)
+            for (int p = 0; p < o.npolicies; p++)
+                consume_rows(&o, o.policies[p], o.sizes[s]);
+        return 0;
+    }
     if (o.open_mode) {
         for (int s = 0; s < o.nsizes; s++)
             open_bench(&o, o.sizes[s]);

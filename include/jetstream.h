@@ -23,9 +23,12 @@
  * Threads
  * -------
  * Every handle may be used from several threads at once. The library starts
- * no threads: timers (max_age, the duplicate window, INTERVAL syncs) are
- * applied when the store is touched. Calls that write may block on disk I/O;
- * reads block only on the locks of the stream they read.
+ * no threads of its own accord: timers (max_age, the duplicate window,
+ * INTERVAL syncs, ack_wait, inactive_threshold) are applied when the store
+ * is touched, and push delivery runs in js_dispatch() or in the dispatcher
+ * threads the application asks for with js_dispatcher_start(). Calls that
+ * write may block on disk I/O; reads block only on the locks of the stream
+ * they read. Callbacks are never called with a library lock held.
  *
  * Licensed under the Apache License, Version 2.0; see COPYING.
  */
@@ -51,9 +54,9 @@ extern "C" {
 
 /* The library version; the Makefile reads it from these lines. */
 #define JS_VERSION_MAJOR 1
-#define JS_VERSION_MINOR 0
+#define JS_VERSION_MINOR 1
 #define JS_VERSION_PATCH 0
-#define JS_VERSION_STRING "1.0.0"
+#define JS_VERSION_STRING "1.1.0"
 #define JS_VERSION_NUMBER \
     (JS_VERSION_MAJOR * 10000 + JS_VERSION_MINOR * 100 + JS_VERSION_PATCH)
 
@@ -77,7 +80,8 @@ extern "C" {
 #define JS_ENO_STREAM (-12)         /* no stream takes this subject */
 #define JS_ESTREAM_EXISTS (-13)     /* name in use, different config (10058) */
 #define JS_ESUBJECT_OVERLAP (-14)   /* subjects overlap another stream (10065) */
-#define JS_EUPDATE (-15)            /* field may not change on update (10052) */
+#define JS_EUPDATE (-15)            /* field may not change on update (10052;
+                                       consumers 10012) */
 #define JS_ESTREAM_MISMATCH (-16)   /* Nats-Expected-Stream differs (10060) */
 #define JS_EWRONG_LAST_SEQ (-17)    /* an expected last sequence differs (10071) */
 #define JS_EWRONG_LAST_MSGID (-18)  /* Nats-Expected-Last-Msg-Id differs (10070) */
@@ -94,6 +98,15 @@ extern "C" {
 #define JS_EBAD_HEADER (-29)        /* malformed or contradictory headers */
 #define JS_ENOTSUP (-30)            /* operation not supported (e.g. by a VFS) */
 #define JS_EEXIST (-31)             /* file or item already exists */
+#define JS_ETIMEOUT (-32)           /* nothing arrived before the timeout
+                                       (NATS 408/404 on a pull request) */
+#define JS_ECONSUMER_NOT_FOUND (-33) /* no such consumer (10014; 10149 from
+                                        js_consumer_update) */
+#define JS_ECONSUMER_EXISTS (-34)   /* name in use, different config (10148) */
+#define JS_EMAX_WAITING (-35)       /* max_waiting pull calls already waiting
+                                       (NATS 409 Exceeded MaxWaiting) */
+#define JS_EBUSY (-36)              /* in use: a push consumer's subscriber,
+                                       dispatcher already running (10105) */
 
 /* Sync policies: when a write is durable. */
 #define JS_SYNC_DEFAULT 0  /* stream: the store's policy; store: ALWAYS */
@@ -124,6 +137,8 @@ extern "C" {
 typedef struct js_store js_store;
 typedef struct js_stream js_stream;
 typedef struct js_msg js_msg;
+typedef struct js_consumer js_consumer;
+typedef struct js_sub js_sub;
 
 /* ------------------------------------------------------------------ */
 /* Library                                                             */
@@ -506,6 +521,329 @@ JS_API const void *js_msg_headers(const js_msg *msg, size_t *len);
  * *value is not NUL-terminated. */
 JS_API int js_msg_header(const js_msg *msg, const char *name,
                          const char **value, size_t *len);
+
+/* ------------------------------------------------------------------ */
+/* Consumers                                                           */
+/* ------------------------------------------------------------------ */
+/*
+ * A consumer is a cursor over one stream with at-least-once delivery, as in
+ * NATS JetStream. A consumer with a durable_name is durable: its config and
+ * its acks are stored and survive close, crashes and reopen. One without is
+ * ephemeral: it lives in memory until it has been unused for
+ * inactive_threshold, its stream is deleted, or the store is closed.
+ * A consumer is pull (the application calls js_consumer_next() or
+ * js_consumer_fetch()) unless deliver_subject is set, which makes it push
+ * (messages go to the callbacks of js_consumer_subscribe()).
+ * The enum values are those of the official NATS C client.
+ */
+#define JS_DELIVER_ALL 0
+#define JS_DELIVER_LAST 1
+#define JS_DELIVER_NEW 2
+#define JS_DELIVER_BY_START_SEQUENCE 3
+#define JS_DELIVER_BY_START_TIME 4
+#define JS_DELIVER_LAST_PER_SUBJECT 5
+
+#define JS_ACK_EXPLICIT 0 /* each message acked by itself (the default) */
+#define JS_ACK_NONE 1     /* delivered means acked */
+#define JS_ACK_ALL 2      /* an ack covers every earlier message too */
+
+#define JS_REPLAY_INSTANT 0  /* as fast as the application takes them */
+#define JS_REPLAY_ORIGINAL 1 /* with the gaps between their timestamps */
+
+#define JS_CONSUMER_CONFIG_VERSION 1
+typedef struct js_consumer_config {
+    unsigned version;
+    const char *name;         /* NULL: durable_name, or generated (8 chars)
+                                 for an ephemeral; NATS name rules */
+    const char *durable_name; /* set: durable; must equal name if both */
+    const char *description;  /* <= 4096 bytes */
+    int deliver_policy;       /* JS_DELIVER_* */
+    uint64_t opt_start_seq;   /* for JS_DELIVER_BY_START_SEQUENCE */
+    int64_t opt_start_time;   /* for JS_DELIVER_BY_START_TIME, ns */
+    int ack_policy;           /* JS_ACK_* */
+    int64_t ack_wait;         /* ns; 0: 30 s (backoff[0] if backoff set) */
+    int64_t max_deliver;      /* 0 or -1: unlimited */
+    const int64_t *backoff;   /* redelivery delays, ns; the n-th redelivery
+                                 waits backoff[min(n-1, num_backoff-1)] */
+    size_t num_backoff;
+    const char *filter_subject;          /* one filter, or NULL */
+    const char *const *filter_subjects;  /* several; none a subset of
+                                            another */
+    size_t num_filter_subjects;
+    int replay_policy;        /* JS_REPLAY_* */
+    uint64_t rate_limit_bps;  /* push only; 0: unlimited */
+    const char *sample_freq;  /* "N" or "N%": share of acks sampled as
+                                 JS_EVENT_ACK_SAMPLE events; NULL: none */
+    int64_t max_waiting;      /* pull: most calls waiting at once; 0: 512 */
+    int64_t max_ack_pending;  /* 0: 1000 (none for JS_ACK_NONE);
+                                 -1: unlimited */
+    int headers_only;         /* deliver headers and Nats-Msg-Size only */
+    int64_t max_batch;        /* pull: largest fetch; 0: no limit */
+    int64_t max_expires;      /* pull: longest wait, ns; 0: no limit */
+    int64_t max_bytes;        /* pull: largest fetch max_bytes; 0: none */
+    const char *deliver_subject; /* set: push consumer (a literal subject,
+                                    kept for NATS tools and bridges) */
+    const char *deliver_group;   /* push: subscribers share the messages */
+    int64_t inactive_threshold;  /* ns; ephemerals 0: 5 s; durables 0:
+                                    never removed */
+    const char *const *metadata; /* key, value, key, value, ... */
+    size_t num_metadata;         /* number of key/value pairs */
+    int mem_storage;          /* durable: config stored, acks kept in
+                                 memory only */
+} js_consumer_config;
+#define JS_CONSUMER_CONFIG_INIT                                          \
+    {JS_CONSUMER_CONFIG_VERSION, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0,     \
+     NULL, 0, NULL, NULL, 0, 0, 0, NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, \
+     NULL, 0, 0}
+
+/* A position in the consumer's and the stream's sequences. */
+typedef struct js_seq_pair {
+    uint64_t consumer_seq;
+    uint64_t stream_seq;
+    int64_t last_active; /* ns since the epoch; 0: never */
+} js_seq_pair;
+
+/* Library-allocated; freed with js_consumer_info_free(). Grows only at the
+ * end. The fields are NATS's ConsumerInfo. */
+struct js_consumer_info {
+    const char *stream;
+    const char *name;
+    int64_t created;
+    const js_consumer_config *config; /* normalised, NATS defaults applied */
+    js_seq_pair delivered;  /* last delivered (redeliveries included) */
+    js_seq_pair ack_floor;  /* everything up to here acked */
+    uint64_t num_ack_pending; /* delivered, not yet acked */
+    uint64_t num_redelivered; /* pending messages delivered more than once */
+    uint64_t num_waiting;     /* pull calls waiting */
+    uint64_t num_pending;     /* matching messages not yet delivered */
+    int push_bound;           /* push: a subscriber is attached */
+};
+
+/*
+ * Create a consumer on `stream`. If one of that name exists with an
+ * identical config this succeeds and returns it; with a different config it
+ * fails with JS_ECONSUMER_EXISTS. *out (if not NULL) gets a handle to
+ * release with js_consumer_release(). A durable consumer's config is
+ * durable when the call returns. The stream's max_consumers and, for
+ * work-queue streams, NATS's filter rules are enforced.
+ * Errors: JS_EINVAL (field named in js_errmsg(), NATS code in
+ * js_errcode_nats()), JS_ECONSUMER_EXISTS, JS_EMAX_CONSUMERS,
+ * JS_ESTREAM_NOT_FOUND, JS_EIO, JS_ENOMEM, JS_EMISUSE.
+ */
+JS_API int js_consumer_add(js_stream *stream, const js_consumer_config *cfg,
+                           js_consumer **out);
+
+/*
+ * Change an existing consumer's config; the consumer is the one named by
+ * cfg->name (or durable_name). Only what NATS lets change may
+ * differ: description, ack_wait, max_deliver, backoff, filters,
+ * rate_limit_bps, sample_freq, max_ack_pending, headers_only, max_batch,
+ * max_expires, max_bytes, deliver_group, inactive_threshold, metadata.
+ * *out (if not NULL) gets a handle to the consumer.
+ * Errors: JS_ECONSUMER_NOT_FOUND, JS_EUPDATE (the field is named),
+ * JS_EINVAL, JS_EIO.
+ */
+JS_API int js_consumer_update(js_stream *stream,
+                              const js_consumer_config *cfg,
+                              js_consumer **out);
+
+/* A handle to the consumer of that name. JS_ECONSUMER_NOT_FOUND if none. */
+JS_API int js_consumer_lookup(js_stream *stream, const char *name,
+                              js_consumer **out);
+
+/* Release a consumer handle. NULL is accepted. Messages delivered through
+ * it may still be acked after it is released. */
+JS_API void js_consumer_release(js_consumer *consumer);
+
+/* Delete a consumer and its stored state. Its handles become stale
+ * (JS_ECONSUMER_NOT_FOUND); pull calls waiting on it return that code.
+ * Errors: JS_ECONSUMER_NOT_FOUND, JS_EIO. */
+JS_API int js_consumer_delete(js_stream *stream, const char *name);
+
+/* The names of the stream's consumers, sorted, NULL-terminated; free with
+ * js_names_free(). *count (if not NULL) gets their number. */
+JS_API int js_consumer_names(js_stream *stream, char ***names,
+                             size_t *count);
+
+/* The consumer's config and state. Costs no scan of the stream. Free with
+ * js_consumer_info_free(). */
+JS_API int js_consumer_info(js_consumer *consumer,
+                            struct js_consumer_info **out);
+JS_API void js_consumer_info_free(struct js_consumer_info *info);
+
+/* ---- pull ---------------------------------------------------------- */
+
+/*
+ * The next message for this pull consumer: a due redelivery first, else
+ * the next new message matching the filters. Waits up to `timeout` ns for
+ * one (0: do not wait; < 0: wait without limit) while other threads
+ * publish; several threads may wait on one consumer and each message goes
+ * to one of them. Free the message with js_msg_free() after acking it.
+ * On failure *out is NULL.
+ * Errors: JS_ETIMEOUT, JS_EMAX_WAITING, JS_ECONSUMER_NOT_FOUND (deleted
+ * meanwhile), JS_EINVAL (a push consumer), JS_EIO, JS_ECORRUPT.
+ */
+JS_API int js_consumer_next(js_consumer *consumer, int64_t timeout,
+                            js_msg **out);
+
+#define JS_FETCH_OPTS_VERSION 1
+typedef struct js_fetch_opts {
+    unsigned version;
+    int64_t max_bytes; /* stop before the batch's data passes this; 0: none */
+    int64_t timeout;   /* ns to wait for the first message; 0: do not wait;
+                          < 0: no limit */
+    int no_wait;       /* return at once, even with a timeout set */
+} js_fetch_opts;
+#define JS_FETCH_OPTS_INIT {JS_FETCH_OPTS_VERSION, 0, 0, 0}
+
+/*
+ * Up to max_msgs messages into msgs[0..*n). Waits (per opts) until at least
+ * one is available, then returns every message available at once, up to
+ * max_msgs and max_bytes. opts may be NULL (no wait, no byte limit).
+ * Each message is freed with js_msg_free().
+ * The caller owns msgs[0..*n) whatever the return value.
+ * Errors: as js_consumer_next(); JS_EINVAL when max_msgs is 0 or passes
+ * the consumer's max_batch, or max_bytes or timeout pass max_bytes or
+ * max_expires; JS_EMSG_SIZE when the first message alone is larger than
+ * max_bytes (NATS 409 Message Size Exceeds MaxBytes); JS_EFAILED,
+ * JS_EMISUSE.
+ */
+JS_API int js_consumer_fetch(js_consumer *consumer, js_msg **msgs,
+                             size_t max_msgs, const js_fetch_opts *opts,
+                             size_t *n);
+
+/* ---- push ---------------------------------------------------------- */
+
+/* Called with a delivered message that it then owns (free it with
+ * js_msg_free()). Called with no library lock held, from js_dispatch() or a
+ * dispatcher thread. */
+typedef void (*js_msg_handler)(js_consumer *consumer, js_msg *msg,
+                               void *ctx);
+
+/*
+ * Attach a callback to a push consumer. Without a deliver_group a push
+ * consumer takes one subscriber (a second gets JS_EBUSY); with one, its
+ * subscribers share the messages, each message going to one of them.
+ * Delivery happens in js_dispatch() or a dispatcher thread, never inside
+ * this call. *out gets a handle for js_sub_unsubscribe().
+ * Errors: JS_EINVAL (a pull consumer), JS_EBUSY, JS_ECONSUMER_NOT_FOUND.
+ */
+JS_API int js_consumer_subscribe(js_consumer *consumer, js_msg_handler cb,
+                                 void *ctx, js_sub **out);
+
+/* Detach and free a subscription; once it returns the callback is not
+ * running and will not be called again. Messages it held unacked are
+ * redelivered after ack_wait. NULL is accepted. Must not be called from
+ * the subscription's own callback. */
+JS_API int js_sub_unsubscribe(js_sub *sub);
+
+/*
+ * Do the store's pending work in the calling thread: deliver due messages
+ * to push subscribers (redeliveries after ack_wait, replay pacing,
+ * rate limits), remove inactive consumers, deliver events. Waits up to
+ * `timeout` ns (0: do not wait; < 0: no limit) for work if there is none.
+ * Returns the number of callbacks made, message and event callbacks
+ * together (>= 0), or a negative JS_E* code. For single-threaded programs
+ * and firmware loops. (Pull calls and consumer management also remove
+ * inactive consumers of their stream.)
+ */
+JS_API int js_dispatch(js_store *store, int64_t timeout);
+
+/* Start `threads` (1..64) dispatcher threads that run js_dispatch() until
+ * js_dispatcher_stop() or js_close(). JS_EBUSY if already started. */
+JS_API int js_dispatcher_start(js_store *store, unsigned threads);
+
+/* Stop and join the dispatcher threads. Must not be called from a
+ * callback. Returns 0 if none were running. */
+JS_API int js_dispatcher_stop(js_store *store);
+
+/* ---- delivered messages -------------------------------------------- */
+
+#define JS_MSG_META_VERSION 1
+typedef struct js_msg_meta {
+    unsigned version;
+    const char *stream;    /* borrowed; lives as long as the message */
+    const char *consumer;  /* borrowed; lives as long as the message */
+    uint64_t stream_seq;
+    uint64_t consumer_seq;
+    uint64_t num_delivered; /* 1 on the first delivery */
+    uint64_t num_pending;   /* matching messages still to deliver */
+    int64_t timestamp;      /* when the message was stored, ns */
+} js_msg_meta;
+#define JS_MSG_META_INIT {JS_MSG_META_VERSION, NULL, NULL, 0, 0, 0, 0, 0}
+
+/* The delivery metadata NATS puts in a message's reply subject. Fills the
+ * caller's version-sized prefix of *meta. JS_EINVAL if the message was not
+ * delivered by a consumer (js_msg_get() and friends). */
+JS_API int js_msg_metadata(const js_msg *msg, js_msg_meta *meta);
+
+/*
+ * Acknowledgements, NATS's +ACK, -NAK, +WPI and +TERM. Each applies to the
+ * consumer that delivered msg, which must not have been freed; the consumer
+ * handle may have been released. An ack of a message already acked, or
+ * redelivered to someone else since, is ignored (returns 0).
+ * js_msg_ack() records the ack in memory; it is stored with the next
+ * ack_sync, fetch, js_flush() or js_close(), and an ack lost in a crash
+ * means one redelivery. js_msg_ack_sync() returns once the ack is as durable as the
+ * stream's sync policy promises a publish (under JS_SYNC_ALWAYS: on stable
+ * storage), so the message is never delivered again. js_msg_nak()
+ * redelivers after `delay` ns (0: at once). js_msg_in_progress() restarts
+ * the ack_wait timer (with backoff: the delay for the deliveries so far). js_msg_term() stops redelivery and reports reason
+ * (may be NULL) in a JS_EVENT_MSG_TERMINATED event.
+ * Errors: JS_EINVAL (msg not from a consumer, or the consumer's ack policy
+ * is none), JS_ECONSUMER_NOT_FOUND, JS_EIO, JS_EFAILED.
+ */
+JS_API int js_msg_ack(js_msg *msg);
+JS_API int js_msg_ack_sync(js_msg *msg);
+JS_API int js_msg_nak(js_msg *msg, int64_t delay);
+JS_API int js_msg_in_progress(js_msg *msg);
+JS_API int js_msg_term(js_msg *msg, const char *reason);
+
+/* ---- events --------------------------------------------------------- */
+
+/* The events, with NATS's advisory and metric types. */
+#define JS_EVENT_STREAM_CREATED 1   /* io.nats.jetstream.advisory.v1.stream_action */
+#define JS_EVENT_STREAM_UPDATED 2
+#define JS_EVENT_STREAM_DELETED 3
+#define JS_EVENT_CONSUMER_CREATED 4 /* ...advisory.v1.consumer_action */
+#define JS_EVENT_CONSUMER_UPDATED 5
+#define JS_EVENT_CONSUMER_DELETED 6
+#define JS_EVENT_MAX_DELIVERIES 7   /* ...advisory.v1.max_deliver */
+#define JS_EVENT_MSG_TERMINATED 8   /* ...advisory.v1.terminated */
+#define JS_EVENT_MSG_NAKED 9        /* ...advisory.v1.nak */
+#define JS_EVENT_ACK_SAMPLE 10      /* io.nats.jetstream.metric.v1.consumer_ack */
+
+/* One event. Every pointer is borrowed for the duration of the callback.
+ * Fields that an event's NATS advisory does not carry are 0 or NULL. */
+typedef struct js_event {
+    unsigned version;       /* 1 */
+    int kind;               /* JS_EVENT_* */
+    const char *type;       /* NATS type, e.g.
+                               "io.nats.jetstream.advisory.v1.max_deliver" */
+    const char *id;         /* unique per event */
+    int64_t timestamp;      /* ns since the epoch */
+    const char *stream;
+    const char *consumer;   /* consumer events */
+    const char *action;     /* "create", "modify" or "delete" */
+    uint64_t stream_seq;
+    uint64_t consumer_seq;
+    uint64_t deliveries;
+    const char *reason;     /* JS_EVENT_MSG_TERMINATED */
+    int64_t ack_time;       /* JS_EVENT_ACK_SAMPLE: delivery to ack, ns */
+} js_event;
+
+typedef void (*js_event_handler)(const js_event *ev, void *ctx);
+
+/*
+ * Register the store's event callback (NULL removes it). While one is
+ * registered, events are queued as they happen and delivered, in order and
+ * one at a time, at the end of the library call that caused them (in its
+ * thread, with no lock held, unless another thread is delivering events
+ * then: that thread delivers them) or by js_dispatch(). At most 65536 wait
+ * in the queue; beyond that the oldest are dropped. Event ids are unique
+ * within one js_open() of the store.
+ */
+JS_API int js_events_set(js_store *store, js_event_handler cb, void *ctx);
 
 #ifdef __cplusplus
 }

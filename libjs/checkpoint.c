@@ -9,7 +9,7 @@
 #include "vfs.h"
 
 static const uint8_t ckpt_magic[8] = {'J', 'S', 'I', 'D', 'X', '\r', '\n', 0x1a};
-#define CKPT_VERSION 1
+#define CKPT_VERSION 2
 #define CKPT_NAME "index"
 #define CKPT_TAIL_WINDOW 64
 /* Bound on a checkpoint file: generous, but never an unbounded read. */
@@ -70,8 +70,30 @@ static int tail_crc(jsi_ms *ms, const jsi_blk *t, uint32_t *crc) {
     return rc;
 }
 
+/* A block's subject summary: the pairs with a count, ids ascending and
+ * delta-coded (consecutive new subjects cost a byte each). */
+static int encode_summary(const jsi_blk *k, jsi_buf *b) {
+    uint64_t n = 0, prev = 0;
+    for (uint32_t j = 0; j < k->nsum; j++)
+        n += k->sum[j].cnt != 0;
+    int rc = put_uv(b, n);
+    for (uint32_t j = 0; rc == 0 && j < k->nsum; j++) {
+        if (!k->sum[j].cnt)
+            continue;
+        uint64_t id = jsi_sum_id(&k->sum[j]);
+        rc = put_uv(b, id - prev);
+        if (rc == 0)
+            rc = put_uv(b, k->sum[j].cnt);
+        prev = id;
+    }
+    return rc;
+}
+
 static int encode_blocks(jsi_ms *ms, jsi_buf *b) {
     int rc = put_uv(b, ms->nblks);
+    /* The tail's summary may have an unsorted end: sort it (appends find
+     * their pairs again by binary search). */
+    jsi_ms_sum_seal(ms->blks[ms->nblks - 1], 0);
     for (size_t i = 0; rc == 0 && i < ms->nblks; i++) {
         jsi_blk *k = ms->blks[i];
         uint64_t v[9] = {k->no,        k->lo,
@@ -79,6 +101,8 @@ static int encode_blocks(jsi_ms *ms, jsi_buf *b) {
                          k->bytes,     (uint64_t)k->first_ts,
                          (uint64_t)k->last_ts, k->size, k->with_ids};
         rc = put_list(b, v, 9);
+        if (rc == 0)
+            rc = encode_summary(k, b);
     }
     return rc;
 }
@@ -91,9 +115,9 @@ static int encode_subjects(jsi_ms *ms, jsi_buf *b) {
         rc = put_uv(b, e->len);
         if (rc == 0)
             rc = jsi_buf_append(b, e->subj, e->len);
-        uint64_t v[4] = {e->count, e->first, e->last, e->first_stale};
+        uint64_t v[5] = {e->count, e->first, e->last, e->first_stale, e->id};
         if (rc == 0)
-            rc = put_list(b, v, 4);
+            rc = put_list(b, v, 5);
     }
     return rc;
 }
@@ -105,11 +129,11 @@ static int encode(jsi_ms *ms, jsi_buf *b) {
         rc = put_u32(b, CKPT_VERSION);
     if (rc == 0)
         rc = put_u32(b, 0);
-    uint64_t h[9] = {ms->first, ms->last, ms->msgs, ms->bytes,
-                     (uint64_t)ms->last_ts, ms->lost_bytes, ms->next_blkno,
-                     t->no, t->size};
+    uint64_t h[10] = {ms->first, ms->last, ms->msgs, ms->bytes,
+                      (uint64_t)ms->last_ts, ms->lost_bytes, ms->next_blkno,
+                      ms->next_sid, t->no, t->size};
     if (rc == 0)
-        rc = put_list(b, h, 9);
+        rc = put_list(b, h, 10);
     uint32_t crc = 0;
     if (rc == 0)
         rc = tail_crc(ms, t, &crc);
@@ -215,6 +239,34 @@ static uint32_t get_u32(rd *r) {
     return v;
 }
 
+/* A block's summary: ids strictly ascending and below next_sid, counts
+ * non-zero and together no more than the block's sequence span. */
+static int decode_summary(jsi_ms *ms, jsi_blk *b, rd *r) {
+    uint64_t n = get_uv(r), prev = 0, total = 0;
+    if (r->bad || n > (r->n - r->off) / 2 || n > b->hi + 1 - b->lo)
+        return JS_ECORRUPT;
+    if (n == 0)
+        return 0;
+    b->sum = jsi_malloc((size_t)n * sizeof *b->sum);
+    if (!b->sum)
+        return JS_ENOMEM;
+    b->sum_cap = (uint32_t)n;
+    for (uint64_t j = 0; j < n; j++) {
+        uint64_t d = get_uv(r), cnt = get_uv(r);
+        if (r->bad || d == 0 || d >= ms->next_sid - prev || cnt == 0 ||
+            cnt > UINT32_MAX || cnt > b->hi + 1 - b->lo - total)
+            return JS_ECORRUPT;
+        prev += d;
+        total += cnt;
+        jsi_sum_pair *p = &b->sum[j];
+        p->id_lo = (uint32_t)prev;
+        p->id_hi = (uint32_t)(prev >> 32);
+        p->cnt = (uint32_t)cnt;
+    }
+    b->nsum = b->nsorted = (uint32_t)n;
+    return 0;
+}
+
 static int decode_blocks(jsi_ms *ms, rd *r) {
     uint64_t n = get_uv(r);
     if (r->bad || n == 0 || n > (r->n - r->off) / 8)
@@ -241,6 +293,9 @@ static int decode_blocks(jsi_ms *ms, rd *r) {
         b->size = b->wr = b->sy = v[7];
         b->with_ids = v[8];
         b->created = 1;
+        int rc = decode_summary(ms, b, r);
+        if (rc)
+            return rc;
         prev_no = v[0];
         prev_hi = b->hi >= b->lo ? b->hi : b->lo - 1;
     }
@@ -259,9 +314,10 @@ static int decode_subjects(jsi_ms *ms, rd *r) {
         const char *s = (const char *)r->p + r->off;
         r->off += len;
         uint64_t count = get_uv(r), first = get_uv(r), last = get_uv(r),
-                 flags = get_uv(r);
+                 flags = get_uv(r), id = get_uv(r);
         if (r->bad || count == 0 || first > last || last > ms->last ||
-            flags > 3 || !jsi_subject_valid(s, (size_t)len, 0))
+            flags > 3 || id == 0 || id >= ms->next_sid ||
+            !jsi_subject_valid(s, (size_t)len, 0))
             return JS_ECORRUPT;
         int created = 0;
         jsi_sidx_entry *e = jsi_sidx_upsert(ms->sidx, s, (size_t)len, &created);
@@ -273,6 +329,7 @@ static int decode_subjects(jsi_ms *ms, rd *r) {
         e->first = first;
         e->last = last;
         e->first_stale = (uint32_t)flags;
+        e->id = id;
     }
     return 0;
 }
@@ -287,11 +344,12 @@ int jsi_ckpt_decode(jsi_ms *ms, const uint8_t *p, size_t len,
     rd r = {p, len - 4, 8, 0};
     if (get_u32(&r) != CKPT_VERSION || get_u32(&r) != 0)
         return JS_ECORRUPT;
-    uint64_t h[9];
-    for (int k = 0; k < 9; k++)
+    uint64_t h[10];
+    for (int k = 0; k < 10; k++)
         h[k] = get_uv(&r);
     *tcrc = get_u32(&r);
-    if (r.bad || h[0] == 0 || h[0] > h[1] + 1 || h[2] > h[1] + 1 - h[0])
+    if (r.bad || h[0] == 0 || h[0] > h[1] + 1 || h[2] > h[1] + 1 - h[0] ||
+        h[7] == 0 || h[7] > UINT64_MAX / 2)
         return JS_ECORRUPT;
     ms->first = h[0];
     ms->last = h[1];
@@ -300,8 +358,9 @@ int jsi_ckpt_decode(jsi_ms *ms, const uint8_t *p, size_t len,
     ms->last_ts = (int64_t)h[4];
     ms->lost_bytes = h[5];
     ms->next_blkno = h[6];
-    *tail_no = h[7];
-    *tail_size = h[8];
+    ms->next_sid = h[7];
+    *tail_no = h[8];
+    *tail_size = h[9];
     int rc = decode_blocks(ms, &r);
     size_t used = 0;
     if (rc == 0)

@@ -6,17 +6,23 @@
  *
  * Format (integers little-endian, counts and sequences as varints):
  *   u8[8]  magic "JSIDX\r\n\x1a"
- *   u32    version (1)
+ *   u32    version (2)
  *   u32    flags (0)
- *   varint first, last, msgs, bytes, last_ts, lost_bytes, next_blkno
+ *   varint first, last, msgs, bytes, last_ts, lost_bytes, next_blkno,
+ *          next subject id
  *   varint tail block number, tail size (replay starts there)
  *   u32    CRC-32C of the tail block's bytes [max(32, size-64), size)
  *   varint block count; per block: no, lo, hi-lo+1, msgs, bytes,
- *          first_ts, last_ts, size, messages with Nats-Msg-Id
+ *          first_ts, last_ts, size, messages with Nats-Msg-Id, then its
+ *          subject summary: pair count, per pair (ids ascending): id minus
+ *          the previous pair's id (the first: the id), live messages
  *   rangeset deleted, rangeset lost
  *   varint subject count; per subject: len, bytes, count, first, last,
- *          flags
+ *          flags, id
  *   u32    CRC-32C of everything before it
+ *
+ * Version 1 (no subject ids or summaries) is not read: the open rebuilds
+ * the index from the blocks and writes a version 2 checkpoint.
  */
 #ifndef JSI_CHECKPOINT_H
 #define JSI_CHECKPOINT_H

@@ -46,6 +46,7 @@ void jsi_ms_blk_free(jsi_blk *b) {
         jsi_vfs_close(b->f);
     jsi_free(b->buf);
     jsi_free(b->offs);
+    jsi_free(b->sum);
     jsi_free(b);
 }
 
@@ -183,7 +184,7 @@ int jsi_ms_rec_at(jsi_ms *ms, uint64_t seq, const uint8_t **p,
     return 0;
 }
 
-static void rec_view(const uint8_t *p, const jsi_rechdr *h, jsi_rec *r) {
+void jsi_ms_rec_view(const uint8_t *p, const jsi_rechdr *h, jsi_rec *r) {
     r->seq = h->seq;
     r->ts = h->ts;
     r->subj = (const char *)p + JSI_REC_HDR_LEN;
@@ -205,7 +206,7 @@ int jsi_ms_load(jsi_ms *ms, uint64_t seq, jsi_rec *r) {
     if (!jsi_rec_body_ok(p, &h))
         return JSI_ERR(JS_ECORRUPT, 0,
                        "message %" PRIu64 " failed its checksum", seq);
-    rec_view(p, &h, r);
+    jsi_ms_rec_view(p, &h, r);
     return 0;
 }
 
@@ -245,74 +246,20 @@ int jsi_ms_subject_fix(jsi_ms *ms, jsi_sidx_entry *e) {
 
 /* ---- scans -------------------------------------------------------------- */
 
-static int filter_is_all(const char *filter) {
+int jsi_ms_filter_is_all(const char *filter) {
     return !filter || !*filter || strcmp(filter, ">") == 0;
 }
 
-/* Lower bound of the first sequence >= from matching a wildcard filter,
- * from the per-subject index; last+1 if nothing can match. */
-static uint64_t wildcard_start(jsi_ms *ms, const char *filter, size_t flen,
-                               uint64_t from, uint64_t *end) {
-    uint64_t best = UINT64_MAX, hi = 0;
-    size_t pos = 0;
-    jsi_sidx_entry *e;
-    while ((e = jsi_sidx_next(ms->sidx, &pos)) != NULL) {
-        if (e->last < from || !jsi_subject_match(filter, flen, e->subj, e->len))
-            continue;
-        uint64_t c = JSI_MAX(from, e->first);
-        if (c < best)
-            best = c;
-        if (e->last > hi)
-            hi = e->last;
-    }
-    *end = hi;
-    return best == UINT64_MAX ? ms->last + 1 : best;
-}
-
 int jsi_ms_next(jsi_ms *ms, const char *filter, uint64_t seq, jsi_rec *r) {
-    uint64_t start = JSI_MAX(seq, ms->first), end = ms->last;
-    size_t flen = filter ? strlen(filter) : 0;
-    int all = filter_is_all(filter);
-    if (ms->msgs == 0)
-        return JS_EMSG_NOT_FOUND;
-    if (!all && !jsi_subject_has_wildcard(filter, flen)) {
-        jsi_sidx_entry *e = jsi_sidx_get(ms->sidx, filter, flen);
-        if (!e)
-            return JS_EMSG_NOT_FOUND;
-        start = JSI_MAX(start, e->first);
-        end = e->last;
-    } else if (!all && jsi_sidx_size(ms->sidx) <= 4096) {
-        start = wildcard_start(ms, filter, flen, start, &end);
-    }
-    for (uint64_t s = start; s <= end && s >= start;) {
-        const uint8_t *p;
-        jsi_rechdr h;
-        if (jsi_rs_contains(&ms->deleted, s)) {
-            s = jsi_rs_next_gap(&ms->deleted, s);
-            continue;
-        }
-        int rc = jsi_ms_rec_at(ms, s, &p, &h);
-        if (rc == JS_ENOMEM || rc == JS_EIO)
-            return rc;
-        if (rc == 0 && (all || jsi_subject_match(filter, flen,
-                                                 (const char *)p + JSI_REC_HDR_LEN,
-                                                 h.subj_len))) {
-            if (!jsi_rec_body_ok(p, &h)) {
-                s++;
-                continue; /* damaged: skipped by scans, reported by get */
-            }
-            rec_view(p, &h, r);
-            return 0;
-        }
-        s++;
-    }
-    return JS_EMSG_NOT_FOUND;
+    const char *f[1] = {filter};
+    return jsi_ms_next_multi(ms, f, jsi_ms_filter_is_all(filter) ? 0 : 1, seq,
+                             r);
 }
 
 int jsi_ms_last(jsi_ms *ms, const char *filter, jsi_rec *r) {
     if (ms->msgs == 0)
         return JS_EMSG_NOT_FOUND;
-    if (filter_is_all(filter)) {
+    if (jsi_ms_filter_is_all(filter)) {
         for (uint64_t s = ms->last; s >= ms->first && s > 0; s--)
             if (jsi_ms_load(ms, s, r) == 0)
                 return 0;
@@ -385,6 +332,9 @@ uint64_t jsi_ms_seq_from_time(jsi_ms *ms, int64_t t) {
 /* ---- append ------------------------------------------------------------- */
 
 int jsi_ms_blks_append(jsi_ms *ms, jsi_blk *b) {
+    /* Only the last block may keep an unsorted summary. */
+    if (ms->nblks)
+        jsi_ms_sum_seal(ms->blks[ms->nblks - 1], 1);
     if (ms->nblks == ms->blks_cap) {
         size_t ncap = ms->blks_cap ? ms->blks_cap * 2 : 16;
         jsi_blk **n = jsi_realloc(ms->blks, ncap * sizeof *n);
@@ -512,6 +462,8 @@ int jsi_ms_append(jsi_ms *ms, const char *subj, size_t slen, const void *hdr,
     int rc = tail_reserve(ms, len, &t);
     uint64_t s = ms->last + 1;
     if (rc == 0)
+        rc = jsi_ms_sum_reserve(t);
+    if (rc == 0)
         rc = jsi_ms_offs_set(t, s, (uint32_t)t->size);
     if (rc) {
         if (created)
@@ -534,11 +486,14 @@ int jsi_ms_append(jsi_ms *ms, const char *subj, size_t slen, const void *hdr,
     ms->last_ts = ts;
     ms->msgs++;
     ms->bytes += jsi_ms_msg_size(slen, hlen, dlen);
-    if (created)
+    if (created) {
         e->first = s;
+        jsi_ms_subject_new(ms, e);
+    }
     e->count++;
     e->last = s;
     e->first_stale &= ~JSI_SUBJ_LAST_STALE;
+    jsi_ms_sum_add(t, e);
     *seq = s;
     return 0;
 }
@@ -795,6 +750,11 @@ uint64_t jsi_ms_first_seq(const jsi_ms *ms) { return ms->first; }
 uint64_t jsi_ms_last_seq(const jsi_ms *ms) { return ms->last; }
 uint64_t jsi_ms_msgs(const jsi_ms *ms) { return ms->msgs; }
 uint64_t jsi_ms_bytes(const jsi_ms *ms) { return ms->bytes; }
+
+void jsi_ms_set_observer(jsi_ms *ms, jsi_ms_removed_fn fn, void *ctx) {
+    ms->obs = fn;
+    ms->obs_ctx = ctx;
+}
 
 void jsi_ms_set_sync(jsi_ms *ms, int sync, int64_t interval) {
     ms->cfg.sync = sync;

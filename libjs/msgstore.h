@@ -1,8 +1,9 @@
 /*
  * msgstore.h - the messages of one stream: append-only block files of
  * checksummed records over a js_vfs, an in-memory index (blocks, deleted
- * runs, per-subject counts), a block cache, group commit, index
- * checkpoints and crash recovery.
+ * runs, per-subject counts, and per block the live messages of each
+ * subject in it), a block cache, group commit, index checkpoints and
+ * crash recovery.
  *
  * Locking: every function is called with the stream's mutex (cfg.mu) held.
  * jsi_ms_commit() may release it while it writes and syncs, so other
@@ -111,11 +112,41 @@ int jsi_ms_purge(jsi_ms *ms, const char *filter, uint64_t seq, uint64_t keep,
  * has passed, NONE writes. force_sync syncs whatever the policy. */
 int jsi_ms_commit(jsi_ms *ms, int force_sync);
 
+/* Called (under the stream mutex) for messages the store removes: by
+ * jsi_ms_remove, jsi_ms_remove_first, jsi_ms_purge. subj/slen is the
+ * subject of every message in [lo, hi] (lo == hi for a single message), or
+ * NULL when the store removed a range without knowing the subjects (then
+ * the caller recounts with jsi_ms_count). Called after the index has
+ * changed; it may read (jsi_ms_count, ...) but not remove, and subj is
+ * valid only until it calls back into the store. Never called for
+ * removals replayed during recovery (no observer is set until open
+ * returns). */
+typedef void (*jsi_ms_removed_fn)(void *ctx, uint64_t lo, uint64_t hi,
+                                  const char *subj, size_t slen);
+/* Set (fn NULL: clear) the removal observer. */
+void jsi_ms_set_observer(jsi_ms *ms, jsi_ms_removed_fn fn, void *ctx);
+
+/* Exact number of live messages with sequence >= start whose subject
+ * matches any of filters[0..nfilters) (nfilters 0: every subject). Filters
+ * are valid subjects, possibly with wildcards, none a subset of another.
+ * Reads at most the one block holding `start`; everything else comes from
+ * in-memory summaries. "Live" is as the index knows it: a record found
+ * damaged only after open still counts until it is removed. 0,
+ * JS_ENOMEM, or the error loading the block holding start. */
+int jsi_ms_count(jsi_ms *ms, const char *const *filters, size_t nfilters,
+                 uint64_t start, uint64_t *out);
+
 /* Reads. Each returns 0 and fills *r, JS_EMSG_NOT_FOUND, or JS_ECORRUPT
  * (the message was stored but is damaged or lost). */
 int jsi_ms_load(jsi_ms *ms, uint64_t seq, jsi_rec *r);
 /* First message with sequence >= seq matching filter (NULL: any). */
 int jsi_ms_next(jsi_ms *ms, const char *filter, uint64_t seq, jsi_rec *r);
+/* First live message with sequence >= seq matching any of filters
+ * (nfilters 0: any); filters as for jsi_ms_count. Skips blocks whose
+ * summary holds no matching subject, so a sparse filter reads only the
+ * blocks holding its messages. Damaged records are skipped. */
+int jsi_ms_next_multi(jsi_ms *ms, const char *const *filters,
+                      size_t nfilters, uint64_t seq, jsi_rec *r);
 /* Last message matching filter (a literal subject or wildcards). */
 int jsi_ms_last(jsi_ms *ms, const char *filter, jsi_rec *r);
 /* The per-subject index (for walks over all subjects). */

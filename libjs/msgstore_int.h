@@ -23,6 +23,39 @@
 #define JSI_SUBJ_LAST_STALE 2u
 
 /*
+ * Per-block subject summary: how many live messages of subject `id` (a
+ * jsi_sidx_entry's id) the block holds. Three 32-bit words so an array of
+ * them packs to 12 bytes a pair and sorts in place.
+ */
+typedef struct jsi_sum_pair {
+    uint32_t id_lo, id_hi, cnt;
+} jsi_sum_pair;
+
+static inline uint64_t jsi_sum_id(const jsi_sum_pair *p) {
+    return (uint64_t)p->id_hi << 32 | p->id_lo;
+}
+
+#define JSI_FCACHE_SLOTS 8
+
+/* The ids of the subjects matching a filter set, for skipping blocks in
+ * filtered scans without walking the subject index each call. Ids only
+ * ever get added (a new subject gets the next, largest id), so the array
+ * stays sorted; ids of subjects since removed stay until the next rebuild
+ * and are harmless (no block counts them). A filter set matching most
+ * subjects keeps no ids ("dense"): nearly every block would match, and the
+ * ids would cost as much memory as the index. */
+typedef struct jsi_fcache {
+    char **filters;          /* owned copies; NULL: slot unused */
+    size_t nf;
+    uint64_t *ids;
+    size_t n, cap;
+    int stale;               /* an update failed: rebuild before use */
+    int dense;               /* no ids kept: scans skip no block */
+    size_t built_s;          /* subjects in the index when built */
+    uint64_t tick;           /* LRU */
+} jsi_fcache;
+
+/*
  * One block file. Blocks partition the sequence space: block i holds the
  * MSG records with sequences in [lo, hi]; lo of the next block is hi + 1 or
  * more. A block is "loaded" when buf holds its bytes [0, size) and offs maps
@@ -46,6 +79,12 @@ typedef struct jsi_blk {
     int tail_damaged;       /* the cut-off end began with a whole record
                                header that failed its checksum */
     uint64_t tick;          /* LRU clock for the cache */
+    /* Live messages per subject in this block. [0, nsorted) is sorted by
+     * id; only the last block has an unsorted suffix [nsorted, nsum), the
+     * subjects first appended since it was last sorted, each reachable
+     * through its entry's hint. Pairs may hold a zero count. */
+    jsi_sum_pair *sum;
+    uint32_t nsum, nsorted, sum_cap;
 } jsi_blk;
 
 /* One unit of flush work, prepared under the lock, done outside it. */
@@ -72,6 +111,11 @@ struct jsi_ms {
     jsi_rangeset lost;       /* sequences found damaged at open */
     uint64_t lost_msgs, lost_bytes;
     jsi_sidx *sidx;
+    uint64_t next_sid;       /* the next subject id (ids are never reused) */
+    jsi_fcache fcache[JSI_FCACHE_SLOTS];
+    uint64_t fcache_tick;
+    jsi_ms_removed_fn obs;   /* removal observer (NULL: none) */
+    void *obs_ctx;
 
     /* removals not yet logged */
     jsi_rangeset pend_del;
@@ -105,6 +149,8 @@ int jsi_ms_blk_find(jsi_ms *ms, uint64_t seq);            /* index or -1 */
 int jsi_ms_blk_load(jsi_ms *ms, jsi_blk *b);
 int jsi_ms_rec_at(jsi_ms *ms, uint64_t seq, const uint8_t **p,
                   jsi_rechdr *h);
+/* Fill r with views into the record at p (header h). */
+void jsi_ms_rec_view(const uint8_t *p, const jsi_rechdr *h, jsi_rec *r);
 int jsi_ms_flush(jsi_ms *ms, int sync);
 int jsi_ms_own_io(jsi_ms *ms);     /* wait for and take the I/O token */
 void jsi_ms_release_io(jsi_ms *ms);
@@ -116,6 +162,8 @@ int jsi_ms_append_raw(jsi_ms *ms, const uint8_t *rec, size_t len);
 /* Encode a FRONT record (everything below `first` removed) into p. */
 void jsi_ms_frame_front(jsi_ms *ms, uint8_t *p, uint64_t first);
 int jsi_ms_drop_dead_blocks(jsi_ms *ms);
+/* 1 if the filter matches every subject (NULL, "" or ">"). */
+int jsi_ms_filter_is_all(const char *filter);
 /* Evict least recently used loaded blocks beyond the cache size, never
  * `keep` (the block a caller is about to read). */
 void jsi_ms_cache_trim(jsi_ms *ms, const jsi_blk *keep);
@@ -128,11 +176,42 @@ int jsi_ms_walk(jsi_ms *ms, jsi_blk *b, const uint8_t *buf, uint64_t base,
 void jsi_ms_reset_index(jsi_ms *ms);
 int jsi_ms_blks_append(jsi_ms *ms, jsi_blk *b);
 
+/* msgstore_sum.c: per-block subject summaries */
+/* Room for one more pair in b (the last block), so that sum_add cannot
+ * fail. 0 or JS_ENOMEM. */
+int jsi_ms_sum_reserve(jsi_blk *b);
+/* Count one more live message of e in b, which must be the last block. */
+void jsi_ms_sum_add(jsi_blk *b, jsi_sidx_entry *e);
+/* Count one fewer live message of e in b (any block). */
+void jsi_ms_sum_sub(jsi_blk *b, const jsi_sidx_entry *e);
+/* Live messages of e in b. */
+uint32_t jsi_ms_sum_get(const jsi_blk *b, const jsi_sidx_entry *e);
+/* Sort b's summary and drop zero counts; shrink its memory when b stops
+ * being the last block. */
+void jsi_ms_sum_seal(jsi_blk *b, int shrink);
+/* Forget every block's summary (all messages are gone). */
+void jsi_ms_sum_clear(jsi_ms *ms);
+/* Sum of b's counts for the ids in ids[0..n) (sorted); with any, stop at
+ * the first non-zero one. */
+uint64_t jsi_ms_sum_of(const jsi_blk *b, const uint64_t *ids, size_t n,
+                       int any);
+/* 1 if id is in the sorted ids[0..n). */
+int jsi_ms_ids_have(const uint64_t *ids, size_t n, uint64_t id);
+/* For tests: 0 if every subject's count equals the sum of its block
+ * counts and every block's counts add up to its msgs, else JS_ECORRUPT
+ * with a detail. */
+int jsi_ms_sum_check(jsi_ms *ms);
+
+/* msgstore_filter.c */
+/* Give a new subject entry its id, and tell the filter caches. */
+void jsi_ms_subject_new(jsi_ms *ms, jsi_sidx_entry *e);
+/* Forget the filter caches' ids (the subject index was replaced). */
+void jsi_ms_fcache_reset(jsi_ms *ms);
+void jsi_ms_fcache_free(jsi_ms *ms);
+
 /* msgstore_remove.c */
 int jsi_ms_remove_seq(jsi_ms *ms, uint64_t seq, const jsi_rechdr *h,
                       const uint8_t *rec);
-void jsi_ms_subject_unlink(jsi_ms *ms, const char *subj, size_t slen,
-                           uint64_t seq);
 void jsi_ms_advance_first(jsi_ms *ms);
 
 #endif

@@ -59,14 +59,19 @@ static int apply_msg(jsi_ms *ms, jsi_blk *b, const uint8_t *p,
         return 0;
     }
     int created = 0;
+    if (jsi_ms_sum_reserve(b) != 0)
+        return JS_ENOMEM;
     jsi_sidx_entry *e = jsi_sidx_upsert(
         ms->sidx, (const char *)p + JSI_REC_HDR_LEN, h->subj_len, &created);
     if (!e)
         return JS_ENOMEM;
-    if (created)
+    if (created) {
         e->first = s;
+        jsi_ms_subject_new(ms, e);
+    }
     e->count++;
     e->last = s;
+    jsi_ms_sum_add(b, e); /* b is the last block: replay appends */
     b->msgs++;
     b->with_ids += (h->flags & JSI_RECF_MSGID) != 0;
     b->bytes += size;
@@ -509,6 +514,8 @@ void jsi_ms_reset_index(jsi_ms *ms) {
     jsi_rs_clear(&ms->lost);
     jsi_sidx_free(ms->sidx);
     ms->sidx = jsi_sidx_new();
+    ms->next_sid = 1;
+    jsi_ms_fcache_free(ms);
     ms->first = 1;
     ms->last = 0;
     ms->msgs = ms->bytes = 0;
@@ -529,6 +536,7 @@ int jsi_ms_open(const jsi_ms_cfg *cfg, uint64_t first_seq, jsi_ms **out) {
     ms->cfg.dir = ms->dir;
     ms->mu = cfg->mu;
     ms->sidx = jsi_sidx_new();
+    ms->next_sid = 1;
     ms->block_size = cfg->block_size ? cfg->block_size : JSI_DEFAULT_BLOCK_SIZE;
     if (ms->block_size < JSI_MIN_BLOCK_SIZE)
         ms->block_size = JSI_MIN_BLOCK_SIZE;
@@ -560,6 +568,7 @@ void jsi_ms_free(jsi_ms *ms) {
     jsi_rs_free(&ms->lost);
     jsi_rs_free(&ms->pend_del);
     jsi_sidx_free(ms->sidx);
+    jsi_ms_fcache_free(ms);
     jsi_free(ms->dir);
     if (ms->mu)
         pthread_cond_destroy(&ms->cond);

@@ -9,9 +9,7 @@
 #include "msgstore_int.h"
 #include "vfs.h"
 
-void jsi_ms_subject_unlink(jsi_ms *ms, const char *subj, size_t slen,
-                           uint64_t seq) {
-    jsi_sidx_entry *e = jsi_sidx_get(ms->sidx, subj, slen);
+static void subject_unlink(jsi_ms *ms, jsi_sidx_entry *e, uint64_t seq) {
     if (!e)
         return;
     if (e->count <= 1) {
@@ -52,6 +50,7 @@ void jsi_ms_advance_first(jsi_ms *ms) {
 /* Account for removing live message seq whose record is h/rec. */
 int jsi_ms_remove_seq(jsi_ms *ms, uint64_t seq, const jsi_rechdr *h,
                       const uint8_t *rec) {
+    const char *subj = (const char *)rec + JSI_REC_HDR_LEN;
     uint64_t size = jsi_ms_msg_size(h->subj_len, h->hdr_len,
                                     h->len - JSI_REC_HDR_LEN - h->subj_len -
                                         h->hdr_len);
@@ -61,19 +60,23 @@ int jsi_ms_remove_seq(jsi_ms *ms, uint64_t seq, const jsi_rechdr *h,
             return JSI_ERR(JS_ENOMEM, 0, "removing %" PRIu64, seq);
     }
     int i = jsi_ms_blk_find(ms, seq);
+    jsi_sidx_entry *e = jsi_sidx_get(ms->sidx, subj, h->subj_len);
     if (i >= 0) {
         jsi_blk *b = ms->blks[i];
         b->msgs--;
         b->bytes -= size;
+        if (e)
+            jsi_ms_sum_sub(b, e);
     }
-    jsi_ms_subject_unlink(ms, (const char *)rec + JSI_REC_HDR_LEN,
-                          h->subj_len, seq);
+    subject_unlink(ms, e, seq);
     ms->msgs--;
     ms->bytes -= size;
     if (seq == ms->first) {
         ms->first = seq + 1;
         jsi_ms_advance_first(ms);
     }
+    if (ms->obs)
+        ms->obs(ms->obs_ctx, seq, seq, subj, h->subj_len);
     return 0;
 }
 
@@ -196,12 +199,15 @@ int jsi_ms_remove_first(jsi_ms *ms) {
          * are unknown, but a limit or a purge must still get past it (else
          * purged messages would come back). Counted out as a message; its
          * subject's count keeps it until that subject is next fixed. */
-        int i = jsi_ms_blk_find(ms, ms->first);
+        uint64_t seq = ms->first;
+        int i = jsi_ms_blk_find(ms, seq);
         if (i >= 0 && ms->blks[i]->msgs)
             ms->blks[i]->msgs--;
         ms->msgs--;
         ms->first++;
         jsi_ms_advance_first(ms);
+        if (ms->obs)
+            ms->obs(ms->obs_ctx, seq, seq, NULL, 0);
         return 0;
     }
     if (rc)
@@ -217,8 +223,11 @@ static int purge_front(jsi_ms *ms, uint64_t upto, uint64_t *purged) {
         jsi_sidx *fresh = jsi_sidx_new();
         if (!fresh)
             return JSI_ERR(JS_ENOMEM, 0, "purge");
+        uint64_t lo = ms->first, hi = ms->last, had = ms->msgs;
         jsi_sidx_free(ms->sidx);
         ms->sidx = fresh;
+        jsi_ms_sum_clear(ms);
+        jsi_ms_fcache_reset(ms);
         *purged += ms->msgs;
         ms->msgs = 0;
         ms->bytes = 0;
@@ -228,6 +237,8 @@ static int purge_front(jsi_ms *ms, uint64_t upto, uint64_t *purged) {
         }
         ms->first = ms->last + 1;
         jsi_ms_advance_first(ms);
+        if (had && ms->obs)
+            ms->obs(ms->obs_ctx, lo, hi, NULL, 0);
         return 0;
     }
     for (;;) {

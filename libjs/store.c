@@ -16,6 +16,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "headers.h"
 #include "store.h"
@@ -51,6 +52,10 @@ static void store_free(js_store *st) {
         jsi_vfs_mem_free(st->memvfs);
     pthread_rwlock_destroy(&st->lock);
     pthread_mutex_destroy(&st->names_mu);
+    jsi_evq_free(&st->events);
+    pthread_mutex_destroy(&st->disp_mu);
+    pthread_mutex_destroy(&st->disp_ctl);
+    pthread_cond_destroy(&st->disp_cond);
     st->magic = 0;
     jsi_free(st);
 }
@@ -167,7 +172,7 @@ static int stream_start(js_store *st, uint64_t id, int64_t created,
         rc = st->vfs->sync_dir(st->vfs, st->path);
     jsi_stream_env env = {vfs,          dir,           st->block_size,
                           st->sync,     st->sync_interval, st->clock,
-                          st->clock_ctx};
+                          st->clock_ctx, &st->events};
     if (rc == 0)
         rc = jsi_stream_open(st, id, created, cfg, &env, out);
     jsi_free(dir);
@@ -293,6 +298,14 @@ JS_API int js_open(const char *path, const js_open_opts *opts, js_store **out) {
     st->refs = 1;
     pthread_rwlock_init(&st->lock, NULL);
     pthread_mutex_init(&st->names_mu, NULL);
+    jsi_evq_init(&st->events);
+    pthread_mutex_init(&st->disp_mu, NULL);
+    pthread_mutex_init(&st->disp_ctl, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&st->disp_cond, &ca);
+    pthread_condattr_destroy(&ca);
     st->vfs = vfs;
     st->path = jsi_strdup(path);
     st->sync = o.sync ? o.sync : JS_SYNC_ALWAYS;
@@ -348,12 +361,22 @@ static int store_enter(js_store *st) {
     return 0;
 }
 
+int jsi_store_enter(js_store *st) { return store_enter(st); }
+
+/* Queue a stream advisory (created, updated, deleted). */
+static void stream_event(js_store *st, int kind, const char *name) {
+    js_event ev = {1, kind, NULL, NULL, 0, name, NULL, NULL,
+                   0, 0, 0, NULL, 0};
+    jsi_evq_emit(&st->events, &ev, st->clock(st->clock_ctx));
+}
+
 JS_API int js_close(js_store *st) {
     if (!st)
         return 0;
     int rc = store_enter(st);
     if (rc)
         return rc;
+    js_dispatcher_stop(st);
     pthread_rwlock_wrlock(&st->lock);
     if (st->closed) {
         pthread_rwlock_unlock(&st->lock);
@@ -376,7 +399,7 @@ JS_API int js_flush(js_store *st) {
     if (st->closed)
         rc = JSI_ERR(JS_EMISUSE, 0, "store closed");
     for (size_t i = 0; rc == 0 && i < st->nstreams; i++)
-        rc = jsi_stream_commit(st->streams[i], 1);
+        rc = jsi_stream_flush(st->streams[i]);
     pthread_rwlock_unlock(&st->lock);
     return rc;
 }
@@ -426,6 +449,7 @@ static int add_locked(js_store *st, const jsi_scfg *c, js_stream **out) {
         jsi_stream_unref(s);
         return rc;
     }
+    stream_event(st, JS_EVENT_STREAM_CREATED, s->name);
     jsi_stream_ref(s);
     *out = s;
     return 0;
@@ -449,6 +473,7 @@ JS_API int js_stream_add(js_store *st, const js_stream_config *cfg,
                     : add_locked(st, &c, &s);
     pthread_rwlock_unlock(&st->lock);
     jsi_scfg_free(&c);
+    jsi_evq_drain(&st->events);
     if (rc == 0) {
         if (out)
             *out = s;
@@ -483,8 +508,11 @@ JS_API int js_stream_update(js_store *st, const js_stream_config *cfg) {
         rc = catalog_write(st, s, &c, NULL);
     if (rc == 0)
         rc = jsi_stream_update(s, &c);
+    if (rc == 0)
+        stream_event(st, JS_EVENT_STREAM_UPDATED, s->name);
     pthread_rwlock_unlock(&st->lock);
     jsi_scfg_free(&c);
+    jsi_evq_drain(&st->events);
     return rc;
 }
 
@@ -566,6 +594,7 @@ JS_API int js_stream_delete(js_store *st, const char *name) {
         rc = catalog_write(st, NULL, NULL, s);
     if (rc == 0) {
         list_remove(st, s);
+        stream_event(st, JS_EVENT_STREAM_DELETED, s->name);
         jsi_stream_kill(s);
         char *dir = stream_dir(st, s->id, s->cfg.c.storage);
         if (dir)
@@ -575,6 +604,7 @@ JS_API int js_stream_delete(js_store *st, const char *name) {
         jsi_stream_unref(s);
     }
     pthread_rwlock_unlock(&st->lock);
+    jsi_evq_drain(&st->events);
     return rc;
 }
 

@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 
+#include "events.h"
 #include "jetstream.h"
 #include "stream.h"
 
@@ -32,7 +33,19 @@ struct js_store {
     char **names;
     size_t nnames, names_cap;
     js_vfs *memvfs;           /* storage=memory streams */
+    jsi_evq events;           /* queued advisories (events.c) */
+    /* push dispatch (dispatch.c) */
+    pthread_mutex_t disp_mu;  /* disp_gen, disp_stop, disp_cond */
+    pthread_cond_t disp_cond; /* work arrived (CLOCK_MONOTONIC) */
+    uint64_t disp_gen;
+    int disp_stop;
+    pthread_mutex_t disp_ctl; /* start/stop of the threads */
+    pthread_t *disp_threads;
+    unsigned ndisp;
 };
+
+/* Check a store handle (and clear the thread's error): 0 or JS_EMISUSE. */
+int jsi_store_enter(js_store *st);
 
 /* One catalogue entry as stored. */
 typedef struct jsi_cat_entry {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <strings.h>
 
+#include "consumer.h"
 #include "headers.h"
 #include "stream.h"
 #include "subject.h"
@@ -48,6 +49,7 @@ void jsi_stream_unref(js_stream *s) {
     jsi_sidx_free(s->dedupe);
     jsi_free(s->dq);
     jsi_free(s->last_msgid);
+    jsi_free(s->cons);
     jsi_free((char *)s->env.dir);
     pthread_mutex_destroy(&s->mu);
     s->magic = 0;
@@ -405,6 +407,13 @@ int jsi_stream_publish_locked(js_stream *s, const char *subj, size_t slen,
                        id != NULL, &seq);
     if (rc)
         return rc;
+    jsi_consumers_on_publish(s, seq, subj, slen);
+    /* Interest retention: with no consumer to take it, the sequence is
+     * used but the message is not kept (NATS SkipMsgNoInterest). */
+    if (c->retention == JS_RETENTION_INTEREST &&
+        !jsi_consumers_interested(s, subj, slen) &&
+        (rc = jsi_ms_remove(s->ms, seq, 0)) != 0)
+        return rc;
     if (id)
         rc = dedupe_add(s, id, idlen, seq, now);
     if (rc == 0)
@@ -428,13 +437,23 @@ int jsi_stream_publish(js_stream *s, const char *subj, size_t slen,
     int rc = jsi_stream_publish_locked(s, subj, slen, hdr, hlen, data, dlen,
                                        now_ns(s), ack);
     if (rc == 0)
-        rc = jsi_ms_commit(s->ms, 0);
+        rc = jsi_stream_commit_locked(s, 0);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
 
+/* A commit makes everything appended before it durable per the policy:
+ * only then may consumers see it. */
 int jsi_stream_commit_locked(js_stream *s, int force_sync) {
-    return s->ms && !s->gone ? jsi_ms_commit(s->ms, force_sync) : 0;
+    if (!s->ms || s->gone)
+        return 0;
+    uint64_t upto = jsi_ms_last_seq(s->ms);
+    int rc = jsi_ms_commit(s->ms, force_sync);
+    if (rc == 0 && upto > s->visible && !s->gone) {
+        s->visible = upto;
+        jsi_consumers_notify(s);
+    }
+    return rc;
 }
 
 int jsi_stream_commit(js_stream *s, int force_sync) {
@@ -444,7 +463,20 @@ int jsi_stream_commit(js_stream *s, int force_sync) {
     return rc;
 }
 
+int jsi_stream_flush(js_stream *s) {
+    pthread_mutex_lock(&s->mu);
+    int rc = jsi_stream_commit_locked(s, 1);
+    for (size_t i = 0; rc == 0 && i < s->ncons; i++)
+        rc = jsi_consumer_log_flush(s->cons[i], 1);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
 int64_t jsi_stream_now(js_stream *s) { return now_ns(s); }
+
+int jsi_stream_sync(const js_stream *s) { return eff_sync(s); }
+
+struct jsi_evq *jsi_stream_events(js_stream *s) { return s->env.events; }
 
 /* ---- open, close, update ------------------------------------------------ */
 
@@ -482,11 +514,18 @@ int jsi_stream_open(js_store *store, uint64_t id, int64_t created,
     rc = jsi_ms_open(&mc, cfg->c.first_seq, &s->ms);
     if (rc == 0)
         rc = dedupe_rebuild(s);
+    if (rc == 0) {
+        s->visible = jsi_ms_last_seq(s->ms);
+        rc = jsi_consumers_load(s);
+        jsi_ms_set_observer(s->ms, jsi_consumers_on_remove, s);
+    }
     if (rc == 0)
         rc = enforce_all(s);
     if (rc == 0)
         rc = jsi_ms_commit(s->ms, 0);
     pthread_mutex_unlock(&s->mu);
+    if (rc)
+        jsi_consumers_kill(s);
     if (rc) {
         s->gone = 1;
         jsi_stream_unref(s);
@@ -505,16 +544,18 @@ void jsi_stream_kill(js_stream *s) {
     if (s->ms)
         jsi_ms_kill(s->ms);
     pthread_mutex_unlock(&s->mu);
+    jsi_consumers_kill(s);
 }
 
 int jsi_stream_close(js_stream *s) {
+    int crc = jsi_consumers_close(s);
     pthread_mutex_lock(&s->mu);
     int rc = jsi_ms_close(s->ms);
     s->ms = NULL;
     s->gone = 1;
     s->closed = 1;
     pthread_mutex_unlock(&s->mu);
-    return rc;
+    return rc ? rc : crc;
 }
 
 int jsi_stream_update(js_stream *s, const jsi_scfg *nu) {
@@ -536,6 +577,10 @@ int jsi_stream_update(js_stream *s, const jsi_scfg *nu) {
 /* ---- public per-stream calls -------------------------------------------- */
 
 /* Check a handle and take its lock: 0, or an error with the lock free. */
+static int enter(js_stream *s);
+
+int jsi_stream_enter(js_stream *s) { return enter(s); }
+
 static int enter(js_stream *s) {
     jsi_err_clear();
     if (!s || s->magic != JSI_STREAM_MAGIC)
@@ -608,6 +653,7 @@ JS_API int js_stream_info(js_stream *s, struct js_stream_info **out) {
     state->num_deleted = st.num_deleted;
     state->lost_msgs = st.lost_msgs;
     state->lost_bytes = st.lost_bytes;
+    state->consumer_count = s->ncons;
     info->config = cfg;
     info->state = state;
     info->created = s->created;

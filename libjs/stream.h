@@ -47,6 +47,7 @@ typedef struct jsi_stream_env {
     int64_t sync_interval;
     int64_t (*clock)(void *ctx);
     void *clock_ctx;
+    struct jsi_evq *events;  /* the store's event queue */
 } jsi_stream_env;
 
 /* js_stream is the stream object itself, refcounted: the store's list
@@ -70,6 +71,12 @@ struct js_stream {
     size_t dq_head, dq_len, dq_cap;
     char *last_msgid;
     size_t last_msgid_len;
+    /* consumers (consumer.c) */
+    struct js_consumer **cons;
+    size_t ncons, cons_cap;
+    uint64_t next_cid;       /* next durable consumer's file number */
+    uint64_t visible;        /* consumers deliver up to here: messages whose
+                                publish has returned (durable per policy) */
 };
 
 int jsi_stream_open(js_store *store, uint64_t id, int64_t created,
@@ -94,8 +101,15 @@ int jsi_stream_publish_locked(js_stream *s, const char *subj, size_t slen,
                               const void *hdr, size_t hlen, const void *data,
                               size_t dlen, int64_t now, js_pub_ack *ack);
 int jsi_stream_commit(js_stream *s, int force_sync);
+/* js_flush(): sync the messages, then every consumer's state. */
+int jsi_stream_flush(js_stream *s);
 int jsi_stream_commit_locked(js_stream *s, int force_sync);
 int64_t jsi_stream_now(js_stream *s);
+/* Check a handle and take s->mu: 0, or an error with the lock free. */
+int jsi_stream_enter(js_stream *s);
+/* The effective sync policy (the stream's, else the store's). */
+int jsi_stream_sync(const js_stream *s);
+struct jsi_evq *jsi_stream_events(js_stream *s);
 /* Apply a new config (already validated against the store). */
 int jsi_stream_update(js_stream *s, const jsi_scfg *nu);
 

@@ -42,8 +42,10 @@ typedef struct jsi_sidx_entry {
     uint64_t count;  /* live messages on this subject */
     uint64_t first;  /* lowest live sequence (see first_stale) */
     uint64_t last;   /* highest live sequence */
+    uint64_t id;     /* owner's stable id for the entry; zeroed on create */
     uint32_t first_stale; /* 1: `first` is a lower bound, not exact */
     uint32_t len;    /* subject length */
+    uint32_t hint;   /* owner's cache (a position); zeroed on create */
     char subj[];     /* the subject, NUL-terminated */
 } jsi_sidx_entry;
 
