@@ -1118,6 +1118,50 @@ START_TEST(test_events_report_lifecycle_and_deliveries) {
 }
 END_TEST
 
+START_TEST(test_events_report_updates_with_their_action) {
+    ev_log l;
+    memset(&l, 0, sizeof l);
+    CHECK_RC(js_events_set(S, on_event, &l), 0);
+    js_consumer_config c = durable("U");
+    CHECK_RC(js_consumer_add(ST, &c, NULL), 0);
+    c.description = "changed";
+    CHECK_RC(js_consumer_update(ST, &c, NULL), 0);
+    CHECK_RC(js_consumer_update(ST, &c, NULL), 0); /* no change: no event */
+    const char *subs[] = {"orders.>"};
+    js_stream_config sc = JS_STREAM_CONFIG_INIT;
+    sc.name = "ORDERS";
+    sc.subjects = subs;
+    sc.num_subjects = 1;
+    sc.max_msgs = 10;
+    CHECK_RC(js_stream_update(S, &sc), 0);
+    ck_assert_int_eq(l.n, 3);
+    ck_assert_int_eq(l.kinds[0], JS_EVENT_CONSUMER_CREATED);
+    ck_assert_int_eq(l.kinds[1], JS_EVENT_CONSUMER_UPDATED);
+    ck_assert_str_eq(l.type[1], "io.nats.jetstream.advisory.v1.consumer_action");
+    ck_assert_int_eq(l.kinds[2], JS_EVENT_STREAM_UPDATED);
+    CHECK_RC(js_events_set(S, NULL, NULL), 0);
+    pub("orders.x", "no callback: not queued");
+    CHECK_RC(js_consumer_delete(ST, "U"), 0);
+    ck_assert_int_eq(l.n, 3);
+}
+END_TEST
+
+START_TEST(test_filter_update_recounts_pending) {
+    pub_n("orders.a", 4);
+    pub_n("orders.b", 6);
+    js_consumer_config c = durable("F");
+    c.filter_subject = "orders.a";
+    js_consumer *k = cadd(ST, &c);
+    ck_assert_uint_eq(num_pending(k), 4);
+    ck_assert_uint_eq(take_ack(k), 1);
+    c.filter_subject = "orders.b";
+    CHECK_RC(js_consumer_update(ST, &c, NULL), 0);
+    ck_assert_uint_eq(num_pending(k), 6);
+    ck_assert_uint_eq(take_ack(k), 5);
+    js_consumer_release(k);
+}
+END_TEST
+
 /* ---- suite --------------------------------------------------------------------- */
 
 static Suite *consumer_suite(void) {
@@ -1138,6 +1182,7 @@ static Suite *consumer_suite(void) {
     tcase_add_test(tc, test_last_per_subject_delivers_each_subjects_last);
     tcase_add_test(tc, test_filters_select_messages_and_count_pending);
     tcase_add_test(tc, test_num_pending_is_exact_after_deletes_and_purges);
+    tcase_add_test(tc, test_filter_update_recounts_pending);
     tcase_add_test(tc, test_next_on_empty_stream_times_out);
     tcase_add_test(tc, test_next_blocks_until_another_thread_publishes);
     tcase_add_test(tc, test_fetch_returns_what_is_available_up_to_limits);
@@ -1176,6 +1221,7 @@ static Suite *consumer_suite(void) {
     tcase_add_test(tc, test_push_deliver_group_shares_and_dispatcher_threads_run_it);
     tcase_add_test(tc, test_push_rate_limit_paces_delivery);
     tcase_add_test(tc, test_events_report_lifecycle_and_deliveries);
+    tcase_add_test(tc, test_events_report_updates_with_their_action);
     suite_add_tcase(s, tc);
     return s;
 }
