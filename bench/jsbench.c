@@ -14,8 +14,10 @@
  *
  * -C instead measures consuming -n messages of each size from a durable
  * pull consumer: fetch batches of -b (100 unless given) and ack each
- * message (explicit), or fetch with ack policy none; the baseline is
- * reading the same messages with js_msg_get_next() in the same run.
+ * message (explicit: "fetch+ack"; "ack+sync" makes the batch's last ack
+ * an ack_sync, so each batch's acks are durable), or fetch with ack policy
+ * none; the baseline is reading the same messages with js_msg_get_next()
+ * in the same run.
  *
  * Each row runs until it has published -n messages or -T seconds passed,
  * repeats -r times on a fresh store, and prints the median.
@@ -352,7 +354,8 @@ static js_store *filled_store(const opts *o, const char *dir, int policy,
     return st;
 }
 
-/* msgs/s draining the stream: mode 0 fetch+ack, 1 ack none, 2 get_next. */
+/* msgs/s draining the stream: mode 0 fetch + ack each, 1 ack none,
+ * 2 get_next (the baseline), 3 fetch + ack each, the last with ack_sync. */
 static double consume_run(const opts *o, int policy, size_t size, int mode) {
     char dir[4096];
     js_stream *s;
@@ -382,7 +385,11 @@ static double consume_run(const opts *o, int policy, size_t size, int mode) {
             die("fetch", rc);
         }
         for (size_t i = 0; i < n; i++) {
-            if (mode == 0 && (rc = js_msg_ack(v[i])) != 0)
+            if (mode == 3 && i + 1 == n)
+                rc = js_msg_ack_sync(v[i]);
+            else if (mode == 0 || mode == 3)
+                rc = js_msg_ack(v[i]);
+            if (rc)
                 die("ack", rc);
             js_msg_free(v[i]);
         }
@@ -397,17 +404,75 @@ static double consume_run(const opts *o, int policy, size_t size, int mode) {
     return (double)got / dt;
 }
 
+/* Time to create a consumer starting mid-stream and read its exact
+ * num_pending, on n messages over 100 subjects, by filter. */
+static void pending_cost(const opts *o, size_t size) {
+    static const char *filters[] = {NULL, "BENCH.s7", "BENCH.*", "*.s7"};
+    char dir[4096], subj[32];
+    js_stream *s;
+    int rc;
+    snprintf(dir, sizeof dir, "%s/pending", o->dir);
+    rm_rf(dir);
+    js_store *st = fresh_store(dir, JS_SYNC_NONE);
+    char *data = calloc(1, size + 1);
+    for (uint64_t i = 0; i < o->n; i++) {
+        snprintf(subj, sizeof subj, "BENCH.s%u", (unsigned)(i % 100));
+        if ((rc = js_publish(st, subj, NULL, 0, data, size, NULL)) != 0)
+            die("publish", rc);
+    }
+    free(data);
+    if ((rc = js_close(st)) != 0)
+        die("close", rc);
+    js_open_opts oo = JS_OPEN_OPTS_INIT;
+    if ((rc = js_open(dir, &oo, &st)) != 0 ||
+        (rc = js_stream_lookup(st, "BENCH", &s)) != 0)
+        die("reopen", rc);
+    for (int f = 0; f < 4; f++) {
+        js_consumer_config cc = JS_CONSUMER_CONFIG_INIT;
+        struct js_consumer_info *info;
+        js_consumer *c;
+        char name[16];
+        snprintf(name, sizeof name, "P%d", f);
+        cc.durable_name = name;
+        cc.filter_subject = filters[f];
+        cc.deliver_policy = JS_DELIVER_BY_START_SEQUENCE;
+        cc.opt_start_seq = o->n / 2 + 1;
+        double t0 = now_s();
+        if ((rc = js_consumer_add(s, &cc, &c)) != 0 ||
+            (rc = js_consumer_info(c, &info)) != 0)
+            die("consumer", rc);
+        double t1 = now_s();
+        uint64_t np = info->num_pending;
+        js_consumer_info_free(info);
+        if ((rc = js_consumer_info(c, &info)) != 0)
+            die("info", rc);
+        double t2 = now_s();
+        js_consumer_info_free(info);
+        printf("create+info, filter %-10s from seq %" PRIu64 ": %8.0f us "
+               "(num_pending %" PRIu64 "), info again %6.1f us\n",
+               filters[f] ? filters[f] : "(none)", o->n / 2 + 1,
+               (t1 - t0) * 1e6, np, (t2 - t1) * 1e6);
+        js_consumer_release(c);
+    }
+    js_stream_release(s);
+    if ((rc = js_close(st)) != 0)
+        die("close", rc);
+    rm_rf(dir);
+}
+
 static void consume_rows(const opts *o, int policy, size_t size) {
-    static const char *names[] = {"fetch+ack", "ack-none"};
-    double v[2][16], raw[16];
+    static const char *names[] = {"fetch+ack", "ack-none", "", "ack+sync"};
+    static const int modes[] = {0, 1, 3};
+    double v[4][16], raw[16];
     int reps = o->reps > 16 ? 16 : o->reps;
     for (int i = 0; i < reps; i++) {
-        v[0][i] = consume_run(o, policy, size, 0);
-        v[1][i] = consume_run(o, policy, size, 1);
+        for (int m = 0; m < 3; m++)
+            v[modes[m]][i] = consume_run(o, policy, size, modes[m]);
         raw[i] = consume_run(o, policy, size, 2);
     }
     double rm = median(raw, reps);
-    for (int m = 0; m < 2; m++) {
+    for (int k = 0; k < 3; k++) {
+        int m = modes[k];
         double x = median(v[m], reps);
         printf("%-8s %-10s %7zu %6zu %12.0f %14.0f %6.2f\n",
                policy_name(policy), names[m], size, o->batch, x, rm, x / rm);
@@ -514,6 +579,8 @@ int main(int argc, char **argv) {
         for (int s = 0; s < o.nsizes; s++)
             for (int p = 0; p < o.npolicies; p++)
                 consume_rows(&o, o.policies[p], o.sizes[s]);
+        for (int s = 0; s < o.nsizes; s++)
+            pending_cost(&o, o.sizes[s]);
         return 0;
     }
     if (o.open_mode) {
