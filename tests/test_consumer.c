@@ -438,6 +438,109 @@ START_TEST(test_num_pending_is_exact_after_deletes_and_purges) {
 }
 END_TEST
 
+/* Matching live messages after the last delivered one, by brute force. */
+static uint64_t brute_pending(js_consumer *k, const char *const *f, size_t nf) {
+    struct js_consumer_info *i = info(k);
+    uint64_t seq = i->delivered.stream_seq + 1, n = 0;
+    js_consumer_info_free(i);
+    js_msg *m;
+    while (js_msg_get_next(ST, NULL, seq, &m) == 0) {
+        const char *subj = js_msg_subject(m);
+        int match = nf == 0;
+        for (size_t j = 0; j < nf && !match; j++) {
+            size_t fl = strlen(f[j]);
+            /* filters here are "orders.X" literals or "orders.X.>" */
+            if (fl > 2 && strcmp(f[j] + fl - 2, ".>") == 0)
+                match = strncmp(subj, f[j], fl - 1) == 0;
+            else
+                match = strcmp(subj, f[j]) == 0;
+        }
+        n += match;
+        seq = js_msg_seq(m) + 1;
+        js_msg_free(m);
+    }
+    return n;
+}
+
+static uint64_t rnd(uint64_t *s) {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+START_TEST(test_num_pending_stays_exact_under_random_operations) {
+    static const char *subjects[] = {"orders.a", "orders.b", "orders.c.1",
+                                     "orders.c.2", "orders.d"};
+    static const char *fa[] = {"orders.c.>", "orders.a"};
+    static const char *fb[] = {"orders.b"};
+    js_consumer_config c = durable("ALL");
+    c.ack_wait = 3600 * SEC;
+    js_consumer *k[3];
+    k[0] = cadd(ST, &c);
+    c.durable_name = "FA";
+    c.filter_subjects = fa;
+    c.num_filter_subjects = 2;
+    k[1] = cadd(ST, &c);
+    c = durable("FB");
+    c.filter_subject = "orders.b";
+    c.ack_policy = JS_ACK_NONE;
+    k[2] = cadd(ST, &c);
+    const char *const *fs[3] = {NULL, fa, fb};
+    size_t nf[3] = {0, 2, 1};
+    uint64_t st = (uint64_t)_i * 7919 + 1;
+    for (int step = 0; step < 3000; step++) {
+        unsigned op = (unsigned)(rnd(&st) % 100);
+        if (op < 50) {
+            pub(subjects[rnd(&st) % 5], "x");
+        } else if (op < 75) {
+            js_consumer *kk = k[rnd(&st) % 3];
+            js_msg *m;
+            if (js_consumer_next(kk, 0, &m) == 0) {
+                if (rnd(&st) % 4)
+                    js_msg_ack(m);
+                js_msg_free(m);
+            }
+        } else if (op < 88) {
+            struct js_stream_info *si;
+            CHECK_RC(js_stream_info(ST, &si), 0);
+            uint64_t lo = si->state->first_seq, hi = si->state->last_seq;
+            js_stream_info_free(si);
+            if (hi >= lo && hi)
+                js_msg_delete(ST, lo + rnd(&st) % (hi - lo + 1));
+        } else if (op < 92) {
+            js_purge_opts po = JS_PURGE_OPTS_INIT;
+            po.filter = subjects[rnd(&st) % 5];
+            po.keep = rnd(&st) % 3;
+            CHECK_RC(js_stream_purge(ST, &po, NULL), 0);
+        } else if (op < 94) {
+            js_purge_opts po = JS_PURGE_OPTS_INIT;
+            struct js_stream_info *si;
+            CHECK_RC(js_stream_info(ST, &si), 0);
+            po.seq = si->state->first_seq + rnd(&st) % 20;
+            js_stream_info_free(si);
+            CHECK_RC(js_stream_purge(ST, &po, NULL), 0);
+        } else if (op < 96) {
+            for (int i = 0; i < 3; i++)
+                js_consumer_release(k[i]);
+            reopen();
+            CHECK_RC(js_consumer_lookup(ST, "ALL", &k[0]), 0);
+            CHECK_RC(js_consumer_lookup(ST, "FA", &k[1]), 0);
+            CHECK_RC(js_consumer_lookup(ST, "FB", &k[2]), 0);
+        } else {
+            advance(SEC);
+        }
+        for (int i = 0; i < 3; i++)
+            ck_assert_msg(num_pending(k[i]) == brute_pending(k[i], fs[i], nf[i]),
+                          "step %d consumer %d: num_pending %llu, brute %llu",
+                          step, i, (unsigned long long)num_pending(k[i]),
+                          (unsigned long long)brute_pending(k[i], fs[i], nf[i]));
+    }
+    for (int i = 0; i < 3; i++)
+        js_consumer_release(k[i]);
+}
+END_TEST
+
 /* ---- pull delivery --------------------------------------------------------- */
 
 START_TEST(test_next_on_empty_stream_times_out) {
@@ -1183,6 +1286,7 @@ static Suite *consumer_suite(void) {
     tcase_add_test(tc, test_filters_select_messages_and_count_pending);
     tcase_add_test(tc, test_num_pending_is_exact_after_deletes_and_purges);
     tcase_add_test(tc, test_filter_update_recounts_pending);
+    tcase_add_loop_test(tc, test_num_pending_stays_exact_under_random_operations, 0, 3);
     tcase_add_test(tc, test_next_on_empty_stream_times_out);
     tcase_add_test(tc, test_next_blocks_until_another_thread_publishes);
     tcase_add_test(tc, test_fetch_returns_what_is_available_up_to_limits);
