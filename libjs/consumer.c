@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "consumer.h"
 #include "store.h"
@@ -100,7 +101,12 @@ static js_consumer *consumer_new(js_stream *s, const jsi_ccfg *cfg,
     c->refs = 1;
     c->s = s;
     jsi_stream_ref(s);
-    pthread_cond_init(&c->cond, NULL);
+    /* Pull waits compute their deadline on CLOCK_MONOTONIC (wait_more). */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->cond, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_cond_init(&c->log_cond, NULL);
     jsi_pend_init(&c->pend);
     c->name = jsi_strdup(name);

@@ -1,0 +1,352 @@
+/*
+ * test_consumer_review.c - regressions found reviewing the consumer layer:
+ * each test pins one scenario that lost, repeated or stalled a delivery,
+ * raced, or left state inconsistent after a failure. Timers run on a fake
+ * clock. The store sits on "gatefs", the posix backend with a gate that a
+ * test can close on a consumer's state file, so a state write can be held
+ * in flight (s->mu released, the I/O token held) while other threads act.
+ */
+#include <check.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "consumer.h"
+#include "jetstream.h"
+#include "testutil.h"
+#include "util.h"
+
+#define SEC ((int64_t)1000000000)
+#define MS ((int64_t)1000000)
+#define T0 ((int64_t)1700000000 * SEC)
+
+#define CHECK_RC(expr, want)                                                \
+    do {                                                                    \
+        int rc_ = (expr), w_ = (want);                                      \
+        ck_assert_msg(rc_ == w_, "%s: got %d (%s), want %d (%s); errmsg: %s", \
+                      #expr, rc_, js_strerror(rc_), w_, js_strerror(w_),    \
+                      js_errmsg());                                         \
+    } while (0)
+
+/* ---- gatefs: posix with a gate on *.state writes and syncs ---------------- */
+
+typedef struct gfile {
+    js_vfs_file base;
+    js_vfs_file *inner;
+    int state; /* a consumer state file (*.state) */
+} gfile;
+
+static js_vfs *posix;
+static js_vfs gatefs;
+static js_vfs_io gate_io;
+static pthread_mutex_t gmu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gcond = PTHREAD_COND_INITIALIZER;
+static int gate_armed;  /* the next state write or sync stops at the gate */
+static int gate_held;   /* a thread is stopped at the gate */
+static int gate_open;   /* let it through */
+
+static void gate_pass(gfile *g) {
+    if (!g->state)
+        return;
+    pthread_mutex_lock(&gmu);
+    if (gate_armed) {
+        gate_armed = 0;
+        gate_held = 1;
+        pthread_cond_broadcast(&gcond);
+        while (!gate_open)
+            pthread_cond_wait(&gcond, &gmu);
+        gate_held = 0;
+        gate_open = 0;
+    }
+    pthread_mutex_unlock(&gmu);
+}
+
+static void gate_arm(void) {
+    pthread_mutex_lock(&gmu);
+    gate_armed = 1;
+    gate_open = 0;
+    pthread_mutex_unlock(&gmu);
+}
+
+/* Wait until a thread is held at the gate. */
+static void gate_wait_held(void) {
+    pthread_mutex_lock(&gmu);
+    while (!gate_held)
+        pthread_cond_wait(&gcond, &gmu);
+    pthread_mutex_unlock(&gmu);
+}
+
+static void gate_release(void) {
+    pthread_mutex_lock(&gmu);
+    gate_open = 1;
+    pthread_cond_broadcast(&gcond);
+    pthread_mutex_unlock(&gmu);
+}
+
+static int g_close(js_vfs_file *f) {
+    gfile *g = (gfile *)f;
+    int rc = g->inner->io->close(g->inner);
+    free(g->inner);
+    return rc;
+}
+static int g_read(js_vfs_file *f, void *b, size_t n, uint64_t off,
+                  size_t *got) {
+    gfile *g = (gfile *)f;
+    return g->inner->io->read(g->inner, b, n, off, got);
+}
+static int g_write(js_vfs_file *f, const void *b, size_t n, uint64_t off) {
+    gfile *g = (gfile *)f;
+    gate_pass(g);
+    return g->inner->io->write(g->inner, b, n, off);
+}
+static int g_truncate(js_vfs_file *f, uint64_t size) {
+    gfile *g = (gfile *)f;
+    return g->inner->io->truncate(g->inner, size);
+}
+static int g_sync(js_vfs_file *f) {
+    gfile *g = (gfile *)f;
+    gate_pass(g);
+    return g->inner->io->sync(g->inner);
+}
+static int g_size(js_vfs_file *f, uint64_t *size) {
+    gfile *g = (gfile *)f;
+    return g->inner->io->size(g->inner, size);
+}
+static int g_control(js_vfs_file *f, int op, void *arg) {
+    gfile *g = (gfile *)f;
+    return g->inner->io->control(g->inner, op, arg);
+}
+static int g_open(js_vfs *v, const char *path, int flags, js_vfs_file *f) {
+    (void)v;
+    gfile *g = (gfile *)f;
+    size_t n = strlen(path);
+    g->inner = calloc(1, posix->file_size);
+    if (!g->inner)
+        return JS_ENOMEM;
+    int rc = posix->open(posix, path, flags, g->inner);
+    if (rc) {
+        free(g->inner);
+        return rc;
+    }
+    g->base.io = &gate_io;
+    g->state = n > 6 && strcmp(path + n - 6, ".state") == 0;
+    return 0;
+}
+static int g_remove(js_vfs *v, const char *p) { (void)v; return posix->remove(posix, p); }
+static int g_rename(js_vfs *v, const char *a, const char *b) { (void)v; return posix->rename(posix, a, b); }
+static int g_mkdir(js_vfs *v, const char *p) { (void)v; return posix->mkdir(posix, p); }
+static int g_rmdir(js_vfs *v, const char *p) { (void)v; return posix->rmdir(posix, p); }
+static int g_list(js_vfs *v, const char *d, int (*cb)(void *, const char *),
+                  void *x) {
+    (void)v;
+    return posix->list(posix, d, cb, x);
+}
+static int g_sync_dir(js_vfs *v, const char *d) { (void)v; return posix->sync_dir(posix, d); }
+static int g_lock(js_vfs *v, const char *p, void **t) { (void)v; return posix->lock(posix, p, t); }
+static int g_unlock(js_vfs *v, void *t) { (void)v; return posix->unlock(posix, t); }
+
+static void gatefs_register(void) {
+    static int done;
+    if (done)
+        return;
+    done = 1;
+    posix = js_vfs_find("posix");
+    gate_io = (js_vfs_io){JS_VFS_IO_VERSION, g_close, g_read, g_write,
+                          g_truncate, g_sync, g_size, g_control};
+    gatefs = (js_vfs){JS_VFS_VERSION, sizeof(gfile), "gatefs", NULL,
+                      g_open, g_remove, g_rename, g_mkdir, g_rmdir, g_list,
+                      g_sync_dir, g_lock, g_unlock};
+    ck_assert_int_eq(js_vfs_register(&gatefs, 0), 0);
+}
+
+/* ---- fixture ---------------------------------------------------------------- */
+
+static char *base_dir;
+static char store_path[512];
+static int64_t fake_now;
+static int sync_policy;
+static js_store *S;
+static js_stream *ST; /* stream "ORDERS", subjects "orders.>" */
+
+static void open_store(void) {
+    js_open_opts o = JS_OPEN_OPTS_INIT;
+    o.vfs = "gatefs";
+    o.sync = sync_policy;
+    o.clock = tu_clock;
+    o.clock_ctx = &fake_now;
+    CHECK_RC(js_open(store_path, &o, &S), 0);
+}
+
+static js_stream *add_stream(const char *name, const char *subj,
+                             int retention) {
+    const char *subs[1] = {subj};
+    js_stream_config c = JS_STREAM_CONFIG_INIT;
+    js_stream *s = NULL;
+    c.name = name;
+    c.subjects = subs;
+    c.num_subjects = 1;
+    c.retention = retention;
+    CHECK_RC(js_stream_add(S, &c, &s), 0);
+    return s;
+}
+
+static void setup_with(int policy) {
+    static unsigned n;
+    gatefs_register();
+    tu_clock_set(&fake_now, T0);
+    sync_policy = policy;
+    snprintf(store_path, sizeof store_path, "%s/store-%ld-%u", base_dir,
+             (long)getpid(), n++);
+    open_store();
+    ST = add_stream("ORDERS", "orders.>", JS_RETENTION_LIMITS);
+}
+
+static void setup(void) { setup_with(JS_SYNC_NONE); }
+static void setup_always(void) { setup_with(JS_SYNC_ALWAYS); }
+
+static void teardown(void) {
+    jsi_alloc_fail_at(0, 0);
+    js_stream_release(ST);
+    ST = NULL;
+    if (S)
+        CHECK_RC(js_close(S), 0);
+    S = NULL;
+}
+
+static void reopen(void) {
+    js_stream_release(ST);
+    CHECK_RC(js_close(S), 0);
+    open_store();
+    CHECK_RC(js_stream_lookup(S, "ORDERS", &ST), 0);
+}
+
+static void advance(int64_t ns) { tu_clock_advance(&fake_now, ns); }
+
+static uint64_t pub(const char *subj, const char *data) {
+    js_pub_ack a = JS_PUB_ACK_INIT;
+    CHECK_RC(js_publish(S, subj, NULL, 0, data, strlen(data), &a), 0);
+    return a.seq;
+}
+
+static void pub_n(const char *subj, int n) {
+    char buf[32];
+    for (int i = 0; i < n; i++) {
+        snprintf(buf, sizeof buf, "m%d", i);
+        pub(subj, buf);
+    }
+}
+
+static js_consumer_config durable(const char *name) {
+    js_consumer_config c = JS_CONSUMER_CONFIG_INIT;
+    c.durable_name = name;
+    return c;
+}
+
+static js_consumer *cadd(js_stream *s, const js_consumer_config *c) {
+    js_consumer *k = NULL;
+    CHECK_RC(js_consumer_add(s, c, &k), 0);
+    ck_assert_ptr_nonnull(k);
+    return k;
+}
+
+static js_msg *next(js_consumer *c) {
+    js_msg *m = NULL;
+    CHECK_RC(js_consumer_next(c, 0, &m), 0);
+    ck_assert_ptr_nonnull(m);
+    return m;
+}
+
+static void no_next(js_consumer *c) {
+    js_msg *m = NULL;
+    CHECK_RC(js_consumer_next(c, 0, &m), JS_ETIMEOUT);
+    ck_assert_ptr_null(m);
+}
+
+static js_msg_meta meta(const js_msg *m) {
+    js_msg_meta mm = JS_MSG_META_INIT;
+    CHECK_RC(js_msg_metadata(m, &mm), 0);
+    return mm;
+}
+
+static uint64_t stream_msgs(js_stream *s) {
+    struct js_stream_info *i;
+    CHECK_RC(js_stream_info(s, &i), 0);
+    uint64_t n = i->state->msgs;
+    js_stream_info_free(i);
+    return n;
+}
+
+static uint64_t take_ack(js_consumer *c) {
+    js_msg *m = next(c);
+    uint64_t seq = js_msg_seq(m);
+    CHECK_RC(js_msg_ack(m), 0);
+    js_msg_free(m);
+    return seq;
+}
+
+static int64_t thread_cpu_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * SEC + ts.tv_nsec;
+}
+
+/* ---- pull waits ---------------------------------------------------------------- */
+
+/* A pull call with a timeout waits on a condition variable; it must sleep,
+ * not spin through the wait (the wait's deadline is computed on
+ * CLOCK_MONOTONIC, so the condition variable must use that clock). */
+START_TEST(test_next_with_a_timeout_sleeps_instead_of_spinning) {
+    js_consumer_config c = durable("D");
+    js_consumer *k = cadd(ST, &c);
+    js_msg *m = NULL;
+    int64_t cpu0 = thread_cpu_ns();
+    CHECK_RC(js_consumer_next(k, 300 * MS, &m), JS_ETIMEOUT);
+    int64_t used = thread_cpu_ns() - cpu0;
+    ck_assert_msg(used < 60 * MS,
+                  "a 300 ms pull wait used %" PRId64 " ms of CPU", used / MS);
+    js_consumer_release(k);
+}
+END_TEST
+
+/* ---- suite ---------------------------------------------------------------------- */
+
+static Suite *review_suite(void) {
+    Suite *s = suite_create("consumer_review");
+    TCase *tc = tcase_create("pull");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_next_with_a_timeout_sleeps_instead_of_spinning);
+    suite_add_tcase(s, tc);
+    (void)setup_always;
+    (void)reopen;
+    (void)advance;
+    (void)pub_n;
+    (void)no_next;
+    (void)meta;
+    (void)stream_msgs;
+    (void)take_ack;
+    (void)gate_arm;
+    (void)gate_wait_held;
+    (void)gate_release;
+    return s;
+}
+
+int main(void) {
+    base_dir = tu_mkdtemp("test_consumer_review");
+    if (!base_dir) {
+        perror("mkdtemp");
+        return 1;
+    }
+    SRunner *sr = srunner_create(review_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    tu_rmtree(base_dir);
+    free(base_dir);
+    return failed != 0;
+}
