@@ -664,6 +664,10 @@ int jsi_consumer_delete_locked(js_stream *s, js_consumer *c) {
     /* Wait out a state write in flight: its file is about to go. */
     while (c->log_busy)
         pthread_cond_wait(&c->log_cond, &s->mu);
+    /* Another delete (or the stream's end) may have come first while the
+     * lock was released: the stream's reference is dropped only once. */
+    if (c->gone)
+        return JSI_ERR(JS_ECONSUMER_NOT_FOUND, 10014, "consumer not found");
     drop_locked(s, c, 1);
     int rc = 0;
     if (s->cfg.c.retention == JS_RETENTION_INTEREST)
@@ -734,7 +738,11 @@ int jsi_consumers_close(js_stream *s) {
             first = rc;
         while (c->log_busy)
             pthread_cond_wait(&c->log_cond, &s->mu);
-        s->ncons--;
+        /* The lock was released: c may have been deleted meanwhile (its
+         * reference dropped), or no longer be last. */
+        if (c->gone)
+            continue;
+        list_remove(s, c);
         c->gone = 1;
         pthread_cond_broadcast(&c->cond);
         jsi_cslog_close(c->log);

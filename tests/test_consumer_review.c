@@ -134,7 +134,9 @@ static int g_open(js_vfs *v, const char *path, int flags, js_vfs_file *f) {
         return rc;
     }
     g->base.io = &gate_io;
-    g->state = n > 6 && strcmp(path + n - 6, ".state") == 0;
+    /* A state log goes on in the file its last rewrite opened as .tmp. */
+    g->state = (n > 6 && strcmp(path + n - 6, ".state") == 0) ||
+               (n > 10 && strcmp(path + n - 10, ".state.tmp") == 0);
     return 0;
 }
 static int g_remove(js_vfs *v, const char *p) { (void)v; return posix->remove(posix, p); }
@@ -313,6 +315,57 @@ START_TEST(test_next_with_a_timeout_sleeps_instead_of_spinning) {
 }
 END_TEST
 
+/* ---- deletes racing a state write ------------------------------------------------ */
+
+typedef struct del_arg {
+    js_stream *s;
+    const char *name;
+    int rc;
+} del_arg;
+
+static void *deleter(void *arg) {
+    del_arg *d = arg;
+    d->rc = js_consumer_delete(d->s, d->name);
+    return NULL;
+}
+
+static void *ack_syncer(void *arg) {
+    js_msg *m = arg;
+    js_msg_ack_sync(m);
+    return NULL;
+}
+
+/* Two deletes of one durable consumer that both arrive while its state
+ * file is being written both wait for the write; only one may drop the
+ * stream's reference to it (the other finds it gone). */
+START_TEST(test_two_deletes_during_a_state_write_drop_one_reference) {
+    pub("orders.a", "x");
+    js_consumer_config c = durable("D");
+    js_consumer *k = cadd(ST, &c);
+    js_msg *m = next(k);
+    gate_arm();
+    pthread_t ta, tb, tc;
+    pthread_create(&ta, NULL, ack_syncer, m);
+    gate_wait_held(); /* the ack's state write is in flight, log_busy set */
+    del_arg b = {ST, "D", 1}, d = {ST, "D", 1};
+    pthread_create(&tb, NULL, deleter, &b);
+    pthread_create(&tc, NULL, deleter, &d);
+    usleep(200 * 1000); /* both deletes reach their wait for the write */
+    gate_release();
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    pthread_join(tc, NULL);
+    ck_assert_msg((b.rc == 0) != (d.rc == 0),
+                  "deletes returned %d and %d: exactly one should succeed",
+                  b.rc, d.rc);
+    ck_assert_int_eq(b.rc ? b.rc : d.rc, JS_ECONSUMER_NOT_FOUND);
+    /* Left: the handle k and the message m. */
+    ck_assert_int_eq(__atomic_load_n(&k->refs, __ATOMIC_SEQ_CST), 2);
+    js_msg_free(m);
+    js_consumer_release(k);
+}
+END_TEST
+
 /* ---- suite ---------------------------------------------------------------------- */
 
 static Suite *review_suite(void) {
@@ -321,6 +374,11 @@ static Suite *review_suite(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_next_with_a_timeout_sleeps_instead_of_spinning);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("races");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_two_deletes_during_a_state_write_drop_one_reference);
     suite_add_tcase(s, tc);
     (void)setup_always;
     (void)reopen;
