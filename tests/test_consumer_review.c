@@ -366,6 +366,94 @@ START_TEST(test_two_deletes_during_a_state_write_drop_one_reference) {
 }
 END_TEST
 
+/* ---- allocation failures ------------------------------------------------------------ */
+
+/* Whichever allocation of a delivery fails, the message is not lost: it is
+ * delivered by a later call (at once, or as a redelivery after ack_wait). */
+START_TEST(test_a_failed_allocation_in_a_delivery_loses_no_message) {
+    pub("orders.a", "x");
+    int failures = 0;
+    for (uint64_t k = 1; k < 200; k++) {
+        char name[16];
+        snprintf(name, sizeof name, "E%" PRIu64, k);
+        js_consumer_config c = JS_CONSUMER_CONFIG_INIT;
+        c.name = name;
+        js_consumer *e = cadd(ST, &c);
+        js_msg *m = NULL;
+        jsi_alloc_fail_at(k, 0);
+        int rc = js_consumer_next(e, 0, &m);
+        uint64_t failed = jsi_alloc_failed();
+        jsi_alloc_fail_at(0, 0);
+        if (failed == 0) {
+            CHECK_RC(rc, 0);
+            js_msg_free(m);
+            js_consumer_release(e);
+            CHECK_RC(js_consumer_delete(ST, name), 0);
+            break;
+        }
+        if (rc == 0) {
+            js_msg_free(m);
+        } else {
+            failures++;
+            ck_assert_ptr_null(m);
+            advance(31 * SEC); /* past ack_wait */
+            rc = js_consumer_next(e, 0, &m);
+            ck_assert_msg(rc == 0, "allocation %" PRIu64 " failed a delivery "
+                          "(%s); afterwards the message is never delivered "
+                          "(%d %s)", k, js_strerror(JS_ENOMEM), rc, js_strerror(rc));
+            ck_assert_uint_eq(js_msg_seq(m), 1);
+            js_msg_free(m);
+        }
+        js_consumer_release(e);
+        CHECK_RC(js_consumer_delete(ST, name), 0);
+    }
+    ck_assert_int_gt(failures, 0);
+}
+END_TEST
+
+/* The same for a redelivery after ack_wait (here a heap that must grow:
+ * many messages are pending). */
+START_TEST(test_a_failed_allocation_in_a_redelivery_loses_no_message) {
+    pub_n("orders.a", 40);
+    int failures = 0;
+    for (uint64_t k = 1; k < 200; k++) {
+        char name[16];
+        snprintf(name, sizeof name, "R%" PRIu64, k);
+        js_consumer_config c = JS_CONSUMER_CONFIG_INIT;
+        c.name = name;
+        js_consumer *e = cadd(ST, &c);
+        js_msg *v[40];
+        size_t n = 0;
+        CHECK_RC(js_consumer_fetch(e, v, 40, NULL, &n), 0);
+        ck_assert_uint_eq(n, 40);
+        for (size_t i = 0; i < n; i++)
+            js_msg_free(v[i]);
+        advance(31 * SEC); /* all 40 are due again */
+        js_msg *m = NULL;
+        jsi_alloc_fail_at(k, 0);
+        int rc = js_consumer_next(e, 0, &m);
+        uint64_t failed = jsi_alloc_failed();
+        jsi_alloc_fail_at(0, 0);
+        if (rc == 0)
+            js_msg_free(m);
+        else
+            failures++;
+        /* Every message comes again: the 40 (or 39) still due now. */
+        n = 0;
+        CHECK_RC(js_consumer_fetch(e, v, 40, NULL, &n), 0);
+        ck_assert_msg(n == (rc == 0 ? 39u : 40u), "allocation %" PRIu64
+                      " failed (rc %d); then %zu redelivered", k, rc, n);
+        for (size_t i = 0; i < n; i++)
+            js_msg_free(v[i]);
+        js_consumer_release(e);
+        CHECK_RC(js_consumer_delete(ST, name), 0);
+        if (failed == 0)
+            break;
+    }
+    ck_assert_int_gt(failures, 0);
+}
+END_TEST
+
 /* ---- suite ---------------------------------------------------------------------- */
 
 static Suite *review_suite(void) {
@@ -379,6 +467,12 @@ static Suite *review_suite(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_two_deletes_during_a_state_write_drop_one_reference);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("failures");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_a_failed_allocation_in_a_delivery_loses_no_message);
+    tcase_add_test(tc, test_a_failed_allocation_in_a_redelivery_loses_no_message);
     suite_add_tcase(s, tc);
     (void)setup_always;
     (void)reopen;
