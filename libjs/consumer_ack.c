@@ -225,13 +225,14 @@ static void maybe_sample(js_consumer *c, const jsi_pent *e, int64_t now) {
 static int done_one(js_consumer *c, jsi_pent *e, const char *subj,
                     size_t slen, int64_t now, int sample) {
     uint64_t sseq = e->sseq;
+    /* Not recorded: still pending, so the caller may retry the ack. */
+    int rc = jsi_consumer_log_done(c, sseq);
+    if (rc)
+        return rc;
     if (sample)
         maybe_sample(c, e, now);
-    int rc = jsi_consumer_log_done(c, sseq);
     jsi_pend_del(&c->pend, sseq);
-    if (rc == 0)
-        rc = retire(c, sseq, subj, slen);
-    return rc;
+    return retire(c, sseq, subj, slen);
 }
 
 static int ack_all_upto(js_consumer *c, uint64_t sseq, int64_t now) {

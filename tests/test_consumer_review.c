@@ -454,6 +454,41 @@ START_TEST(test_a_failed_allocation_in_a_redelivery_loses_no_message) {
 }
 END_TEST
 
+/* An ack whose state record cannot be queued fails and changes nothing, so
+ * that retrying it works: the retried ack_sync makes it durable and, on a
+ * work-queue stream, removes the message. */
+START_TEST(test_an_ack_that_could_not_be_recorded_can_be_retried) {
+    js_stream *wq = add_stream("WQ", "jobs.>", JS_RETENTION_WORKQUEUE);
+    js_consumer_config c = durable("W");
+    c.ack_wait = 3600 * SEC;
+    js_consumer *k = cadd(wq, &c);
+    pub("jobs.a", "1");
+    pub("jobs.a", "2");
+    js_msg *m1 = next(k), *m2 = next(k);
+    ck_assert_uint_eq(js_msg_seq(m2), 2);
+    jsi_alloc_fail_at(1, 0); /* the ack's queue of done sequences */
+    int rc = js_msg_ack(m2);
+    ck_assert_uint_eq(jsi_alloc_failed(), 1);
+    jsi_alloc_fail_at(0, 0);
+    CHECK_RC(rc, JS_ENOMEM);
+    CHECK_RC(js_msg_ack_sync(m2), 0); /* the application retries */
+    ck_assert_uint_eq(stream_msgs(wq), 1); /* 2 is gone, 1 is not acked */
+    js_msg_free(m1);
+    js_msg_free(m2);
+    js_consumer_release(k);
+    js_stream_release(wq);
+    reopen();
+    CHECK_RC(js_stream_lookup(S, "WQ", &wq), 0);
+    CHECK_RC(js_consumer_lookup(wq, "W", &k), 0);
+    js_msg *m = next(k);
+    ck_assert_uint_eq(js_msg_seq(m), 1);
+    js_msg_free(m);
+    no_next(k); /* 2, acked with ack_sync, never comes back */
+    js_consumer_release(k);
+    js_stream_release(wq);
+}
+END_TEST
+
 /* ---- suite ---------------------------------------------------------------------- */
 
 static Suite *review_suite(void) {
@@ -473,6 +508,7 @@ static Suite *review_suite(void) {
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_a_failed_allocation_in_a_delivery_loses_no_message);
     tcase_add_test(tc, test_a_failed_allocation_in_a_redelivery_loses_no_message);
+    tcase_add_test(tc, test_an_ack_that_could_not_be_recorded_can_be_retried);
     suite_add_tcase(s, tc);
     (void)setup_always;
     (void)reopen;
