@@ -255,8 +255,9 @@ static int apply(js_consumer *c, const js_msg *m, int kind, int64_t delay,
     c->last_active = now;
     if (kind == ACK && c->cfg.c.ack_policy == JS_ACK_ALL)
         return ack_all_upto(c, sseq, now);
-    if (!e)
-        return 0; /* acked already, or removed from the stream */
+    if (!e || e->dseq != dseq)
+        return 0; /* acked already, removed from the stream, or delivered
+                     again since (that delivery owns it now) */
     switch (kind) {
     case NAK:
         jsi_consumer_event(c, JS_EVENT_MSG_NAKED, sseq, dseq, e->count, NULL,

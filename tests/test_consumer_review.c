@@ -489,6 +489,41 @@ START_TEST(test_an_ack_that_could_not_be_recorded_can_be_retried) {
 }
 END_TEST
 
+/* ---- acks of superseded deliveries ---------------------------------------------- */
+
+static uint64_t ack_pending(js_consumer *c) {
+    struct js_consumer_info *i;
+    CHECK_RC(js_consumer_info(c, &i), 0);
+    uint64_t n = i->num_ack_pending;
+    js_consumer_info_free(i);
+    return n;
+}
+
+/* jetstream.h: "An ack of a message ... redelivered to someone else since,
+ * is ignored (returns 0)." A late nak, term or ack from the first receiver
+ * must not disturb the redelivery now being worked on. */
+START_TEST(test_acks_of_a_superseded_delivery_are_ignored) {
+    pub("orders.a", "x");
+    js_consumer_config c = durable("D");
+    c.ack_wait = 10 * SEC;
+    js_consumer *k = cadd(ST, &c);
+    js_msg *m1 = next(k);
+    advance(11 * SEC);
+    js_msg *m2 = next(k); /* the redelivery, to another worker */
+    ck_assert_uint_eq(meta(m2).num_delivered, 2);
+    CHECK_RC(js_msg_nak(m1, 0), 0);
+    no_next(k); /* m2 is being worked on: not redelivered at once */
+    CHECK_RC(js_msg_term(m1, "late"), 0);
+    CHECK_RC(js_msg_ack(m1), 0);
+    ck_assert_uint_eq(ack_pending(k), 1); /* still m2's */
+    CHECK_RC(js_msg_ack(m2), 0);
+    ck_assert_uint_eq(ack_pending(k), 0);
+    js_msg_free(m1);
+    js_msg_free(m2);
+    js_consumer_release(k);
+}
+END_TEST
+
 /* ---- suite ---------------------------------------------------------------------- */
 
 static Suite *review_suite(void) {
@@ -497,6 +532,10 @@ static Suite *review_suite(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_next_with_a_timeout_sleeps_instead_of_spinning);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("acks");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_acks_of_a_superseded_delivery_are_ignored);
     suite_add_tcase(s, tc);
     tc = tcase_create("races");
     tcase_add_checked_fixture(tc, setup, teardown);
