@@ -524,6 +524,57 @@ START_TEST(test_acks_of_a_superseded_delivery_are_ignored) {
 }
 END_TEST
 
+/* ---- push ---------------------------------------------------------------------------- */
+
+typedef struct peer {
+    js_sub *self, *other;
+    struct peer *other_peer;
+    int calls;
+    int unsub_rc;
+} peer;
+
+/* The first callback to run unsubscribes the other subscription. */
+static void unsub_other(js_consumer *c, js_msg *m, void *ctx) {
+    peer *p = ctx;
+    (void)c;
+    p->calls++;
+    if (p->other) {
+        p->other_peer->other = NULL;
+        p->unsub_rc = js_sub_unsubscribe(p->other);
+        p->other = NULL;
+    }
+    js_msg_free(m);
+}
+
+/* A callback may unsubscribe a subscription other than its own (only its
+ * own is forbidden), even one with a delivery queued in the same round:
+ * that delivery must not be made, nor wait for. */
+START_TEST(test_a_callback_may_unsubscribe_another_subscription) {
+    js_consumer_config c = durable("P1");
+    c.deliver_subject = "deliver.p1";
+    js_consumer *k1 = cadd(ST, &c);
+    c.durable_name = "P2";
+    c.deliver_subject = "deliver.p2";
+    js_consumer *k2 = cadd(ST, &c);
+    peer p1 = {0}, p2 = {0};
+    CHECK_RC(js_consumer_subscribe(k1, unsub_other, &p1, &p1.self), 0);
+    CHECK_RC(js_consumer_subscribe(k2, unsub_other, &p2, &p2.self), 0);
+    p1.other = p2.self;
+    p1.other_peer = &p2;
+    p2.other = p1.self;
+    p2.other_peer = &p1;
+    pub("orders.a", "x"); /* one delivery for each subscription */
+    int n = js_dispatch(S, 0);
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(p1.calls + p2.calls, 1);
+    ck_assert_int_eq(p1.unsub_rc, 0);
+    ck_assert_int_eq(p2.unsub_rc, 0);
+    CHECK_RC(js_sub_unsubscribe(p1.calls ? p1.self : p2.self), 0);
+    js_consumer_release(k1);
+    js_consumer_release(k2);
+}
+END_TEST
+
 /* ---- suite ---------------------------------------------------------------------- */
 
 static Suite *review_suite(void) {
@@ -536,6 +587,11 @@ static Suite *review_suite(void) {
     tc = tcase_create("acks");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_acks_of_a_superseded_delivery_are_ignored);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("push");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 10);
+    tcase_add_test(tc, test_a_callback_may_unsubscribe_another_subscription);
     suite_add_tcase(s, tc);
     tc = tcase_create("races");
     tcase_add_checked_fixture(tc, setup, teardown);
