@@ -14,10 +14,31 @@
 
 /* ---- retention --------------------------------------------------------------- */
 
-/* 1 if consumer c has finished with stream message sseq. */
+/* 1 if sseq is among the last_per_subject sequences still to deliver. */
+static int lps_listed(const js_consumer *c, uint64_t sseq) {
+    size_t lo = c->lps_i, hi = c->lps_n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->lps[mid] == sseq)
+            return 1;
+        if (c->lps[mid] < sseq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+/* 1 if consumer c has finished with stream message sseq. In
+ * last_per_subject mode only the listed sequences, and whatever comes
+ * after the last of them, are still to be delivered. */
 static int done_by(js_consumer *c, uint64_t sseq) {
-    if (sseq >= c->next_sseq && !(c->lps_i < c->lps_n && sseq < c->lps[c->lps_i]))
+    if (c->lps_i < c->lps_n) {
+        if (sseq > c->lps[c->lps_n - 1] || lps_listed(c, sseq))
+            return 0;
+    } else if (sseq >= c->next_sseq) {
         return 0;
+    }
     return jsi_pend_get(&c->pend, sseq) == NULL;
 }
 

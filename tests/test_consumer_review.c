@@ -575,6 +575,36 @@ START_TEST(test_a_callback_may_unsubscribe_another_subscription) {
 }
 END_TEST
 
+/* ---- retention ----------------------------------------------------------------------- */
+
+/* Interest retention: a last_per_subject consumer never delivers the
+ * messages that were not their subject's last when it was created, so it
+ * must not hold them in the stream once every other consumer is done. */
+START_TEST(test_interest_does_not_keep_what_last_per_subject_skips) {
+    js_stream *is = add_stream("IS", "ev.>", JS_RETENTION_INTEREST);
+    js_consumer_config c = durable("A");
+    js_consumer *a = cadd(is, &c);
+    pub("ev.b", "b1"); /* 1 */
+    pub("ev.a", "a1"); /* 2: not its subject's last */
+    pub("ev.c", "c1"); /* 3 */
+    pub("ev.a", "a2"); /* 4 */
+    c.durable_name = "L";
+    c.deliver_policy = JS_DELIVER_LAST_PER_SUBJECT;
+    c.filter_subject = "ev.>";
+    js_consumer *l = cadd(is, &c);
+    for (uint64_t i = 1; i <= 4; i++)
+        ck_assert_uint_eq(take_ack(a), i);
+    ck_assert_uint_eq(take_ack(l), 1);
+    ck_assert_uint_eq(take_ack(l), 3);
+    ck_assert_uint_eq(take_ack(l), 4);
+    no_next(l);
+    ck_assert_uint_eq(stream_msgs(is), 0);
+    js_consumer_release(a);
+    js_consumer_release(l);
+    js_stream_release(is);
+}
+END_TEST
+
 /* ---- suite ---------------------------------------------------------------------- */
 
 static Suite *review_suite(void) {
@@ -592,6 +622,10 @@ static Suite *review_suite(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, test_a_callback_may_unsubscribe_another_subscription);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("retention");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_interest_does_not_keep_what_last_per_subject_skips);
     suite_add_tcase(s, tc);
     tc = tcase_create("races");
     tcase_add_checked_fixture(tc, setup, teardown);
