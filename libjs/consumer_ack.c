@@ -276,9 +276,14 @@ static int apply(js_consumer *c, const js_msg *m, int kind, int64_t delay,
     c->last_active = now;
     if (kind == ACK && c->cfg.c.ack_policy == JS_ACK_ALL)
         return ack_all_upto(c, sseq, now);
+    if (!e && (kind == ACK || kind == TERM))
+        /* Done here already: acked, removed, or given up on at
+         * max_deliver, which work-queue and interest streams keep until
+         * it is acked (NATS PR #7845). */
+        return retire(c, sseq, js_msg_subject(m), strlen(js_msg_subject(m)));
     if (!e || e->dseq != dseq)
-        return 0; /* acked already, removed from the stream, or delivered
-                     again since (that delivery owns it now) */
+        return 0; /* as above, or delivered again since (that delivery
+                     owns it now) */
     switch (kind) {
     case NAK:
         jsi_consumer_event(c, JS_EVENT_MSG_NAKED, sseq, dseq, e->count, NULL,

@@ -605,6 +605,32 @@ START_TEST(test_interest_does_not_keep_what_last_per_subject_skips) {
 }
 END_TEST
 
+/* Work queue: a message that reached max_deliver stays in the stream (as
+ * in NATS, PR #7845) until it is acked, purged or removed by limits; a late
+ * ack of its last delivery must still remove it. */
+START_TEST(test_workqueue_late_ack_after_max_deliver_removes_the_message) {
+    js_stream *wq = add_stream("WQ", "jobs.>", JS_RETENTION_WORKQUEUE);
+    js_consumer_config c = durable("W");
+    c.ack_wait = 10 * SEC;
+    c.max_deliver = 2;
+    js_consumer *k = cadd(wq, &c);
+    pub("jobs.a", "slow job");
+    js_msg *m1 = next(k);
+    advance(11 * SEC);
+    js_msg *m2 = next(k);
+    ck_assert_uint_eq(meta(m2).num_delivered, 2);
+    advance(11 * SEC);
+    no_next(k); /* max_deliver reached: no third delivery */
+    ck_assert_uint_eq(stream_msgs(wq), 1);
+    CHECK_RC(js_msg_ack(m2), 0); /* the slow worker finishes */
+    ck_assert_uint_eq(stream_msgs(wq), 0);
+    js_msg_free(m1);
+    js_msg_free(m2);
+    js_consumer_release(k);
+    js_stream_release(wq);
+}
+END_TEST
+
 /* ---- known, not fixed here ---------------------------------------------------------------- */
 
 /* A durable last_per_subject consumer reopened before it has delivered its
@@ -654,6 +680,7 @@ static Suite *review_suite(void) {
     tc = tcase_create("retention");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_interest_does_not_keep_what_last_per_subject_skips);
+    tcase_add_test(tc, test_workqueue_late_ack_after_max_deliver_removes_the_message);
     suite_add_tcase(s, tc);
     tc = tcase_create("races");
     tcase_add_checked_fixture(tc, setup, teardown);
