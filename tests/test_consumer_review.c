@@ -631,6 +631,18 @@ START_TEST(test_workqueue_late_ack_after_max_deliver_removes_the_message) {
 }
 END_TEST
 
+/* ---- errors ----------------------------------------------------------------------------- */
+
+/* js_strerror names every code, the consumer layer's too. */
+START_TEST(test_strerror_names_the_consumer_codes) {
+    int codes[] = {JS_ETIMEOUT, JS_ECONSUMER_NOT_FOUND, JS_ECONSUMER_EXISTS,
+                   JS_EMAX_WAITING, JS_EBUSY};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+        ck_assert_msg(strcmp(js_strerror(codes[i]), "unknown error") != 0,
+                      "js_strerror(%d) is \"unknown error\"", codes[i]);
+}
+END_TEST
+
 /* ---- known, not fixed here ---------------------------------------------------------------- */
 
 /* A durable last_per_subject consumer reopened before it has delivered its
@@ -681,6 +693,9 @@ static Suite *review_suite(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_interest_does_not_keep_what_last_per_subject_skips);
     tcase_add_test(tc, test_workqueue_late_ack_after_max_deliver_removes_the_message);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("errors");
+    tcase_add_test(tc, test_strerror_names_the_consumer_codes);
     suite_add_tcase(s, tc);
     tc = tcase_create("races");
     tcase_add_checked_fixture(tc, setup, teardown);
