@@ -484,6 +484,12 @@ JS_API int js_consumer_next(js_consumer *c, int64_t timeout, js_msg **out) {
     int rc = js_consumer_fetch(c, out, 1, &o, &n);
     if (rc == 0 && n == 0)
         rc = JSI_ERR(JS_ETIMEOUT, 0, "no messages");
+    if (rc && *out) {
+        /* Taken, but the state write after it failed: it is pending and
+         * comes again after ack_wait. */
+        js_msg_free(*out);
+        *out = NULL;
+    }
     return rc;
 }
 

@@ -49,6 +49,7 @@ static pthread_cond_t gcond = PTHREAD_COND_INITIALIZER;
 static int gate_armed;  /* the next state write or sync stops at the gate */
 static int gate_held;   /* a thread is stopped at the gate */
 static int gate_open;   /* let it through */
+static int state_fail;  /* state writes and syncs fail with JS_EIO */
 
 static void gate_pass(gfile *g) {
     if (!g->state)
@@ -102,6 +103,8 @@ static int g_read(js_vfs_file *f, void *b, size_t n, uint64_t off,
 static int g_write(js_vfs_file *f, const void *b, size_t n, uint64_t off) {
     gfile *g = (gfile *)f;
     gate_pass(g);
+    if (g->state && __atomic_load_n(&state_fail, __ATOMIC_SEQ_CST))
+        return JS_EIO;
     return g->inner->io->write(g->inner, b, n, off);
 }
 static int g_truncate(js_vfs_file *f, uint64_t size) {
@@ -111,6 +114,8 @@ static int g_truncate(js_vfs_file *f, uint64_t size) {
 static int g_sync(js_vfs_file *f) {
     gfile *g = (gfile *)f;
     gate_pass(g);
+    if (g->state && __atomic_load_n(&state_fail, __ATOMIC_SEQ_CST))
+        return JS_EIO;
     return g->inner->io->sync(g->inner);
 }
 static int g_size(js_vfs_file *f, uint64_t *size) {
@@ -213,6 +218,7 @@ static void setup_always(void) { setup_with(JS_SYNC_ALWAYS); }
 
 static void teardown(void) {
     jsi_alloc_fail_at(0, 0);
+    __atomic_store_n(&state_fail, 0, __ATOMIC_SEQ_CST);
     js_stream_release(ST);
     ST = NULL;
     if (S)
@@ -643,6 +649,30 @@ START_TEST(test_strerror_names_the_consumer_codes) {
 }
 END_TEST
 
+/* js_consumer_next: "On failure *out is NULL." A state write that fails
+ * after the message was taken must not hand it out with the error. */
+START_TEST(test_next_that_fails_returns_no_message) {
+    pub_n("orders.a", 2);
+    js_consumer_config c = durable("D");
+    js_consumer *k = cadd(ST, &c);
+    js_msg *m = next(k);
+    js_msg_free(m);
+    __atomic_store_n(&state_fail, 1, __ATOMIC_SEQ_CST);
+    m = NULL;
+    int rc = js_consumer_next(k, 0, &m);
+    ck_assert_int_ne(rc, 0);
+    ck_assert_msg(m == NULL, "js_consumer_next returned %d (%s) and a "
+                  "message", rc, js_strerror(rc));
+    js_msg_free(m);
+    __atomic_store_n(&state_fail, 0, __ATOMIC_SEQ_CST);
+    js_consumer_release(k);
+    js_stream_release(ST);
+    ST = NULL;
+    js_close(S); /* the failed state reports its error; not checked here */
+    S = NULL;
+}
+END_TEST
+
 /* ---- known, not fixed here ---------------------------------------------------------------- */
 
 /* A durable last_per_subject consumer reopened before it has delivered its
@@ -696,6 +726,10 @@ static Suite *review_suite(void) {
     suite_add_tcase(s, tc);
     tc = tcase_create("errors");
     tcase_add_test(tc, test_strerror_names_the_consumer_codes);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("io_errors");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_next_that_fails_returns_no_message);
     suite_add_tcase(s, tc);
     tc = tcase_create("races");
     tcase_add_checked_fixture(tc, setup, teardown);
