@@ -79,6 +79,7 @@ static int list_push(js_stream *s, js_consumer *c) {
         s->cons_cap = nc;
     }
     s->cons[s->ncons++] = c;
+    s->cons_gen++;
     return 0;
 }
 
@@ -86,6 +87,7 @@ static void list_remove(js_stream *s, js_consumer *c) {
     for (size_t i = 0; i < s->ncons; i++)
         if (s->cons[i] == c) {
             s->cons[i] = s->cons[--s->ncons];
+            s->cons_gen++;
             return;
         }
 }
@@ -602,6 +604,8 @@ JS_API int js_consumer_update(js_stream *s, const js_consumer_config *cfg,
     k = c.c.name ? find(s, c.c.name) : NULL;
     if (!k)
         rc = JSI_ERR(JS_ECONSUMER_NOT_FOUND, 10149, "consumer does not exist");
+    else
+        jsi_consumer_ref(k); /* the interest cleanup releases the lock */
     if (rc == 0)
         rc = jsi_ccfg_check_update(&k->cfg, &c);
     if (rc == 0 && k->nsubs &&
@@ -616,13 +620,13 @@ JS_API int js_consumer_update(js_stream *s, const js_consumer_config *cfg,
         if (s->cfg.c.retention == JS_RETENTION_INTEREST)
             rc = jsi_consumers_cleanup_interest(s, jsi_ms_first_seq(s->ms));
     }
-    if (rc == 0)
-        jsi_consumer_ref(k);
     jsi_ccfg_free(&c);
     pthread_mutex_unlock(&s->mu);
     jsi_evq_drain(jsi_stream_events(s));
     if (rc == 0)
         give(k, out);
+    else if (k)
+        jsi_consumer_unref(k);
     return rc;
 }
 
@@ -661,17 +665,23 @@ static void drop_locked(js_stream *s, js_consumer *c, int remove) {
 }
 
 int jsi_consumer_delete_locked(js_stream *s, js_consumer *c) {
+    /* Our own reference: the lock is released below, and the list's may
+     * go meanwhile. */
+    jsi_consumer_ref(c);
     /* Wait out a state write in flight: its file is about to go. */
     while (c->log_busy)
         pthread_cond_wait(&c->log_cond, &s->mu);
     /* Another delete (or the stream's end) may have come first while the
      * lock was released: the stream's reference is dropped only once. */
-    if (c->gone)
-        return JSI_ERR(JS_ECONSUMER_NOT_FOUND, 10014, "consumer not found");
-    drop_locked(s, c, 1);
     int rc = 0;
-    if (s->cfg.c.retention == JS_RETENTION_INTEREST)
-        rc = jsi_consumers_cleanup_interest(s, c->floor_sseq + 1);
+    if (c->gone) {
+        rc = JSI_ERR(JS_ECONSUMER_NOT_FOUND, 10014, "consumer not found");
+    } else {
+        drop_locked(s, c, 1);
+        jsi_consumer_unref(c); /* the list's */
+        if (s->cfg.c.retention == JS_RETENTION_INTEREST)
+            rc = jsi_consumers_cleanup_interest(s, c->floor_sseq + 1);
+    }
     jsi_consumer_unref(c);
     return rc;
 }
@@ -733,20 +743,22 @@ int jsi_consumers_close(js_stream *s) {
     pthread_mutex_lock(&s->mu);
     while (s->ncons) {
         js_consumer *c = s->cons[s->ncons - 1];
+        jsi_consumer_ref(c); /* ours, while the lock is released */
         int rc = jsi_consumer_log_flush(c, 1);
         if (rc && !first)
             first = rc;
         while (c->log_busy)
             pthread_cond_wait(&c->log_cond, &s->mu);
         /* The lock was released: c may have been deleted meanwhile (its
-         * reference dropped), or no longer be last. */
-        if (c->gone)
-            continue;
-        list_remove(s, c);
-        c->gone = 1;
-        pthread_cond_broadcast(&c->cond);
-        jsi_cslog_close(c->log);
-        c->log = NULL;
+         * list reference dropped), or no longer be last. */
+        if (!c->gone) {
+            list_remove(s, c);
+            c->gone = 1;
+            pthread_cond_broadcast(&c->cond);
+            jsi_cslog_close(c->log);
+            c->log = NULL;
+            jsi_consumer_unref(c); /* the list's */
+        }
         jsi_consumer_unref(c);
     }
     pthread_mutex_unlock(&s->mu);
@@ -757,6 +769,7 @@ void jsi_consumers_kill(js_stream *s) {
     pthread_mutex_lock(&s->mu);
     while (s->ncons) {
         js_consumer *c = s->cons[--s->ncons];
+        s->cons_gen++;
         while (c->log_busy)
             pthread_cond_wait(&c->log_cond, &s->mu);
         c->gone = 1;

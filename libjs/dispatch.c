@@ -227,7 +227,9 @@ static int stream_round(js_stream *s, int64_t *next) {
         js_consumer *c = s->cons[i];
         if (c->nsubs) {
             take_for_subs(c, now, &r, next);
+            jsi_consumer_ref(c); /* the flush may release the lock */
             jsi_consumer_log_flush(c, 0);
+            jsi_consumer_unref(c);
         }
     }
     pthread_mutex_unlock(&s->mu);

@@ -46,45 +46,52 @@ static js_vfs gatefs;
 static js_vfs_io gate_io;
 static pthread_mutex_t gmu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gcond = PTHREAD_COND_INITIALIZER;
-static int gate_armed;  /* the next state write or sync stops at the gate */
-static int gate_held;   /* a thread is stopped at the gate */
-static int gate_open;   /* let it through */
-static int state_fail;  /* state writes and syncs fail with JS_EIO */
+enum { GATE_WRITE = 1, GATE_SYNC = 2 };
+static int gate_ops;      /* which state-file operations stop at the gate */
+static int gate_armed;    /* how many more of them stop */
+static int gate_held;     /* how many have stopped (their tickets) */
+static int gate_released; /* tickets let through */
+static int state_fail;    /* state writes and syncs fail with JS_EIO */
 
-static void gate_pass(gfile *g) {
+static void gate_pass(gfile *g, int op) {
     if (!g->state)
         return;
     pthread_mutex_lock(&gmu);
-    if (gate_armed) {
-        gate_armed = 0;
-        gate_held = 1;
+    if (gate_armed > 0 && (gate_ops & op)) {
+        gate_armed--;
+        int ticket = ++gate_held;
         pthread_cond_broadcast(&gcond);
-        while (!gate_open)
+        while (gate_released < ticket)
             pthread_cond_wait(&gcond, &gmu);
-        gate_held = 0;
-        gate_open = 0;
     }
     pthread_mutex_unlock(&gmu);
 }
 
-static void gate_arm(void) {
+/* Stop the next n state-file operations of the kinds in ops. */
+static void gate_arm_n(int ops, int n) {
     pthread_mutex_lock(&gmu);
-    gate_armed = 1;
-    gate_open = 0;
+    gate_ops = ops;
+    gate_armed = n;
+    gate_held = gate_released = 0;
     pthread_mutex_unlock(&gmu);
 }
 
-/* Wait until a thread is held at the gate. */
-static void gate_wait_held(void) {
+static void gate_arm(void) { gate_arm_n(GATE_WRITE | GATE_SYNC, 1); }
+
+/* Wait until k operations have stopped at the gate. */
+static void gate_wait_held_n(int k) {
     pthread_mutex_lock(&gmu);
-    while (!gate_held)
+    while (gate_held < k)
         pthread_cond_wait(&gcond, &gmu);
     pthread_mutex_unlock(&gmu);
 }
 
+static void gate_wait_held(void) { gate_wait_held_n(1); }
+
+/* Let the earliest stopped operation through. */
 static void gate_release(void) {
     pthread_mutex_lock(&gmu);
-    gate_open = 1;
+    gate_released++;
     pthread_cond_broadcast(&gcond);
     pthread_mutex_unlock(&gmu);
 }
@@ -102,7 +109,7 @@ static int g_read(js_vfs_file *f, void *b, size_t n, uint64_t off,
 }
 static int g_write(js_vfs_file *f, const void *b, size_t n, uint64_t off) {
     gfile *g = (gfile *)f;
-    gate_pass(g);
+    gate_pass(g, GATE_WRITE);
     if (g->state && __atomic_load_n(&state_fail, __ATOMIC_SEQ_CST))
         return JS_EIO;
     return g->inner->io->write(g->inner, b, n, off);
@@ -113,7 +120,7 @@ static int g_truncate(js_vfs_file *f, uint64_t size) {
 }
 static int g_sync(js_vfs_file *f) {
     gfile *g = (gfile *)f;
-    gate_pass(g);
+    gate_pass(g, GATE_SYNC);
     if (g->state && __atomic_load_n(&state_fail, __ATOMIC_SEQ_CST))
         return JS_EIO;
     return g->inner->io->sync(g->inner);
@@ -369,6 +376,84 @@ START_TEST(test_two_deletes_during_a_state_write_drop_one_reference) {
     ck_assert_int_eq(__atomic_load_n(&k->refs, __ATOMIC_SEQ_CST), 2);
     js_msg_free(m);
     js_consumer_release(k);
+}
+END_TEST
+
+static void *flusher(void *arg) {
+    int *rc = arg;
+    *rc = js_flush(S);
+    return NULL;
+}
+
+static int synced(js_consumer *c) {
+    pthread_mutex_lock(&c->s->mu);
+    int ok = c->log_synced_gen == c->log_gen && c->ndone == 0;
+    pthread_mutex_unlock(&c->s->mu);
+    return ok;
+}
+
+/* js_flush syncs every consumer's state even when a consumer is deleted
+ * while the flush is writing another's (the delete moves the last consumer
+ * of the list into the freed slot). */
+START_TEST(test_flush_syncs_every_consumer_while_one_is_deleted) {
+    pub("orders.a", "x");
+    const char *names[3] = {"A", "B", "C"};
+    js_consumer *k[3];
+    for (int i = 0; i < 3; i++) {
+        js_consumer_config c = durable(names[i]);
+        k[i] = cadd(ST, &c);
+        js_msg *m = next(k[i]);
+        CHECK_RC(js_msg_ack(m), 0); /* in memory until a flush */
+        js_msg_free(m);
+    }
+    ck_assert(!synced(k[2]));
+    gate_arm_n(GATE_SYNC, 2);
+    pthread_t tf, td;
+    int frc = 1;
+    del_arg d = {ST, "A", 1};
+    pthread_create(&tf, NULL, flusher, &frc);
+    gate_wait_held_n(1); /* the flush is syncing A's state */
+    pthread_create(&td, NULL, deleter, &d);
+    gate_release();
+    gate_wait_held_n(2); /* ... now B's, with the lock free */
+    pthread_join(td, NULL); /* A is gone: C moved into its slot */
+    CHECK_RC(d.rc, 0);
+    gate_release();
+    pthread_join(tf, NULL);
+    CHECK_RC(frc, 0);
+    ck_assert(synced(k[1]));
+    ck_assert_msg(synced(k[2]), "js_flush returned with C's ack unsynced");
+    for (int i = 0; i < 3; i++)
+        js_consumer_release(k[i]);
+}
+END_TEST
+
+/* As test_two_deletes_during_a_state_write_drop_one_reference, but nobody
+ * holds a handle: the list's reference is the only one, and the delete
+ * that comes second must not touch the freed consumer (ASan). */
+START_TEST(test_two_deletes_of_an_unreferenced_consumer_during_a_flush) {
+    pub("orders.a", "x");
+    js_consumer_config c = durable("D");
+    js_consumer *k = cadd(ST, &c);
+    js_msg *m = next(k); /* positions written, not synced */
+    js_msg_free(m);
+    js_consumer_release(k); /* only the stream's list holds it now */
+    gate_arm_n(GATE_SYNC, 1);
+    pthread_t tf, t1, t2;
+    int frc = 1;
+    del_arg d1 = {ST, "D", 1}, d2 = {ST, "D", 1};
+    pthread_create(&tf, NULL, flusher, &frc);
+    gate_wait_held();
+    pthread_create(&t1, NULL, deleter, &d1);
+    pthread_create(&t2, NULL, deleter, &d2);
+    usleep(200 * 1000); /* both deletes reach their wait for the write */
+    gate_release();
+    pthread_join(tf, NULL);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    CHECK_RC(frc, 0);
+    ck_assert_msg((d1.rc == 0) != (d2.rc == 0),
+                  "deletes returned %d and %d", d1.rc, d2.rc);
 }
 END_TEST
 
@@ -735,6 +820,8 @@ static Suite *review_suite(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_two_deletes_during_a_state_write_drop_one_reference);
+    tcase_add_test(tc, test_flush_syncs_every_consumer_while_one_is_deleted);
+    tcase_add_test(tc, test_two_deletes_of_an_unreferenced_consumer_during_a_flush);
     suite_add_tcase(s, tc);
     tc = tcase_create("failures");
     tcase_add_checked_fixture(tc, setup, teardown);
