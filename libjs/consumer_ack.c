@@ -156,9 +156,17 @@ static int compact(js_consumer *c) {
     jsi_buf_free(&c->logbuf);
     c->ndone = 0;
     uint64_t gen = c->log_gen;
-    pthread_mutex_unlock(&c->s->mu);
-    rc = jsi_cslog_rewrite(c->log, &st);
-    pthread_mutex_lock(&c->s->mu);
+    /* The snapshot may hold acks made while the lock was released for the
+     * write just done: the removals they caused reach the stream's file
+     * first (as in jsi_consumer_log_flush), and durably, since the
+     * rewrite is synced whatever the policy. */
+    if (c->s->cfg.c.retention != JS_RETENTION_LIMITS)
+        rc = jsi_ms_commit(c->s->ms, 1);
+    if (rc == 0) {
+        pthread_mutex_unlock(&c->s->mu);
+        rc = jsi_cslog_rewrite(c->log, &st);
+        pthread_mutex_lock(&c->s->mu);
+    }
     if (rc == 0) {
         c->snap_size = jsi_cslog_size(c->log);
         c->log_written_gen = c->log_synced_gen = gen;

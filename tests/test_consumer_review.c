@@ -457,6 +457,98 @@ START_TEST(test_two_deletes_of_an_unreferenced_consumer_during_a_flush) {
 }
 END_TEST
 
+static void *ack_syncer_rc(void *arg) {
+    js_msg *m = arg;
+    CHECK_RC(js_msg_ack_sync(m), 0);
+    return NULL;
+}
+
+static uint64_t log_size(js_consumer *c) {
+    pthread_mutex_lock(&c->s->mu);
+    uint64_t n = jsi_cslog_size(c->log);
+    pthread_mutex_unlock(&c->s->mu);
+    return n;
+}
+
+/* "A state file never says 'done' for a message the stream still holds"
+ * (consumer_ack.c): also not when a write compacts the file into a
+ * snapshot that holds an ack made while the write was in flight. Here the
+ * process dies (the store's files are copied) right after such a
+ * compaction: the work-queue message acked meanwhile must not be left in
+ * the stream with a consumer that will never deliver it again. */
+START_TEST(test_compaction_never_records_an_ack_the_stream_has_not_seen) {
+    js_stream *wq = add_stream("WQ", "jobs.>", JS_RETENTION_WORKQUEUE);
+    js_consumer_config c = durable("W");
+    c.ack_wait = 3600 * SEC;
+    c.max_ack_pending = -1;
+    js_consumer *k = cadd(wq, &c);
+    /* Grow the state file to just under the compaction threshold. */
+    while (log_size(k) < 64 * 1024 - 600) {
+        pub("jobs.a", "x");
+        js_msg *m = next(k);
+        CHECK_RC(js_msg_ack_sync(m), 0);
+        js_msg_free(m);
+    }
+    /* One fetch of 1200 (one small record), every other one acked in
+     * memory: the next record lists 600 separate sequences and crosses
+     * the threshold. m1 and m2 are among the others. */
+    enum { N = 1200 };
+    static js_msg *v[N];
+    size_t n = 0;
+    for (int i = 0; i < N; i++)
+        pub("jobs.a", "y");
+    js_fetch_opts fo = JS_FETCH_OPTS_INIT;
+    CHECK_RC(js_consumer_fetch(k, v, N, &fo, &n), 0);
+    ck_assert_uint_eq(n, N);
+    ck_assert_uint_lt(log_size(k), 64 * 1024);
+    for (size_t i = 0; i < N; i += 2)
+        CHECK_RC(js_msg_ack(v[i]), 0);
+    js_msg *m1 = v[1], *m2 = v[3];
+    uint64_t s1 = js_msg_seq(m1), before = log_size(k);
+    gate_arm_n(GATE_WRITE, 1);
+    pthread_t t;
+    pthread_create(&t, NULL, ack_syncer_rc, m2);
+    gate_wait_held(); /* m2's ack is being written, the lock is free */
+    CHECK_RC(js_msg_ack(m1), 0); /* removed from the stream in memory */
+    gate_release();
+    pthread_join(t, NULL); /* the write went past the threshold: compacted */
+    ck_assert_uint_lt(log_size(k), before);
+    /* The process dies here: nothing else has been written. */
+    char copy[600], cmd[1300];
+    snprintf(copy, sizeof copy, "%s-crash", store_path);
+    snprintf(cmd, sizeof cmd, "cp -r '%s' '%s'", store_path, copy);
+    ck_assert_int_eq(system(cmd), 0);
+    for (size_t i = 0; i < N; i++)
+        js_msg_free(v[i]);
+    js_consumer_release(k);
+    js_stream_release(wq);
+    js_store *st2;
+    js_stream *wq2;
+    js_consumer *k2;
+    js_open_opts o = JS_OPEN_OPTS_INIT;
+    o.vfs = "gatefs";
+    o.sync = sync_policy;
+    o.clock = tu_clock;
+    o.clock_ctx = &fake_now;
+    CHECK_RC(js_open(copy, &o, &st2), 0);
+    CHECK_RC(js_stream_lookup(st2, "WQ", &wq2), 0);
+    CHECK_RC(js_consumer_lookup(wq2, "W", &k2), 0);
+    uint64_t left = stream_msgs(wq2), delivered = 0;
+    js_msg *m;
+    while (js_consumer_next(k2, 0, &m) == 0) {
+        delivered++;
+        js_msg_free(m);
+    }
+    ck_assert_msg(delivered == left, "the work queue holds %" PRIu64
+                  " messages after the crash, the consumer delivers %"
+                  PRIu64 " (message %" PRIu64 " is stuck)", left,
+                  delivered, s1);
+    js_consumer_release(k2);
+    js_stream_release(wq2);
+    CHECK_RC(js_close(st2), 0);
+}
+END_TEST
+
 /* ---- allocation failures ------------------------------------------------------------ */
 
 /* Whichever allocation of a delivery fails, the message is not lost: it is
@@ -822,6 +914,7 @@ static Suite *review_suite(void) {
     tcase_add_test(tc, test_two_deletes_during_a_state_write_drop_one_reference);
     tcase_add_test(tc, test_flush_syncs_every_consumer_while_one_is_deleted);
     tcase_add_test(tc, test_two_deletes_of_an_unreferenced_consumer_during_a_flush);
+    tcase_add_test(tc, test_compaction_never_records_an_ack_the_stream_has_not_seen);
     suite_add_tcase(s, tc);
     tc = tcase_create("failures");
     tcase_add_checked_fixture(tc, setup, teardown);
