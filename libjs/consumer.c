@@ -359,11 +359,15 @@ static int restore_pending(js_consumer *c, const jsi_cstate *st, int64_t now) {
 
 static int restore(js_consumer *c, const jsi_cstate *st) {
     uint64_t first = jsi_ms_first_seq(c->s->ms);
+    uint64_t last = jsi_ms_last_seq(c->s->ms);
     c->dseq = st->dlv_dseq;
-    c->dlv_sseq = st->dlv_sseq;
     c->floor_dseq = st->floor_dseq;
-    c->floor_sseq = st->floor_sseq;
-    c->next_sseq = JSI_MAX(st->dlv_sseq + 1, first);
+    /* A power cut (sync policy INTERVAL or NONE) may lose the stream's
+     * tail while this state, written later, survived: the stream gives
+     * those sequences out again, and they must not count as delivered. */
+    c->dlv_sseq = JSI_MIN(st->dlv_sseq, last);
+    c->floor_sseq = JSI_MIN(st->floor_sseq, last);
+    c->next_sseq = JSI_MAX(c->dlv_sseq + 1, first);
     c->recount = 1;
     int rc = restore_pending(c, st, jsi_stream_now(c->s));
     if (rc == 0)
