@@ -910,6 +910,28 @@ END_TEST
 
 /* ---- known, not fixed here ---------------------------------------------------------------- */
 
+/* Interest retention: an ephemeral consumer does not survive close, so
+ * what only it still needed must not stay in the stream for good after a
+ * reopen (NATS checks the interest state when a stream is recovered). */
+START_TEST(test_interest_lets_go_of_what_only_a_closed_ephemeral_needed) {
+    js_stream *is = add_stream("IS", "ev.>", JS_RETENTION_INTEREST);
+    js_consumer_config c = durable("A");
+    js_consumer *a = cadd(is, &c);
+    js_consumer_config e = JS_CONSUMER_CONFIG_INIT;
+    e.name = "EPH";
+    CHECK_RC(js_consumer_add(is, &e, NULL), 0);
+    pub("ev.a", "x");
+    ck_assert_uint_eq(take_ack(a), 1);
+    ck_assert_uint_eq(stream_msgs(is), 1); /* EPH has not taken it */
+    js_consumer_release(a);
+    js_stream_release(is);
+    reopen();
+    CHECK_RC(js_stream_lookup(S, "IS", &is), 0);
+    ck_assert_uint_eq(stream_msgs(is), 0);
+    js_stream_release(is);
+}
+END_TEST
+
 /* A durable last_per_subject consumer reopened before it has delivered its
  * whole list must go on with the list, not deliver every message after the
  * last one it delivered (the list is not in its stored state). */
@@ -992,6 +1014,7 @@ static Suite *review_suite(void) {
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_set_timeout(tc, 30);
         tcase_add_test(tc, test_last_per_subject_resumes_its_list_after_reopen);
+        tcase_add_test(tc, test_interest_lets_go_of_what_only_a_closed_ephemeral_needed);
         suite_add_tcase(s, tc);
     }
     (void)setup_always;
