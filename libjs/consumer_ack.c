@@ -289,9 +289,14 @@ static int apply(js_consumer *c, const js_msg *m, int kind, int64_t delay,
          * max_deliver, which work-queue and interest streams keep until
          * it is acked (NATS PR #7845). */
         return retire(c, sseq, js_msg_subject(m), strlen(js_msg_subject(m)));
-    if (!e || e->dseq != dseq)
-        return 0; /* as above, or delivered again since (that delivery
-                     owns it now) */
+    if (!e)
+        return 0;
+    /* A nak or in-progress from a delivery superseded by a redelivery
+     * would move the timer of the delivery now being worked on: ignored.
+     * An ack or term of it still finishes the message (as in NATS, and
+     * so that a returned ack_sync means it is never delivered again). */
+    if ((kind == NAK || kind == WPI) && e->dseq != dseq)
+        return 0;
     switch (kind) {
     case NAK:
         jsi_consumer_event(c, JS_EVENT_MSG_NAKED, sseq, dseq, e->count, NULL,
