@@ -935,6 +935,66 @@ START_TEST(test_interest_lets_go_of_what_only_a_closed_ephemeral_needed) {
 }
 END_TEST
 
+typedef struct serial_rec {
+    pthread_mutex_t mu;
+    int inflight, max_inflight, n, out_of_order;
+    uint64_t last;
+} serial_rec;
+
+static void serial_cb(js_consumer *c, js_msg *m, void *ctx) {
+    serial_rec *r = ctx;
+    (void)c;
+    pthread_mutex_lock(&r->mu);
+    if (++r->inflight > r->max_inflight)
+        r->max_inflight = r->inflight;
+    if (js_msg_seq(m) < r->last)
+        r->out_of_order++;
+    r->last = js_msg_seq(m);
+    pthread_mutex_unlock(&r->mu);
+    usleep(100);
+    pthread_mutex_lock(&r->mu);
+    r->inflight--;
+    r->n++;
+    pthread_mutex_unlock(&r->mu);
+    js_msg_ack(m);
+    js_msg_free(m);
+}
+
+/* A push consumer without a deliver_group has one subscriber; with
+ * several dispatcher threads its callback must still be called one
+ * message at a time and in stream order, as a NATS subscription's is.
+ * (Each thread takes its own round for the consumer and calls back
+ * concurrently with the others.) */
+START_TEST(test_dispatcher_threads_call_one_subscription_serially) {
+    js_consumer_config c = durable("P");
+    c.deliver_subject = "deliver.p";
+    c.max_ack_pending = -1;
+    js_consumer *k = cadd(ST, &c);
+    serial_rec r = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0, 0};
+    js_sub *sub;
+    CHECK_RC(js_consumer_subscribe(k, serial_cb, &r, &sub), 0);
+    CHECK_RC(js_dispatcher_start(S, 4), 0);
+    for (int i = 0; i < 1000; i++) {
+        pub("orders.a", "x");
+        if (i % 50 == 0)
+            usleep(1000);
+    }
+    for (;;) {
+        pthread_mutex_lock(&r.mu);
+        int n = r.n;
+        pthread_mutex_unlock(&r.mu);
+        if (n >= 1000)
+            break;
+        usleep(10 * 1000);
+    }
+    CHECK_RC(js_dispatcher_stop(S), 0);
+    CHECK_RC(js_sub_unsubscribe(sub), 0);
+    js_consumer_release(k);
+    ck_assert_int_eq(r.max_inflight, 1);
+    ck_assert_int_eq(r.out_of_order, 0);
+}
+END_TEST
+
 /* A durable last_per_subject consumer reopened before it has delivered its
  * whole list must go on with the list, not deliver every message after the
  * last one it delivered (the list is not in its stored state). */
@@ -1018,6 +1078,7 @@ static Suite *review_suite(void) {
         tcase_set_timeout(tc, 30);
         tcase_add_test(tc, test_last_per_subject_resumes_its_list_after_reopen);
         tcase_add_test(tc, test_interest_lets_go_of_what_only_a_closed_ephemeral_needed);
+        tcase_add_test(tc, test_dispatcher_threads_call_one_subscription_serially);
         suite_add_tcase(s, tc);
     }
     (void)setup_always;
