@@ -780,8 +780,10 @@ JS_API int js_msg_metadata(const js_msg *msg, js_msg_meta *meta);
 /*
  * Acknowledgements, NATS's +ACK, -NAK, +WPI and +TERM. Each applies to the
  * consumer that delivered msg, which must not have been freed; the consumer
- * handle may have been released. An ack of a message already acked, or
- * redelivered to someone else since, is ignored (returns 0).
+ * handle may have been released. An ack of a message already acked is
+ * ignored (returns 0), and so is a nak or in-progress of a delivery that
+ * has been superseded by a redelivery; an ack or term of one still acks
+ * or terminates the message.
  * js_msg_ack() records the ack in memory; it is stored with the next
  * ack_sync, fetch, js_flush() or js_close(), and an ack lost in a crash
  * means one redelivery. js_msg_ack_sync() returns once the ack is as durable as the

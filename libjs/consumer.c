@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "consumer.h"
 #include "store.h"
@@ -78,6 +79,7 @@ static int list_push(js_stream *s, js_consumer *c) {
         s->cons_cap = nc;
     }
     s->cons[s->ncons++] = c;
+    s->cons_gen++;
     return 0;
 }
 
@@ -85,6 +87,7 @@ static void list_remove(js_stream *s, js_consumer *c) {
     for (size_t i = 0; i < s->ncons; i++)
         if (s->cons[i] == c) {
             s->cons[i] = s->cons[--s->ncons];
+            s->cons_gen++;
             return;
         }
 }
@@ -100,7 +103,12 @@ static js_consumer *consumer_new(js_stream *s, const jsi_ccfg *cfg,
     c->refs = 1;
     c->s = s;
     jsi_stream_ref(s);
-    pthread_cond_init(&c->cond, NULL);
+    /* Pull waits compute their deadline on CLOCK_MONOTONIC (wait_more). */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->cond, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_cond_init(&c->log_cond, NULL);
     jsi_pend_init(&c->pend);
     c->name = jsi_strdup(name);
@@ -351,11 +359,15 @@ static int restore_pending(js_consumer *c, const jsi_cstate *st, int64_t now) {
 
 static int restore(js_consumer *c, const jsi_cstate *st) {
     uint64_t first = jsi_ms_first_seq(c->s->ms);
+    uint64_t last = jsi_ms_last_seq(c->s->ms);
     c->dseq = st->dlv_dseq;
-    c->dlv_sseq = st->dlv_sseq;
     c->floor_dseq = st->floor_dseq;
-    c->floor_sseq = st->floor_sseq;
-    c->next_sseq = JSI_MAX(st->dlv_sseq + 1, first);
+    /* A power cut (sync policy INTERVAL or NONE) may lose the stream's
+     * tail while this state, written later, survived: the stream gives
+     * those sequences out again, and they must not count as delivered. */
+    c->dlv_sseq = JSI_MIN(st->dlv_sseq, last);
+    c->floor_sseq = JSI_MIN(st->floor_sseq, last);
+    c->next_sseq = JSI_MAX(c->dlv_sseq + 1, first);
     c->recount = 1;
     int rc = restore_pending(c, st, jsi_stream_now(c->s));
     if (rc == 0)
@@ -596,6 +608,8 @@ JS_API int js_consumer_update(js_stream *s, const js_consumer_config *cfg,
     k = c.c.name ? find(s, c.c.name) : NULL;
     if (!k)
         rc = JSI_ERR(JS_ECONSUMER_NOT_FOUND, 10149, "consumer does not exist");
+    else
+        jsi_consumer_ref(k); /* the interest cleanup releases the lock */
     if (rc == 0)
         rc = jsi_ccfg_check_update(&k->cfg, &c);
     if (rc == 0 && k->nsubs &&
@@ -610,13 +624,13 @@ JS_API int js_consumer_update(js_stream *s, const js_consumer_config *cfg,
         if (s->cfg.c.retention == JS_RETENTION_INTEREST)
             rc = jsi_consumers_cleanup_interest(s, jsi_ms_first_seq(s->ms));
     }
-    if (rc == 0)
-        jsi_consumer_ref(k);
     jsi_ccfg_free(&c);
     pthread_mutex_unlock(&s->mu);
     jsi_evq_drain(jsi_stream_events(s));
     if (rc == 0)
         give(k, out);
+    else if (k)
+        jsi_consumer_unref(k);
     return rc;
 }
 
@@ -655,13 +669,23 @@ static void drop_locked(js_stream *s, js_consumer *c, int remove) {
 }
 
 int jsi_consumer_delete_locked(js_stream *s, js_consumer *c) {
+    /* Our own reference: the lock is released below, and the list's may
+     * go meanwhile. */
+    jsi_consumer_ref(c);
     /* Wait out a state write in flight: its file is about to go. */
     while (c->log_busy)
         pthread_cond_wait(&c->log_cond, &s->mu);
-    drop_locked(s, c, 1);
+    /* Another delete (or the stream's end) may have come first while the
+     * lock was released: the stream's reference is dropped only once. */
     int rc = 0;
-    if (s->cfg.c.retention == JS_RETENTION_INTEREST)
-        rc = jsi_consumers_cleanup_interest(s, c->floor_sseq + 1);
+    if (c->gone) {
+        rc = JSI_ERR(JS_ECONSUMER_NOT_FOUND, 10014, "consumer not found");
+    } else {
+        drop_locked(s, c, 1);
+        jsi_consumer_unref(c); /* the list's */
+        if (s->cfg.c.retention == JS_RETENTION_INTEREST)
+            rc = jsi_consumers_cleanup_interest(s, c->floor_sseq + 1);
+    }
     jsi_consumer_unref(c);
     return rc;
 }
@@ -723,16 +747,22 @@ int jsi_consumers_close(js_stream *s) {
     pthread_mutex_lock(&s->mu);
     while (s->ncons) {
         js_consumer *c = s->cons[s->ncons - 1];
+        jsi_consumer_ref(c); /* ours, while the lock is released */
         int rc = jsi_consumer_log_flush(c, 1);
         if (rc && !first)
             first = rc;
         while (c->log_busy)
             pthread_cond_wait(&c->log_cond, &s->mu);
-        s->ncons--;
-        c->gone = 1;
-        pthread_cond_broadcast(&c->cond);
-        jsi_cslog_close(c->log);
-        c->log = NULL;
+        /* The lock was released: c may have been deleted meanwhile (its
+         * list reference dropped), or no longer be last. */
+        if (!c->gone) {
+            list_remove(s, c);
+            c->gone = 1;
+            pthread_cond_broadcast(&c->cond);
+            jsi_cslog_close(c->log);
+            c->log = NULL;
+            jsi_consumer_unref(c); /* the list's */
+        }
         jsi_consumer_unref(c);
     }
     pthread_mutex_unlock(&s->mu);
@@ -743,6 +773,7 @@ void jsi_consumers_kill(js_stream *s) {
     pthread_mutex_lock(&s->mu);
     while (s->ncons) {
         js_consumer *c = s->cons[--s->ncons];
+        s->cons_gen++;
         while (c->log_busy)
             pthread_cond_wait(&c->log_cond, &s->mu);
         c->gone = 1;

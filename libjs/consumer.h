@@ -28,8 +28,12 @@ struct js_sub {
     js_consumer *c;
     js_msg_handler cb;
     void *ctx;
-    int running;   /* callbacks in flight (under s->mu) */
-    int gone;
+    /* under s->mu: */
+    int queued;    /* deliveries taken for it, not yet handed over */
+    int running;   /* callbacks executing now */
+    int gone;      /* unsubscribed: queued deliveries are dropped */
+    int orphan;    /* unsubscribed with deliveries queued: the dispatch
+                      round that hands over the last one frees it */
 };
 
 struct js_consumer {

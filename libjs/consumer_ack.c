@@ -14,10 +14,31 @@
 
 /* ---- retention --------------------------------------------------------------- */
 
-/* 1 if consumer c has finished with stream message sseq. */
+/* 1 if sseq is among the last_per_subject sequences still to deliver. */
+static int lps_listed(const js_consumer *c, uint64_t sseq) {
+    size_t lo = c->lps_i, hi = c->lps_n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->lps[mid] == sseq)
+            return 1;
+        if (c->lps[mid] < sseq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+/* 1 if consumer c has finished with stream message sseq. In
+ * last_per_subject mode only the listed sequences, and whatever comes
+ * after the last of them, are still to be delivered. */
 static int done_by(js_consumer *c, uint64_t sseq) {
-    if (sseq >= c->next_sseq && !(c->lps_i < c->lps_n && sseq < c->lps[c->lps_i]))
+    if (c->lps_i < c->lps_n) {
+        if (sseq > c->lps[c->lps_n - 1] || lps_listed(c, sseq))
+            return 0;
+    } else if (sseq >= c->next_sseq) {
         return 0;
+    }
     return jsi_pend_get(&c->pend, sseq) == NULL;
 }
 
@@ -135,9 +156,17 @@ static int compact(js_consumer *c) {
     jsi_buf_free(&c->logbuf);
     c->ndone = 0;
     uint64_t gen = c->log_gen;
-    pthread_mutex_unlock(&c->s->mu);
-    rc = jsi_cslog_rewrite(c->log, &st);
-    pthread_mutex_lock(&c->s->mu);
+    /* The snapshot may hold acks made while the lock was released for the
+     * write just done: the removals they caused reach the stream's file
+     * first (as in jsi_consumer_log_flush), and durably, since the
+     * rewrite is synced whatever the policy. */
+    if (c->s->cfg.c.retention != JS_RETENTION_LIMITS)
+        rc = jsi_ms_commit(c->s->ms, 1);
+    if (rc == 0) {
+        pthread_mutex_unlock(&c->s->mu);
+        rc = jsi_cslog_rewrite(c->log, &st);
+        pthread_mutex_lock(&c->s->mu);
+    }
     if (rc == 0) {
         c->snap_size = jsi_cslog_size(c->log);
         c->log_written_gen = c->log_synced_gen = gen;
@@ -225,13 +254,14 @@ static void maybe_sample(js_consumer *c, const jsi_pent *e, int64_t now) {
 static int done_one(js_consumer *c, jsi_pent *e, const char *subj,
                     size_t slen, int64_t now, int sample) {
     uint64_t sseq = e->sseq;
+    /* Not recorded: still pending, so the caller may retry the ack. */
+    int rc = jsi_consumer_log_done(c, sseq);
+    if (rc)
+        return rc;
     if (sample)
         maybe_sample(c, e, now);
-    int rc = jsi_consumer_log_done(c, sseq);
     jsi_pend_del(&c->pend, sseq);
-    if (rc == 0)
-        rc = retire(c, sseq, subj, slen);
-    return rc;
+    return retire(c, sseq, subj, slen);
 }
 
 static int ack_all_upto(js_consumer *c, uint64_t sseq, int64_t now) {
@@ -254,8 +284,19 @@ static int apply(js_consumer *c, const js_msg *m, int kind, int64_t delay,
     c->last_active = now;
     if (kind == ACK && c->cfg.c.ack_policy == JS_ACK_ALL)
         return ack_all_upto(c, sseq, now);
+    if (!e && (kind == ACK || kind == TERM))
+        /* Done here already: acked, removed, or given up on at
+         * max_deliver, which work-queue and interest streams keep until
+         * it is acked (NATS PR #7845). */
+        return retire(c, sseq, js_msg_subject(m), strlen(js_msg_subject(m)));
     if (!e)
-        return 0; /* acked already, or removed from the stream */
+        return 0;
+    /* A nak or in-progress from a delivery superseded by a redelivery
+     * would move the timer of the delivery now being worked on: ignored.
+     * An ack or term of it still finishes the message (as in NATS, and
+     * so that a returned ack_sync means it is never delivered again). */
+    if ((kind == NAK || kind == WPI) && e->dseq != dseq)
+        return 0;
     switch (kind) {
     case NAK:
         jsi_consumer_event(c, JS_EVENT_MSG_NAKED, sseq, dseq, e->count, NULL,

@@ -152,8 +152,9 @@ static int headers_only(const jsi_rec *r, jsi_buf *b, jsi_rec *out) {
     return 0;
 }
 
-static int make_msg(js_consumer *c, const jsi_rec *r, uint64_t count,
-                    js_msg **out) {
+/* The message to hand out, built before the delivery changes any state so
+ * that a failed allocation leaves the consumer as it was. */
+static int build_msg(js_consumer *c, const jsi_rec *r, js_msg **out) {
     jsi_rec v = *r;
     jsi_buf b = {0};
     int rc = 0;
@@ -162,9 +163,6 @@ static int make_msg(js_consumer *c, const jsi_rec *r, uint64_t count,
     if (rc == 0)
         rc = jsi_msg_from_rec(&v, out);
     jsi_buf_free(&b);
-    if (rc == 0)
-        jsi_msg_set_delivery(*out, c, c->dseq, count,
-                             jsi_consumer_pending(c));
     return rc;
 }
 
@@ -202,12 +200,21 @@ static int redeliver(js_consumer *c, jsi_pent *e, int64_t now,
     }
     if (max_bytes && rec_size(&r) > max_bytes)
         return JS_EMSG_SIZE;
+    js_msg *m;
+    if ((rc = build_msg(c, &r, &m)) != 0)
+        return rc;
+    /* On failure the entry keeps its (due) deadline: tried again later. */
+    if (jsi_pend_schedule(&c->pend, e,
+                          now + jsi_consumer_ack_wait(c, e->count + 1)) != 0) {
+        js_msg_free(m);
+        return JSI_ERR(JS_ENOMEM, 0, "consumer");
+    }
     c->dseq++;
     jsi_pend_delivered(&c->pend, e, c->dseq, now);
-    if (jsi_pend_schedule(&c->pend, e, now + jsi_consumer_ack_wait(c, e->count)) != 0)
-        return JSI_ERR(JS_ENOMEM, 0, "consumer");
     c->dlv_time = now;
-    return make_msg(c, &r, e->count, out);
+    jsi_msg_set_delivery(m, c, c->dseq, e->count, jsi_consumer_pending(c));
+    *out = m;
+    return 0;
 }
 
 /* ---- new messages ------------------------------------------------------------- */
@@ -281,24 +288,39 @@ static int deliver_new(js_consumer *c, int64_t now, int64_t *wake,
     }
     if (max_bytes && rec_size(&r) > max_bytes)
         return JS_EMSG_SIZE;
-    advance(c, r.seq);
-    c->dseq++;
-    c->dlv_sseq = r.seq;
-    c->dlv_time = now;
+    /* Everything that can fail comes before the cursor moves: a failure
+     * leaves the message to the next call. */
+    js_msg *m;
+    jsi_pent *e = NULL;
+    uint64_t seq = r.seq;
+    if ((rc = build_msg(c, &r, &m)) != 0)
+        return rc;
     if (c->cfg.c.ack_policy != JS_ACK_NONE) {
-        jsi_pent *e = jsi_pend_add(&c->pend, r.seq);
+        e = jsi_pend_add(&c->pend, seq);
         if (!e || jsi_pend_schedule(&c->pend, e,
-                                    now + jsi_consumer_ack_wait(c, 1)) != 0)
+                                    now + jsi_consumer_ack_wait(c, 1)) != 0) {
+            if (e)
+                jsi_pend_del(&c->pend, seq);
+            js_msg_free(m);
             return JSI_ERR(JS_ENOMEM, 0, "consumer");
-        jsi_pend_delivered(&c->pend, e, c->dseq, now);
+        }
     }
+    advance(c, seq);
+    c->dseq++;
+    c->dlv_sseq = seq;
+    c->dlv_time = now;
+    if (e)
+        jsi_pend_delivered(&c->pend, e, c->dseq, now);
     jsi_consumer_floor(c);
-    rc = make_msg(c, &r, 1, out);
-    if (rc == 0 && c->cfg.c.ack_policy == JS_ACK_NONE &&
+    jsi_msg_set_delivery(m, c, c->dseq, 1, jsi_consumer_pending(c));
+    *out = m;
+    /* r's pointers may be stale after the recount: use the copy's subject. */
+    const char *subj = js_msg_subject(m);
+    if (c->cfg.c.ack_policy == JS_ACK_NONE &&
         c->s->cfg.c.retention == JS_RETENTION_INTEREST &&
-        jsi_consumers_all_done(c->s, r.seq, r.subj, r.slen))
-        jsi_ms_remove(c->s->ms, r.seq, 0);
-    return rc;
+        jsi_consumers_all_done(c->s, seq, subj, strlen(subj)))
+        jsi_ms_remove(c->s->ms, seq, 0);
+    return 0;
 }
 
 int jsi_consumer_take(js_consumer *c, int64_t now, int64_t *wake,
@@ -462,6 +484,12 @@ JS_API int js_consumer_next(js_consumer *c, int64_t timeout, js_msg **out) {
     int rc = js_consumer_fetch(c, out, 1, &o, &n);
     if (rc == 0 && n == 0)
         rc = JSI_ERR(JS_ETIMEOUT, 0, "no messages");
+    if (rc && *out) {
+        /* Taken, but the state write after it failed: it is pending and
+         * comes again after ack_wait. */
+        js_msg_free(*out);
+        *out = NULL;
+    }
     return rc;
 }
 

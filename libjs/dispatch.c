@@ -75,6 +75,16 @@ static void sub_detach(js_consumer *c, js_sub *sub) {
         }
 }
 
+static void sub_free(js_sub *sub) {
+    js_consumer *c = sub->c;
+    sub->magic = 0;
+    jsi_free(sub);
+    jsi_consumer_unref(c);
+}
+
+/* Only a callback executing now is waited for (in another thread): one
+ * merely queued in a dispatch round is dropped by that round, which may be
+ * the very round whose callback is calling this. */
 JS_API int js_sub_unsubscribe(js_sub *sub) {
     jsi_err_clear();
     if (!sub)
@@ -89,10 +99,11 @@ JS_API int js_sub_unsubscribe(js_sub *sub) {
     while (sub->running)
         pthread_cond_wait(&c->cond, &s->mu);
     c->last_active = jsi_stream_now(s);
+    int later = sub->queued != 0;
+    sub->orphan = later;
     pthread_mutex_unlock(&s->mu);
-    sub->magic = 0;
-    jsi_free(sub);
-    jsi_consumer_unref(c);
+    if (!later)
+        sub_free(sub);
     return 0;
 }
 
@@ -156,10 +167,51 @@ static void take_for_subs(js_consumer *c, int64_t now, round *r,
             js_msg_free(m); /* redelivered after ack_wait */
             return;
         }
-        sub->running++;
+        sub->queued++;
         if (c->cfg.c.rate_limit_bps)
             c->tokens -= (double)jsi_msg_size(m);
     }
+}
+
+/* Under s->mu: a delivery to sub is over (called: its callback ran).
+ * Returns sub if it is now to be freed. */
+static js_sub *sub_settle(js_sub *sub, int called) {
+    if (called && --sub->running == 0)
+        pthread_cond_broadcast(&sub->c->cond);
+    sub->queued--;
+    return sub->orphan && sub->queued == 0 ? sub : NULL;
+}
+
+/* Call the round's callbacks with no lock held, skipping subscriptions
+ * unsubscribed since the round was taken (their messages are redelivered
+ * after ack_wait). One lock hold between callbacks settles the previous
+ * delivery and checks the next. Returns the callbacks made. */
+static int hand_over(js_stream *s, round *r) {
+    js_sub *prev = NULL;
+    int prev_called = 0, made = 0;
+    for (size_t i = 0; i <= r->n; i++) {
+        js_sub *sub = i < r->n ? r->v[i].sub : NULL, *dead = NULL;
+        int call = 0;
+        if (!prev && !sub)
+            break;
+        pthread_mutex_lock(&s->mu);
+        if (prev)
+            dead = sub_settle(prev, prev_called);
+        if (sub && (call = !sub->gone))
+            sub->running++;
+        pthread_mutex_unlock(&s->mu);
+        if (dead)
+            sub_free(dead);
+        if (call) {
+            sub->cb(sub->c, r->v[i].msg, sub->ctx);
+            made++;
+        } else if (sub) {
+            js_msg_free(r->v[i].msg);
+        }
+        prev = sub;
+        prev_called = call;
+    }
+    return made;
 }
 
 static int stream_round(js_stream *s, int64_t *next) {
@@ -175,23 +227,15 @@ static int stream_round(js_stream *s, int64_t *next) {
         js_consumer *c = s->cons[i];
         if (c->nsubs) {
             take_for_subs(c, now, &r, next);
+            jsi_consumer_ref(c); /* the flush may release the lock */
             jsi_consumer_log_flush(c, 0);
+            jsi_consumer_unref(c);
         }
     }
     pthread_mutex_unlock(&s->mu);
-    for (size_t i = 0; i < r.n; i++) {
-        js_sub *sub = r.v[i].sub;
-        sub->cb(sub->c, r.v[i].msg, sub->ctx);
-    }
-    if (r.n) {
-        pthread_mutex_lock(&s->mu);
-        for (size_t i = 0; i < r.n; i++)
-            if (--r.v[i].sub->running == 0)
-                pthread_cond_broadcast(&r.v[i].sub->c->cond);
-        pthread_mutex_unlock(&s->mu);
-    }
+    int made = hand_over(s, &r);
     jsi_free(r.v);
-    return (int)r.n;
+    return made;
 }
 
 /* One pass over every stream; returns callbacks made, or JS_ENOMEM. */

@@ -88,6 +88,11 @@ JS_API const char *js_strerror(int rc) {
     case JS_EBAD_HEADER: return "malformed or contradictory headers";
     case JS_ENOTSUP: return "operation not supported";
     case JS_EEXIST: return "already exists";
+    case JS_ETIMEOUT: return "no message before the timeout";
+    case JS_ECONSUMER_NOT_FOUND: return "consumer not found";
+    case JS_ECONSUMER_EXISTS: return "consumer already exists";
+    case JS_EMAX_WAITING: return "exceeded max waiting pull requests";
+    case JS_EBUSY: return "in use";
     default: return "unknown error";
     }
 }

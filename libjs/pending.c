@@ -210,13 +210,9 @@ static void heap_compact(jsi_pend *p) {
 }
 
 int jsi_pend_schedule(jsi_pend *p, jsi_pent *e, int64_t deadline) {
-    e->gen++;
-    e->deadline = deadline;
-    if (deadline == INT64_MAX)
-        return 0;
-    if (p->hn > 64 && p->hn > 2 * p->n)
-        heap_compact(p);
-    if (p->hn == p->hcap) {
+    /* Room first: on failure the entry keeps its old deadline (and its
+     * heap item), so it is not left scheduled with nothing to fire it. */
+    if (deadline != INT64_MAX && p->hn == p->hcap) {
         size_t nc = p->hcap ? p->hcap * 2 : MIN_CAP;
         struct jsi_pheap *h = jsi_realloc(p->heap, nc * sizeof *h);
         if (!h)
@@ -224,6 +220,12 @@ int jsi_pend_schedule(jsi_pend *p, jsi_pent *e, int64_t deadline) {
         p->heap = h;
         p->hcap = nc;
     }
+    e->gen++;
+    e->deadline = deadline;
+    if (deadline == INT64_MAX)
+        return 0;
+    if (p->hn > 64 && p->hn > 2 * p->n)
+        heap_compact(p);
     p->heap[p->hn] = (struct jsi_pheap){deadline, e->sseq, e->gen};
     heap_up(p, p->hn++);
     return 0;

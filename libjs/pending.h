@@ -44,7 +44,8 @@ jsi_pent *jsi_pend_get(jsi_pend *p, uint64_t sseq);
 jsi_pent *jsi_pend_add(jsi_pend *p, uint64_t sseq);
 /* Remove sseq's entry; 1 if there was one. */
 int jsi_pend_del(jsi_pend *p, uint64_t sseq);
-/* Set an entry's deadline (INT64_MAX: none); 0 or JS_ENOMEM. */
+/* Set an entry's deadline (INT64_MAX: none); 0, or JS_ENOMEM with the
+ * entry unchanged. */
 int jsi_pend_schedule(jsi_pend *p, jsi_pent *e, int64_t deadline);
 /* Record a new delivery of an entry (count, dseq, time). */
 void jsi_pend_delivered(jsi_pend *p, jsi_pent *e, uint64_t dseq, int64_t now);

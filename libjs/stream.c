@@ -466,8 +466,17 @@ int jsi_stream_commit(js_stream *s, int force_sync) {
 int jsi_stream_flush(js_stream *s) {
     pthread_mutex_lock(&s->mu);
     int rc = jsi_stream_commit_locked(s, 1);
-    for (size_t i = 0; rc == 0 && i < s->ncons; i++)
-        rc = jsi_consumer_log_flush(s->cons[i], 1);
+    /* A consumer's flush releases the lock, and a delete meanwhile moves
+     * the last consumer into the freed slot: start over when the list
+     * changed under us (those already flushed return at once). */
+    for (size_t i = 0; rc == 0 && i < s->ncons;) {
+        js_consumer *c = s->cons[i];
+        uint64_t gen = s->cons_gen;
+        jsi_consumer_ref(c);
+        rc = jsi_consumer_log_flush(c, 1);
+        i = s->cons_gen == gen ? i + 1 : 0;
+        jsi_consumer_unref(c);
+    }
     pthread_mutex_unlock(&s->mu);
     return rc;
 }

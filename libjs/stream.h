@@ -74,6 +74,7 @@ struct js_stream {
     /* consumers (consumer.c) */
     struct js_consumer **cons;
     size_t ncons, cons_cap;
+    uint64_t cons_gen;       /* bumped whenever the list changes */
     uint64_t next_cid;       /* next durable consumer's file number */
     uint64_t visible;        /* consumers deliver up to here: messages whose
                                 publish has returned (durable per policy) */
