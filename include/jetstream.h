@@ -753,8 +753,9 @@ JS_API int js_dispatch(js_store *store, int64_t timeout);
  * js_dispatcher_stop() or js_close(). JS_EBUSY if already started. */
 JS_API int js_dispatcher_start(js_store *store, unsigned threads);
 
-/* Stop and join the dispatcher threads. Must not be called from a
- * callback. Returns 0 if none were running. */
+/* Stop and join the dispatcher threads. Returns 0 if none were running;
+ * JS_EMISUSE when called from a dispatcher thread (a callback), as is
+ * js_close() there. */
 JS_API int js_dispatcher_stop(js_store *store);
 
 /* ---- delivered messages -------------------------------------------- */

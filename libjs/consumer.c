@@ -144,8 +144,26 @@ static int cmp_u64(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* last_per_subject: the last sequence of every matching subject, sorted. */
-static int build_lps(js_consumer *c) {
+/* The last sequence of subject e that is <= end and > after (0: none). */
+static uint64_t last_upto(jsi_ms *ms, jsi_sidx_entry *e, uint64_t after,
+                          uint64_t end) {
+    jsi_rec r;
+    uint64_t seq = after + 1, best = 0;
+    if (e->last <= end)
+        return e->last > after ? e->last : 0;
+    while (seq <= end && jsi_ms_next(ms, e->subj, seq, &r) == 0 &&
+           r.seq <= end) {
+        best = r.seq;
+        seq = r.seq + 1;
+    }
+    return best;
+}
+
+/* last_per_subject: the last sequence of every matching subject up to
+ * `end` and after `after`, sorted. At creation end is the stream's last
+ * sequence and after 0; a reopened consumer rebuilds the rest of its list
+ * from where it got to. */
+static int build_lps_range(js_consumer *c, uint64_t after, uint64_t end) {
     jsi_ms *ms = c->s->ms;
     jsi_sidx *x = jsi_ms_sidx(ms);
     size_t cap = 0, pos = 0;
@@ -163,9 +181,12 @@ static int build_lps(js_consumer *c) {
         int rc = jsi_ms_subject_fix(ms, e);
         if (rc)
             return rc;
-        c->lps[c->lps_n++] = e->last;
+        uint64_t seq = last_upto(ms, e, after, end);
+        if (seq)
+            c->lps[c->lps_n++] = seq;
     }
     qsort(c->lps, c->lps_n, sizeof *c->lps, cmp_u64);
+    c->lps_end = c->lps_n ? end : 0;
     return 0;
 }
 
@@ -202,7 +223,7 @@ static int start_position(js_consumer *c) {
         next = jsi_ms_seq_from_time(ms, k->opt_start_time);
         break;
     case JS_DELIVER_LAST_PER_SUBJECT: {
-        int rc = build_lps(c);
+        int rc = build_lps_range(c, 0, end - 1);
         if (rc)
             return rc;
         next = c->lps_n ? c->lps[0] : end;
@@ -302,6 +323,7 @@ static void state_of(const js_consumer *c, jsi_cstate *st) {
     st->dlv_sseq = c->dlv_sseq;
     st->floor_dseq = c->floor_dseq;
     st->floor_sseq = c->floor_sseq;
+    st->lps_end = c->lps_i < c->lps_n ? c->lps_end : 0;
 }
 
 /* ---- events ---------------------------------------------------------------- */
@@ -330,6 +352,20 @@ static uint64_t count_of(const jsi_cstate *st, uint64_t sseq) {
     return 1;
 }
 
+/* 1 if a last_per_subject consumer's list passed over this message: a
+ * later one of its subject was in the stream when the consumer was made. */
+static int lps_skipped(js_consumer *c, const jsi_cstate *st, const jsi_rec *r) {
+    jsi_rec later;
+    char subj[JS_MAX_SUBJECT_LEN + 1];
+    if (!st->lps_end || r->seq > st->lps_end)
+        return 0;
+    memcpy(subj, r->subj, r->slen);
+    subj[r->slen] = 0;
+    uint64_t seq = r->seq;
+    return jsi_ms_next(c->s->ms, subj, seq + 1, &later) == 0 &&
+           later.seq <= st->lps_end;
+}
+
 /* Messages delivered before the crash and not done are pending again, due
  * at once: they are redelivered before anything new. */
 static int restore_pending(js_consumer *c, const jsi_cstate *st, int64_t now) {
@@ -341,7 +377,7 @@ static int restore_pending(js_consumer *c, const jsi_cstate *st, int64_t now) {
            jsi_ms_next_multi(c->s->ms, c->filters, c->nfilters, seq, &r) == 0 &&
            r.seq <= st->dlv_sseq) {
         seq = r.seq + 1;
-        if (jsi_rs_contains(&st->acked, r.seq))
+        if (jsi_rs_contains(&st->acked, r.seq) || lps_skipped(c, st, &r))
             continue;
         jsi_pent *e = jsi_pend_add(&c->pend, r.seq);
         if (!e)
@@ -369,7 +405,12 @@ static int restore(js_consumer *c, const jsi_cstate *st) {
     c->floor_sseq = JSI_MIN(st->floor_sseq, last);
     c->next_sseq = JSI_MAX(c->dlv_sseq + 1, first);
     c->recount = 1;
-    int rc = restore_pending(c, st, jsi_stream_now(c->s));
+    int rc = 0;
+    if (c->cfg.c.deliver_policy == JS_DELIVER_LAST_PER_SUBJECT &&
+        st->lps_end > c->dlv_sseq)
+        rc = build_lps_range(c, c->dlv_sseq, JSI_MIN(st->lps_end, last));
+    if (rc == 0)
+        rc = restore_pending(c, st, jsi_stream_now(c->s));
     if (rc == 0)
         jsi_consumer_floor(c);
     return rc;

@@ -59,6 +59,7 @@ struct js_consumer {
     jsi_rangeset skip;       /* done above next_sseq (restored state) */
     uint64_t *lps;           /* last_per_subject: the sequences to deliver */
     size_t lps_n, lps_i;
+    uint64_t lps_end;        /* the stream's last sequence when made */
     int64_t replay_wall, replay_ts; /* replay original: first delivery */
     int waiting;             /* pull calls waiting */
     pthread_cond_t cond;     /* signalled on publish, ack, delete */
@@ -67,6 +68,9 @@ struct js_consumer {
     /* push */
     js_sub **subs;
     size_t nsubs, subs_cap, rr;
+    int dispatching;         /* a dispatch round is delivering its messages:
+                                others skip it, so callbacks are serial */
+    int dispatch_skipped;    /* a round skipped it meanwhile */
     double tokens;           /* rate_limit_bps bucket, bytes */
     int64_t tokens_at;
     /* durable state file */
@@ -129,6 +133,10 @@ int jsi_consumer_take(js_consumer *c, int64_t now, int64_t *wake,
 /* 1 if the stream message sseq may be removed under interest retention. */
 int jsi_consumers_all_done(js_stream *s, uint64_t sseq, const char *subj,
                            size_t slen);
+/* At open, interest retention: drop what only consumers gone with the
+ * last close (ephemerals) still held. Reads the messages above the lowest
+ * ack floor of the durable consumers; with none, removes everything. */
+int jsi_consumers_reopen_interest(js_stream *s);
 /* Remove messages nobody is interested in any more, from sseq up
  * (interest retention, after a consumer is deleted or refiltered). */
 int jsi_consumers_cleanup_interest(js_stream *s, uint64_t from);

@@ -66,6 +66,19 @@ int jsi_consumers_cleanup_interest(js_stream *s, uint64_t from) {
     return rc == JS_EMSG_NOT_FOUND ? jsi_ms_commit(s->ms, 0) : rc;
 }
 
+int jsi_consumers_reopen_interest(js_stream *s) {
+    uint64_t purged, from = UINT64_MAX;
+    if (s->ncons == 0) {
+        int rc = jsi_ms_purge(s->ms, NULL, 0, 0, &purged);
+        return rc ? rc : jsi_ms_commit(s->ms, 0);
+    }
+    for (size_t i = 0; i < s->ncons; i++)
+        from = JSI_MIN(from, s->cons[i]->floor_sseq + 1);
+    /* Everything below every durable's ack floor is done by all of them. */
+    int rc = jsi_ms_purge(s->ms, NULL, from, 0, &purged);
+    return rc ? rc : jsi_consumers_cleanup_interest(s, from);
+}
+
 /* The stream side of a finished message. subj may be NULL (unknown). */
 static int retire(js_consumer *c, uint64_t sseq, const char *subj,
                   size_t slen) {
@@ -93,6 +106,9 @@ static int retire(js_consumer *c, uint64_t sseq, const char *subj,
 int jsi_consumer_log_done(js_consumer *c, uint64_t sseq) {
     if (!c->log)
         return 0;
+    if (c->log_failed)
+        return JSI_ERR(JS_EFAILED, 0, "consumer %s: an earlier state write "
+                       "failed; reopen the store", c->name);
     if (c->ndone == c->done_cap) {
         size_t nc = c->done_cap ? c->done_cap * 2 : 64;
         uint64_t *n = jsi_realloc(c->done, nc * sizeof *n);
@@ -132,6 +148,7 @@ static int snapshot(js_consumer *c, jsi_cstate *st) {
     st->dlv_sseq = c->dlv_sseq;
     st->floor_dseq = c->floor_dseq;
     st->floor_sseq = c->floor_sseq;
+    st->lps_end = c->lps_i < c->lps_n ? c->lps_end : 0;
     while (rc == 0 && (e = jsi_pend_next(&c->pend, &pos)) != NULL) {
         if (e->sseq > prev + 1)
             rc = jsi_rs_add(&st->acked, prev + 1, e->sseq - 1);
@@ -211,11 +228,14 @@ int jsi_consumer_log_flush(js_consumer *c, int sync) {
     int rc = encode_pending(c);
     if (rc)
         return rc;
-    /* Removals the acks caused reach the stream's file first, so a state
-     * file never says "done" for a message the stream still holds. */
-    if (c->s->cfg.c.retention != JS_RETENTION_LIMITS &&
-        (rc = jsi_ms_commit(c->s->ms, 0)) != 0)
-        return rc;
+    /* Removals (by acks, purges, deletes) reach the stream's file first,
+     * so a state file never moves past a message the stream may bring
+     * back after a crash, nor says "done" for one it still holds. */
+    if (c->s->rm_dirty || c->s->cfg.c.retention != JS_RETENTION_LIMITS) {
+        if ((rc = jsi_ms_commit(c->s->ms, 0)) != 0)
+            return rc;
+        c->s->rm_dirty = 0;
+    }
     uint64_t target = c->log_gen;
     for (;;) {
         uint64_t have = sync ? c->log_synced_gen : c->log_written_gen;

@@ -112,10 +112,18 @@ static void drop_pending(js_consumer *c, uint64_t lo, uint64_t hi) {
 void jsi_consumers_on_remove(void *ctx, uint64_t lo, uint64_t hi,
                              const char *subj, size_t slen) {
     js_stream *s = ctx;
+    s->rm_dirty = 1;
     for (size_t i = 0; i < s->ncons; i++) {
         js_consumer *c = s->cons[i];
-        if (c->pend.n)
+        if (c->pend.n) {
+            uint64_t before = c->pend.n;
             drop_pending(c, lo, hi);
+            if (c->pend.n != before) { /* max_ack_pending slots freed */
+                pthread_cond_broadcast(&c->cond);
+                if (c->nsubs)
+                    jsi_dispatch_wake(s->store);
+            }
+        }
         if (c->recount || hi < c->next_sseq)
             continue;
         if (!subj || lps_mode(c)) {

@@ -57,6 +57,7 @@ int jsi_cstate_copy(const jsi_cstate *in, jsi_cstate *out) {
     t.dlv_sseq = in->dlv_sseq;
     t.floor_dseq = in->floor_dseq;
     t.floor_sseq = in->floor_sseq;
+    t.lps_end = in->lps_end;
     if (runs) {
         t.acked.r = jsi_malloc(runs * sizeof *t.acked.r);
         if (!t.acked.r)
@@ -262,6 +263,8 @@ int jsi_cstate_enc_snap(const jsi_cstate *s, jsi_buf *b) {
         rc = jsi_rs_encode(&s->acked, b);
     if (rc == 0)
         rc = put_counts(b, s);
+    if (rc == 0)
+        rc = put_uv(b, s->lps_end);
     return rec_end(b, start, JSI_CSREC_SNAP, rc);
 }
 
@@ -422,6 +425,8 @@ static int apply_snap(jsi_cstate *s, cs_rd *r) {
         rc = rd_rangeset(r, &t.acked);
     if (rc == 0)
         rc = rd_counts(r, &t);
+    if (rc == 0)
+        rc = rd_uv(r, &t.lps_end);
     if (rc == 0)
         rc = rd_end(r);
     if (rc != 0) {

@@ -85,6 +85,10 @@ typedef struct jsi_cstate {
     size_t ncounts;
     jsi_cstate_count *counts;
     size_t counts_cap; /* entries allocated at counts */
+    /* last_per_subject: the stream's last sequence when the consumer was
+     * made; its list is each matching subject's last message up to here
+     * (0: none, or the list is done). Carried by SNAP only. */
+    uint64_t lps_end;
 } jsi_cstate;
 
 /* ---- the state ------------------------------------------------------- */

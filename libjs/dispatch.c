@@ -214,6 +214,18 @@ static int hand_over(js_stream *s, round *r) {
     return made;
 }
 
+/* Release the consumers this round delivered for (s->mu held). */
+static void round_done(js_stream *s, js_consumer **mine, size_t n) {
+    int again = 0;
+    for (size_t i = 0; i < n; i++) {
+        again |= mine[i]->dispatch_skipped;
+        mine[i]->dispatching = mine[i]->dispatch_skipped = 0;
+        jsi_consumer_unref(mine[i]);
+    }
+    if (again) /* a round that skipped them may have gone to sleep */
+        jsi_dispatch_wake(s->store);
+}
+
 static int stream_round(js_stream *s, int64_t *next) {
     round r = {0};
     pthread_mutex_lock(&s->mu);
@@ -223,18 +235,36 @@ static int stream_round(js_stream *s, int64_t *next) {
     }
     int64_t now = jsi_stream_now(s);
     *next = JSI_MIN(*next, jsi_consumers_tick(s, now));
-    for (size_t i = 0; i < s->ncons; i++) {
+    /* One round at a time delivers a consumer's messages, so each
+     * subscription's callbacks run one at a time and in order. */
+    js_consumer **mine = s->ncons ? jsi_malloc(s->ncons * sizeof *mine) : NULL;
+    size_t nmine = 0;
+    for (size_t i = 0; mine && i < s->ncons; i++) {
         js_consumer *c = s->cons[i];
-        if (c->nsubs) {
-            take_for_subs(c, now, &r, next);
-            jsi_consumer_ref(c); /* the flush may release the lock */
-            jsi_consumer_log_flush(c, 0);
-            jsi_consumer_unref(c);
+        if (!c->nsubs)
+            continue;
+        if (c->dispatching) {
+            c->dispatch_skipped = 1;
+            continue;
         }
+        c->dispatching = 1;
+        jsi_consumer_ref(c);
+        mine[nmine++] = c;
+    }
+    for (size_t i = 0; i < nmine; i++) {
+        js_consumer *c = mine[i];
+        if (c->gone)
+            continue;
+        take_for_subs(c, now, &r, next);
+        jsi_consumer_log_flush(c, 0); /* may release the lock */
     }
     pthread_mutex_unlock(&s->mu);
     int made = hand_over(s, &r);
     jsi_free(r.v);
+    pthread_mutex_lock(&s->mu);
+    round_done(s, mine, nmine);
+    pthread_mutex_unlock(&s->mu);
+    jsi_free(mine);
     return made;
 }
 
@@ -338,10 +368,22 @@ JS_API int js_dispatcher_start(js_store *st, unsigned threads) {
     return rc;
 }
 
+int jsi_dispatch_on_own_thread(js_store *st) {
+    int own = 0;
+    pthread_mutex_lock(&st->disp_ctl);
+    for (unsigned i = 0; i < st->ndisp; i++)
+        own |= pthread_equal(st->disp_threads[i], pthread_self());
+    pthread_mutex_unlock(&st->disp_ctl);
+    return own;
+}
+
 JS_API int js_dispatcher_stop(js_store *st) {
     jsi_err_clear();
     if (!st || st->magic != JSI_STORE_MAGIC)
         return JSI_ERR(JS_EMISUSE, 0, "not a store handle");
+    if (jsi_dispatch_on_own_thread(st))
+        return JSI_ERR(JS_EMISUSE, 0, "called from a dispatcher thread "
+                       "(a callback)");
     pthread_mutex_lock(&st->disp_ctl);
     pthread_mutex_lock(&st->disp_mu);
     st->disp_stop = 1;

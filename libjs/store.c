@@ -376,6 +376,9 @@ JS_API int js_close(js_store *st) {
     int rc = store_enter(st);
     if (rc)
         return rc;
+    if (jsi_dispatch_on_own_thread(st))
+        return JSI_ERR(JS_EMISUSE, 0, "js_close called from a dispatcher "
+                       "thread (a callback)");
     js_dispatcher_stop(st);
     pthread_rwlock_wrlock(&st->lock);
     if (st->closed) {

@@ -46,6 +46,8 @@ struct js_store {
 
 /* Check a store handle (and clear the thread's error): 0 or JS_EMISUSE. */
 int jsi_store_enter(js_store *st);
+/* 1 if the calling thread is one of the store's dispatcher threads. */
+int jsi_dispatch_on_own_thread(js_store *st);
 
 /* One catalogue entry as stored. */
 typedef struct jsi_cat_entry {

@@ -449,6 +449,8 @@ int jsi_stream_commit_locked(js_stream *s, int force_sync) {
         return 0;
     uint64_t upto = jsi_ms_last_seq(s->ms);
     int rc = jsi_ms_commit(s->ms, force_sync);
+    if (rc == 0)
+        s->rm_dirty = 0;
     if (rc == 0 && upto > s->visible && !s->gone) {
         s->visible = upto;
         jsi_consumers_notify(s);
@@ -528,6 +530,8 @@ int jsi_stream_open(js_store *store, uint64_t id, int64_t created,
         rc = jsi_consumers_load(s);
         jsi_ms_set_observer(s->ms, jsi_consumers_on_remove, s);
     }
+    if (rc == 0 && s->cfg.c.retention == JS_RETENTION_INTEREST)
+        rc = jsi_consumers_reopen_interest(s);
     if (rc == 0)
         rc = enforce_all(s);
     if (rc == 0)

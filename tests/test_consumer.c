@@ -1157,6 +1157,36 @@ START_TEST(test_push_rate_limit_paces_delivery) {
 }
 END_TEST
 
+static int close_rc = 1, stop_rc = 1;
+
+static void close_from_callback(js_consumer *c, js_msg *m, void *ctx) {
+    (void)c;
+    (void)ctx;
+    __atomic_store_n(&close_rc, js_close(S), __ATOMIC_SEQ_CST);
+    __atomic_store_n(&stop_rc, js_dispatcher_stop(S), __ATOMIC_SEQ_CST);
+    js_msg_ack(m);
+    js_msg_free(m);
+}
+
+START_TEST(test_close_from_a_dispatcher_callback_is_refused) {
+    js_consumer_config c = durable("CL");
+    c.deliver_subject = "deliver.cl";
+    js_consumer *k = cadd(ST, &c);
+    js_sub *sub;
+    CHECK_RC(js_consumer_subscribe(k, close_from_callback, NULL, &sub), 0);
+    CHECK_RC(js_dispatcher_start(S, 1), 0);
+    pub("orders.cl", "x");
+    for (int i = 0; i < 500 && __atomic_load_n(&stop_rc, __ATOMIC_SEQ_CST) == 1;
+         i++)
+        usleep(10 * 1000);
+    ck_assert_int_eq(close_rc, JS_EMISUSE);
+    ck_assert_int_eq(stop_rc, JS_EMISUSE);
+    CHECK_RC(js_dispatcher_stop(S), 0);
+    CHECK_RC(js_sub_unsubscribe(sub), 0);
+    js_consumer_release(k);
+}
+END_TEST
+
 /* ---- events ----------------------------------------------------------------------- */
 
 typedef struct ev_log {
@@ -1324,6 +1354,7 @@ static Suite *consumer_suite(void) {
     tcase_add_test(tc, test_push_delivers_through_dispatch);
     tcase_add_test(tc, test_push_deliver_group_shares_and_dispatcher_threads_run_it);
     tcase_add_test(tc, test_push_rate_limit_paces_delivery);
+    tcase_add_test(tc, test_close_from_a_dispatcher_callback_is_refused);
     tcase_add_test(tc, test_events_report_lifecycle_and_deliveries);
     tcase_add_test(tc, test_events_report_updates_with_their_action);
     suite_add_tcase(s, tc);

@@ -911,8 +911,6 @@ START_TEST(test_next_that_fails_returns_no_message) {
 }
 END_TEST
 
-/* ---- known, not fixed here ---------------------------------------------------------------- */
-
 /* Interest retention: an ephemeral consumer does not survive close, so
  * what only it still needed must not stay in the stream for good after a
  * reopen (NATS checks the interest state when a stream is recovered). */
@@ -1011,11 +1009,13 @@ START_TEST(test_last_per_subject_resumes_its_list_after_reopen) {
     ck_assert_uint_eq(js_msg_seq(m), 1);
     CHECK_RC(js_msg_ack_sync(m), 0);
     js_msg_free(m);
+    pub("orders.a", "a3"); /* 5: after the list was made: delivered */
     js_consumer_release(l);
     reopen();
     CHECK_RC(js_consumer_lookup(ST, "L", &l), 0);
     ck_assert_uint_eq(take_ack(l), 3);
     ck_assert_uint_eq(take_ack(l), 4);
+    ck_assert_uint_eq(take_ack(l), 5);
     no_next(l);
     js_consumer_release(l);
 }
@@ -1069,18 +1069,10 @@ static Suite *review_suite(void) {
     tcase_add_test(tc, test_a_failed_allocation_in_a_delivery_loses_no_message);
     tcase_add_test(tc, test_a_failed_allocation_in_a_redelivery_loses_no_message);
     tcase_add_test(tc, test_an_ack_that_could_not_be_recorded_can_be_retried);
+    tcase_add_test(tc, test_interest_lets_go_of_what_only_a_closed_ephemeral_needed);
+    tcase_add_test(tc, test_dispatcher_threads_call_one_subscription_serially);
+    tcase_add_test(tc, test_last_per_subject_resumes_its_list_after_reopen);
     suite_add_tcase(s, tc);
-    /* Tests of findings not fixed on this branch: they fail until fixed,
-     * so they run only when asked (JS_REVIEW_KNOWN=1). */
-    if (getenv("JS_REVIEW_KNOWN")) {
-        tc = tcase_create("known");
-        tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_set_timeout(tc, 30);
-        tcase_add_test(tc, test_last_per_subject_resumes_its_list_after_reopen);
-        tcase_add_test(tc, test_interest_lets_go_of_what_only_a_closed_ephemeral_needed);
-        tcase_add_test(tc, test_dispatcher_threads_call_one_subscription_serially);
-        suite_add_tcase(s, tc);
-    }
     (void)setup_always;
     (void)reopen;
     (void)advance;
