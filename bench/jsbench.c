@@ -429,8 +429,8 @@ static void pending_cost(const opts *o, size_t size) {
         die("reopen", rc);
     for (int f = 0; f < 4; f++) {
         js_consumer_config cc = JS_CONSUMER_CONFIG_INIT;
-        struct js_consumer_info *info;
-        js_consumer *c;
+        struct js_consumer_info *info = NULL;
+        js_consumer *c = NULL;
         char name[16];
         snprintf(name, sizeof name, "P%d", f);
         cc.durable_name = name;
