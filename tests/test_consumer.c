@@ -8,6 +8,7 @@
  */
 #include <check.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -872,6 +873,66 @@ START_TEST(test_headers_only_drops_the_payload) {
 }
 END_TEST
 
+static void *wait_one(void *arg) {
+    js_consumer *k = arg;
+    js_msg *m = NULL;
+    int rc = js_consumer_next(k, 10 * SEC, &m);
+    js_msg_free(m);
+    return (void *)(intptr_t)rc;
+}
+
+START_TEST(test_max_waiting_bounds_waiting_pull_calls_and_info_counts_them) {
+    js_consumer_config c = durable("MW");
+    c.max_waiting = 1;
+    js_consumer *k = cadd(ST, &c);
+    pthread_t t;
+    pthread_create(&t, NULL, wait_one, k);
+    uint64_t waiting = 0;
+    for (int i = 0; i < 500 && waiting == 0; i++) {
+        struct js_consumer_info *in = info(k);
+        waiting = in->num_waiting;
+        js_consumer_info_free(in);
+        if (!waiting)
+            usleep(2000);
+    }
+    ck_assert_uint_eq(waiting, 1);
+    js_msg *m = NULL;
+    CHECK_RC(js_consumer_next(k, 100 * MS, &m), JS_EMAX_WAITING);
+    CHECK_RC(js_consumer_next(k, 0, &m), JS_ETIMEOUT); /* no wait: fine */
+    pub("orders.mw", "x");
+    void *rc;
+    pthread_join(t, &rc);
+    ck_assert_int_eq((int)(intptr_t)rc, 0);
+    js_consumer_release(k);
+}
+END_TEST
+
+START_TEST(test_description_and_metadata_round_trip_through_info_and_reopen) {
+    const char *md[] = {"team", "billing", "tier", "gold"};
+    js_consumer_config c = durable("MD");
+    c.description = "invoices to print";
+    c.metadata = md;
+    c.num_metadata = 2;
+    js_consumer *k = cadd(ST, &c);
+    js_consumer_release(k);
+    reopen();
+    CHECK_RC(js_consumer_lookup(ST, "MD", &k), 0);
+    struct js_consumer_info *i = info(k);
+    ck_assert_str_eq(i->config->description, "invoices to print");
+    ck_assert_uint_eq(i->config->num_metadata, 2);
+    int seen = 0;
+    for (size_t j = 0; j < 2; j++) {
+        const char *key = i->config->metadata[2 * j];
+        const char *val = i->config->metadata[2 * j + 1];
+        seen += strcmp(key, "team") == 0 && strcmp(val, "billing") == 0;
+        seen += strcmp(key, "tier") == 0 && strcmp(val, "gold") == 0;
+    }
+    ck_assert_int_eq(seen, 2);
+    js_consumer_info_free(i);
+    js_consumer_release(k);
+}
+END_TEST
+
 /* ---- concurrency ------------------------------------------------------------ */
 
 #define PULLERS 4
@@ -1251,6 +1312,24 @@ START_TEST(test_events_report_lifecycle_and_deliveries) {
 }
 END_TEST
 
+START_TEST(test_sample_freq_samples_that_share_of_acks) {
+    ev_log l;
+    memset(&l, 0, sizeof l);
+    js_consumer_config c = durable("S");
+    c.sample_freq = "50%";
+    js_consumer *k = cadd(ST, &c);
+    CHECK_RC(js_events_set(S, on_event, &l), 0);
+    pub_n("orders.s", 10);
+    for (int i = 0; i < 10; i++)
+        take_ack(k);
+    ck_assert_int_eq(l.n, 5);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(l.kinds[i], JS_EVENT_ACK_SAMPLE);
+    CHECK_RC(js_events_set(S, NULL, NULL), 0);
+    js_consumer_release(k);
+}
+END_TEST
+
 START_TEST(test_events_report_updates_with_their_action) {
     ev_log l;
     memset(&l, 0, sizeof l);
@@ -1335,6 +1414,8 @@ static Suite *consumer_suite(void) {
     tcase_add_test(tc, test_ack_none_needs_no_acks_and_refuses_them);
     tcase_add_test(tc, test_max_ack_pending_stalls_delivery_until_an_ack);
     tcase_add_test(tc, test_concurrent_pullers_share_without_duplicates);
+    tcase_add_test(tc, test_max_waiting_bounds_waiting_pull_calls_and_info_counts_them);
+    tcase_add_test(tc, test_description_and_metadata_round_trip_through_info_and_reopen);
     suite_add_tcase(s, tc);
     tc = tcase_create("durability");
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -1357,6 +1438,7 @@ static Suite *consumer_suite(void) {
     tcase_add_test(tc, test_close_from_a_dispatcher_callback_is_refused);
     tcase_add_test(tc, test_events_report_lifecycle_and_deliveries);
     tcase_add_test(tc, test_events_report_updates_with_their_action);
+    tcase_add_test(tc, test_sample_freq_samples_that_share_of_acks);
     suite_add_tcase(s, tc);
     return s;
 }
