@@ -3,6 +3,8 @@
  */
 #include <time.h>
 
+#include <stdlib.h>
+
 #include "util.h"
 
 #define JSI_BUF_MIN_CAP 64
@@ -59,3 +61,25 @@ static int64_t clock_ns(clockid_t id) {
 int64_t jsi_wallclock_ns(void) { return clock_ns(CLOCK_REALTIME); }
 
 int64_t jsi_monotonic_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **jsi_strv_sorted(size_t n, const char *(*get)(const void *ctx, size_t i),
+                       const void *ctx) {
+    size_t bytes = (n + 1) * sizeof(char *);
+    for (size_t i = 0; i < n; i++)
+        bytes += strlen(get(ctx, i)) + 1;
+    char **v = jsi_malloc(bytes);
+    if (!v)
+        return NULL;
+    char *p = (char *)(v + n + 1);
+    for (size_t i = 0; i < n; i++) {
+        v[i] = p;
+        p = stpcpy(p, get(ctx, i)) + 1;
+    }
+    v[n] = NULL;
+    qsort(v, n, sizeof *v, cmp_str);
+    return v;
+}

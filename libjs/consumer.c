@@ -747,31 +747,20 @@ JS_API int js_consumer_delete(js_stream *s, const char *name) {
     return rc;
 }
 
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+static const char *consumer_name(const void *ctx, size_t i) {
+    return ((const js_stream *)ctx)->cons[i]->name;
 }
 
 JS_API int js_consumer_names(js_stream *s, char ***names, size_t *count) {
     int rc = jsi_stream_enter(s);
     if (rc)
         return rc;
-    size_t n = s->ncons, bytes = (n + 1) * sizeof(char *);
-    for (size_t i = 0; i < n; i++)
-        bytes += strlen(s->cons[i]->name) + 1;
-    char **v = names ? jsi_malloc(bytes) : NULL;
+    size_t n = s->ncons;
+    char **v = names ? jsi_strv_sorted(n, consumer_name, s) : NULL;
     if (!names)
         rc = JSI_ERR(JS_EINVAL, 0, "names: NULL");
     else if (!v)
         rc = JSI_ERR(JS_ENOMEM, 0, "names");
-    if (rc == 0) {
-        char *p = (char *)(v + n + 1);
-        for (size_t i = 0; i < n; i++) {
-            v[i] = p;
-            p = stpcpy(p, s->cons[i]->name) + 1;
-        }
-        v[n] = NULL;
-        qsort(v, n, sizeof *v, cmp_str);
-    }
     pthread_mutex_unlock(&s->mu);
     if (rc == 0) {
         *names = v;

@@ -540,8 +540,8 @@ JS_API int js_stream_lookup(js_store *st, const char *name, js_stream **out) {
     return rc;
 }
 
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+static const char *stream_name(const void *ctx, size_t i) {
+    return ((const js_store *)ctx)->streams[i]->name;
 }
 
 JS_API int js_stream_names(js_store *st, char ***names, size_t *count) {
@@ -551,23 +551,12 @@ JS_API int js_stream_names(js_store *st, char ***names, size_t *count) {
     if (!names)
         return JSI_ERR(JS_EINVAL, 0, "names: NULL");
     pthread_rwlock_rdlock(&st->lock);
-    size_t n = st->closed ? 0 : st->nstreams, bytes = (n + 1) * sizeof(char *);
-    for (size_t i = 0; i < n; i++)
-        bytes += strlen(st->streams[i]->name) + 1;
-    char **v = st->closed ? NULL : jsi_malloc(bytes);
+    size_t n = st->closed ? 0 : st->nstreams;
+    char **v = st->closed ? NULL : jsi_strv_sorted(n, stream_name, st);
     if (st->closed)
         rc = JSI_ERR(JS_EMISUSE, 0, "store closed");
     else if (!v)
         rc = JSI_ERR(JS_ENOMEM, 0, "names");
-    if (rc == 0) {
-        char *p = (char *)(v + n + 1);
-        for (size_t i = 0; i < n; i++) {
-            v[i] = p;
-            p = stpcpy(p, st->streams[i]->name) + 1;
-        }
-        v[n] = NULL;
-        qsort(v, n, sizeof *v, cmp_str);
-    }
     pthread_rwlock_unlock(&st->lock);
     if (rc == 0) {
         *names = v;

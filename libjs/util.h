@@ -57,6 +57,12 @@ int jsi_buf_reserve(jsi_buf *b, size_t extra); /* JS_ENOMEM */
 int jsi_buf_append(jsi_buf *b, const void *p, size_t n);
 void jsi_buf_free(jsi_buf *b);
 
+/* A sorted, NULL-terminated copy of n strings in one allocation (freed
+ * with jsi_free, i.e. js_names_free); get(ctx, i) gives the i-th. NULL on
+ * ENOMEM. */
+char **jsi_strv_sorted(size_t n, const char *(*get)(const void *ctx, size_t i),
+                       const void *ctx);
+
 /* ---- little-endian codecs -------------------------------------------- */
 static inline void jsi_put16(uint8_t *p, uint16_t v) {
     p[0] = (uint8_t)v;

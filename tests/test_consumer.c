@@ -15,156 +15,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "consumer_fixture.h"
 #include "jetstream.h"
 #include "testutil.h"
 
-#define SEC ((int64_t)1000000000)
-#define MS ((int64_t)1000000)
-#define T0 ((int64_t)1700000000 * SEC)
-
-#define CHECK_RC(expr, want)                                                \
-    do {                                                                    \
-        int rc_ = (expr), w_ = (want);                                      \
-        ck_assert_msg(rc_ == w_, "%s: got %d (%s), want %d (%s); errmsg: %s", \
-                      #expr, rc_, js_strerror(rc_), w_, js_strerror(w_),    \
-                      js_errmsg());                                         \
-    } while (0)
-
-#define CHECK_ERR(nats, word)                                               \
-    do {                                                                    \
-        ck_assert_int_eq(js_errcode_nats(), (nats));                        \
-        ck_assert_msg(strstr(js_errmsg(), (word)) != NULL,                  \
-                      "errmsg \"%s\" does not mention \"%s\"", js_errmsg(), \
-                      (word));                                              \
-    } while (0)
-
-static char *base_dir;
-static char store_path[512];
-static int64_t fake_now;
-static int sync_policy;
-static js_store *S;
-static js_stream *ST; /* stream "ORDERS", subjects "orders.>" */
-
-/* ---- fixture ------------------------------------------------------------ */
-
-static void open_store(void) {
-    js_open_opts o = JS_OPEN_OPTS_INIT;
-    o.sync = sync_policy;
-    o.clock = tu_clock;
-    o.clock_ctx = &fake_now;
-    CHECK_RC(js_open(store_path, &o, &S), 0);
-}
-
-static js_stream *add_stream(const char *name, const char *subj,
-                             int retention) {
-    const char *subs[1] = {subj};
-    js_stream_config c = JS_STREAM_CONFIG_INIT;
-    js_stream *s = NULL;
-    c.name = name;
-    c.subjects = subs;
-    c.num_subjects = 1;
-    c.retention = retention;
-    CHECK_RC(js_stream_add(S, &c, &s), 0);
-    return s;
-}
-
-static void setup(void) {
-    static unsigned n;
-    tu_clock_set(&fake_now, T0);
-    sync_policy = JS_SYNC_NONE;
-    snprintf(store_path, sizeof store_path, "%s/store-%ld-%u", base_dir,
-             (long)getpid(), n++);
-    open_store();
-    ST = add_stream("ORDERS", "orders.>", JS_RETENTION_LIMITS);
-}
-
-static void teardown(void) {
-    js_stream_release(ST);
-    ST = NULL;
-    if (S)
-        CHECK_RC(js_close(S), 0);
-    S = NULL;
-}
-
-static void reopen(void) {
-    js_stream_release(ST);
-    CHECK_RC(js_close(S), 0);
-    open_store();
-    CHECK_RC(js_stream_lookup(S, "ORDERS", &ST), 0);
-}
-
-static void advance(int64_t ns) { tu_clock_advance(&fake_now, ns); }
-
-/* ---- helpers ------------------------------------------------------------ */
-
-static uint64_t pub(const char *subj, const char *data) {
-    js_pub_ack a = JS_PUB_ACK_INIT;
-    CHECK_RC(js_publish(S, subj, NULL, 0, data, strlen(data), &a), 0);
-    return a.seq;
-}
-
-static void pub_n(const char *subj, int n) {
-    char buf[32];
-    for (int i = 0; i < n; i++) {
-        snprintf(buf, sizeof buf, "m%d", i);
-        pub(subj, buf);
-    }
-}
-
-static js_consumer_config durable(const char *name) {
-    js_consumer_config c = JS_CONSUMER_CONFIG_INIT;
-    c.durable_name = name;
-    return c;
-}
-
-static js_consumer *cadd(js_stream *s, const js_consumer_config *c) {
-    js_consumer *k = NULL;
-    CHECK_RC(js_consumer_add(s, c, &k), 0);
-    ck_assert_ptr_nonnull(k);
-    return k;
-}
-
-/* The next message (no waiting), which must exist. */
-static js_msg *next(js_consumer *c) {
-    js_msg *m = NULL;
-    CHECK_RC(js_consumer_next(c, 0, &m), 0);
-    ck_assert_ptr_nonnull(m);
-    return m;
-}
-
-static void no_next(js_consumer *c) {
-    js_msg *m = NULL;
-    CHECK_RC(js_consumer_next(c, 0, &m), JS_ETIMEOUT);
-    ck_assert_ptr_null(m);
-}
-
-static js_msg_meta meta(const js_msg *m) {
-    js_msg_meta mm = JS_MSG_META_INIT;
-    CHECK_RC(js_msg_metadata(m, &mm), 0);
-    return mm;
-}
-
-static struct js_consumer_info *info(js_consumer *c) {
-    struct js_consumer_info *i = NULL;
-    CHECK_RC(js_consumer_info(c, &i), 0);
-    return i;
-}
-
-static uint64_t num_pending(js_consumer *c) {
-    struct js_consumer_info *i = info(c);
-    uint64_t n = i->num_pending;
-    js_consumer_info_free(i);
-    return n;
-}
-
-/* Take and ack one message; returns its stream sequence. */
-static uint64_t take_ack(js_consumer *c) {
-    js_msg *m = next(c);
-    uint64_t seq = js_msg_seq(m);
-    CHECK_RC(js_msg_ack(m), 0);
-    js_msg_free(m);
-    return seq;
-}
+static void setup(void) { fixture_setup(JS_SYNC_NONE); }
 
 /* ---- management --------------------------------------------------------- */
 
@@ -1056,13 +911,6 @@ END_TEST
 
 /* ---- retention ---------------------------------------------------------------- */
 
-static uint64_t stream_msgs(js_stream *s) {
-    struct js_stream_info *i;
-    CHECK_RC(js_stream_info(s, &i), 0);
-    uint64_t n = i->state->msgs;
-    js_stream_info_free(i);
-    return n;
-}
 
 START_TEST(test_workqueue_removes_acked_messages) {
     js_stream *wq = add_stream("WQ", "jobs.>", JS_RETENTION_WORKQUEUE);

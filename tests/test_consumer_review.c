@@ -17,21 +17,10 @@
 #include <unistd.h>
 
 #include "consumer.h"
+#include "consumer_fixture.h"
 #include "jetstream.h"
 #include "testutil.h"
 #include "util.h"
-
-#define SEC ((int64_t)1000000000)
-#define MS ((int64_t)1000000)
-#define T0 ((int64_t)1700000000 * SEC)
-
-#define CHECK_RC(expr, want)                                                \
-    do {                                                                    \
-        int rc_ = (expr), w_ = (want);                                      \
-        ck_assert_msg(rc_ == w_, "%s: got %d (%s), want %d (%s); errmsg: %s", \
-                      #expr, rc_, js_strerror(rc_), w_, js_strerror(w_),    \
-                      js_errmsg());                                         \
-    } while (0)
 
 /* ---- gatefs: posix with a gate on *.state writes and syncs ---------------- */
 
@@ -178,131 +167,22 @@ static void gatefs_register(void) {
     ck_assert_int_eq(js_vfs_register(&gatefs, 0), 0);
 }
 
-/* ---- fixture ---------------------------------------------------------------- */
+/* ---- fixture (consumer_fixture.h) on gatefs ---------------------------------- */
 
-static char *base_dir;
-static char store_path[1024];
-static int64_t fake_now;
-static int sync_policy;
-static js_store *S;
-static js_stream *ST; /* stream "ORDERS", subjects "orders.>" */
-
-static void open_store(void) {
-    js_open_opts o = JS_OPEN_OPTS_INIT;
-    o.vfs = "gatefs";
-    o.sync = sync_policy;
-    o.clock = tu_clock;
-    o.clock_ctx = &fake_now;
-    CHECK_RC(js_open(store_path, &o, &S), 0);
-}
-
-static js_stream *add_stream(const char *name, const char *subj,
-                             int retention) {
-    const char *subs[1] = {subj};
-    js_stream_config c = JS_STREAM_CONFIG_INIT;
-    js_stream *s = NULL;
-    c.name = name;
-    c.subjects = subs;
-    c.num_subjects = 1;
-    c.retention = retention;
-    CHECK_RC(js_stream_add(S, &c, &s), 0);
-    return s;
+static void review_teardown(void) {
+    jsi_alloc_fail_at(0, 0);
+    __atomic_store_n(&state_fail, 0, __ATOMIC_SEQ_CST);
 }
 
 static void setup_with(int policy) {
-    static unsigned n;
     gatefs_register();
-    tu_clock_set(&fake_now, T0);
-    sync_policy = policy;
-    snprintf(store_path, sizeof store_path, "%s/store-%ld-%u", base_dir,
-             (long)getpid(), n++);
-    open_store();
-    ST = add_stream("ORDERS", "orders.>", JS_RETENTION_LIMITS);
+    fixture_vfs = "gatefs";
+    fixture_before_teardown = review_teardown;
+    fixture_setup(policy);
 }
 
 static void setup(void) { setup_with(JS_SYNC_NONE); }
 static void setup_always(void) { setup_with(JS_SYNC_ALWAYS); }
-
-static void teardown(void) {
-    jsi_alloc_fail_at(0, 0);
-    __atomic_store_n(&state_fail, 0, __ATOMIC_SEQ_CST);
-    js_stream_release(ST);
-    ST = NULL;
-    if (S)
-        CHECK_RC(js_close(S), 0);
-    S = NULL;
-}
-
-static void reopen(void) {
-    js_stream_release(ST);
-    CHECK_RC(js_close(S), 0);
-    open_store();
-    CHECK_RC(js_stream_lookup(S, "ORDERS", &ST), 0);
-}
-
-static void advance(int64_t ns) { tu_clock_advance(&fake_now, ns); }
-
-static uint64_t pub(const char *subj, const char *data) {
-    js_pub_ack a = JS_PUB_ACK_INIT;
-    CHECK_RC(js_publish(S, subj, NULL, 0, data, strlen(data), &a), 0);
-    return a.seq;
-}
-
-static void pub_n(const char *subj, int n) {
-    char buf[32];
-    for (int i = 0; i < n; i++) {
-        snprintf(buf, sizeof buf, "m%d", i);
-        pub(subj, buf);
-    }
-}
-
-static js_consumer_config durable(const char *name) {
-    js_consumer_config c = JS_CONSUMER_CONFIG_INIT;
-    c.durable_name = name;
-    return c;
-}
-
-static js_consumer *cadd(js_stream *s, const js_consumer_config *c) {
-    js_consumer *k = NULL;
-    CHECK_RC(js_consumer_add(s, c, &k), 0);
-    ck_assert_ptr_nonnull(k);
-    return k;
-}
-
-static js_msg *next(js_consumer *c) {
-    js_msg *m = NULL;
-    CHECK_RC(js_consumer_next(c, 0, &m), 0);
-    ck_assert_ptr_nonnull(m);
-    return m;
-}
-
-static void no_next(js_consumer *c) {
-    js_msg *m = NULL;
-    CHECK_RC(js_consumer_next(c, 0, &m), JS_ETIMEOUT);
-    ck_assert_ptr_null(m);
-}
-
-static js_msg_meta meta(const js_msg *m) {
-    js_msg_meta mm = JS_MSG_META_INIT;
-    CHECK_RC(js_msg_metadata(m, &mm), 0);
-    return mm;
-}
-
-static uint64_t stream_msgs(js_stream *s) {
-    struct js_stream_info *i;
-    CHECK_RC(js_stream_info(s, &i), 0);
-    uint64_t n = i->state->msgs;
-    js_stream_info_free(i);
-    return n;
-}
-
-static uint64_t take_ack(js_consumer *c) {
-    js_msg *m = next(c);
-    uint64_t seq = js_msg_seq(m);
-    CHECK_RC(js_msg_ack(m), 0);
-    js_msg_free(m);
-    return seq;
-}
 
 static int64_t thread_cpu_ns(void) {
     struct timespec ts;
