@@ -30,6 +30,7 @@ static void consumer_free(js_consumer *c) {
     jsi_ccfg_free(&c->cfg);
     jsi_pend_free(&c->pend);
     jsi_rs_free(&c->skip);
+    jsi_rs_free(&c->gaveup);
     jsi_free(c->lps);
     jsi_free(c->subs);
     jsi_free(c->name);

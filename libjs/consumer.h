@@ -57,6 +57,8 @@ struct js_consumer {
     uint64_t num_pending;    /* exact: matching, >= next_sseq, not skipped */
     int recount;             /* num_pending must be recounted */
     jsi_rangeset skip;       /* done above next_sseq (restored state) */
+    jsi_rangeset gaveup;     /* interest streams: out of deliveries at
+                                max_deliver, kept until acked (in memory) */
     uint64_t *lps;           /* last_per_subject: the sequences to deliver */
     size_t lps_n, lps_i;
     uint64_t lps_end;        /* the stream's last sequence when made */

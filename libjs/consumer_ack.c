@@ -39,7 +39,8 @@ static int done_by(js_consumer *c, uint64_t sseq) {
     } else if (sseq >= c->next_sseq) {
         return 0;
     }
-    return jsi_pend_get(&c->pend, sseq) == NULL;
+    return jsi_pend_get(&c->pend, sseq) == NULL &&
+           !jsi_rs_contains(&c->gaveup, sseq);
 }
 
 int jsi_consumers_all_done(js_stream *s, uint64_t sseq, const char *subj,
@@ -304,11 +305,15 @@ static int apply(js_consumer *c, const js_msg *m, int kind, int64_t delay,
     c->last_active = now;
     if (kind == ACK && c->cfg.c.ack_policy == JS_ACK_ALL)
         return ack_all_upto(c, sseq, now);
-    if (!e && (kind == ACK || kind == TERM))
+    if (!e && (kind == ACK || kind == TERM)) {
         /* Done here already: acked, removed, or given up on at
          * max_deliver, which work-queue and interest streams keep until
          * it is acked (NATS PR #7845). */
+        if (jsi_rs_contains(&c->gaveup, sseq) &&
+            jsi_rs_remove(&c->gaveup, sseq, sseq) != 0)
+            return JSI_ERR(JS_ENOMEM, 0, "ack");
         return retire(c, sseq, js_msg_subject(m), strlen(js_msg_subject(m)));
+    }
     if (!e)
         return 0;
     /* A nak or in-progress from a delivery superseded by a redelivery

@@ -115,6 +115,8 @@ void jsi_consumers_on_remove(void *ctx, uint64_t lo, uint64_t hi,
     s->rm_dirty = 1;
     for (size_t i = 0; i < s->ncons; i++) {
         js_consumer *c = s->cons[i];
+        if (c->gaveup.n)
+            (void)jsi_rs_remove(&c->gaveup, lo, hi);
         if (c->pend.n) {
             uint64_t before = c->pend.n;
             drop_pending(c, lo, hi);
@@ -203,6 +205,10 @@ static int redeliver(js_consumer *c, jsi_pent *e, int64_t now,
     if (maxd > 0 && e->count >= (uint64_t)maxd) {
         jsi_consumer_event(c, JS_EVENT_MAX_DELIVERIES, sseq, 0, e->count,
                            NULL, 0);
+        /* An interest stream keeps it for this consumer until it is acked
+         * (as NATS does); a failed add only lets it go sooner. */
+        if (c->s->cfg.c.retention == JS_RETENTION_INTEREST)
+            (void)jsi_rs_add(&c->gaveup, sseq, sseq);
         finish(c, sseq, 1);
         return 1;
     }

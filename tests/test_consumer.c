@@ -960,6 +960,29 @@ START_TEST(test_interest_keeps_messages_until_every_matching_consumer_acks) {
 }
 END_TEST
 
+START_TEST(test_interest_keeps_a_message_past_max_deliver_until_acked) {
+    js_stream *is = add_stream("IS", "ev.>", JS_RETENTION_INTEREST);
+    js_consumer_config c = durable("A");
+    c.max_deliver = 1;
+    c.ack_wait = SEC;
+    js_consumer *a = cadd(is, &c);
+    c = durable("B");
+    js_consumer *b = cadd(is, &c);
+    pub("ev.x", "1");
+    js_msg *late = next(a); /* A's only delivery; never acked in time */
+    advance(2 * SEC);
+    no_next(a); /* out of deliveries */
+    ck_assert_uint_eq(take_ack(b), 1);
+    ck_assert_uint_eq(stream_msgs(is), 1); /* A gave up, did not ack */
+    CHECK_RC(js_msg_ack(late), 0);
+    js_msg_free(late);
+    ck_assert_uint_eq(stream_msgs(is), 0);
+    js_consumer_release(a);
+    js_consumer_release(b);
+    js_stream_release(is);
+}
+END_TEST
+
 /* ---- push ----------------------------------------------------------------------- */
 
 typedef struct push_rec {
@@ -1276,6 +1299,7 @@ static Suite *consumer_suite(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_workqueue_removes_acked_messages);
     tcase_add_test(tc, test_interest_keeps_messages_until_every_matching_consumer_acks);
+    tcase_add_test(tc, test_interest_keeps_a_message_past_max_deliver_until_acked);
     suite_add_tcase(s, tc);
     tc = tcase_create("push");
     tcase_add_checked_fixture(tc, setup, teardown);
