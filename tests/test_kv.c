@@ -271,6 +271,26 @@ START_TEST(test_values_survive_reopen_and_update_changes_history) {
 }
 END_TEST
 
+/* The compare-and-set reads the key's exact last revision even after the
+ * last message was removed (its index entry then only bounds it). */
+START_TEST(test_expected_last_subject_sequence_after_removing_the_last) {
+    const char *subs[] = {"s.>"};
+    js_stream_config c = JS_STREAM_CONFIG_INIT;
+    js_stream *s;
+    c.name = "S";
+    c.subjects = subs;
+    c.num_subjects = 1;
+    CHECK_RC(js_stream_add(S, &c, &s), 0);
+    CHECK_RC(js_publish(S, "s.k", NULL, 0, "1", 1, NULL), 0); /* 1 */
+    CHECK_RC(js_publish(S, "s.k", NULL, 0, "2", 1, NULL), 0); /* 2 */
+    CHECK_RC(js_msg_delete(s, 2), 0);
+    const char hdr[] = "NATS/1.0\r\nNats-Expected-Last-Subject-Sequence: 1"
+                       "\r\n\r\n";
+    CHECK_RC(js_publish(S, "s.k", hdr, strlen(hdr), "3", 1, NULL), 0);
+    js_stream_release(s);
+}
+END_TEST
+
 #define RACERS 8
 static int race_ok[RACERS];
 
@@ -319,6 +339,7 @@ int main(void) {
     tcase_add_test(tc, test_ttl_expires_values);
     tcase_add_test(tc, test_values_survive_reopen_and_update_changes_history);
     tcase_add_test(tc, test_exactly_one_of_concurrent_creates_wins);
+    tcase_add_test(tc, test_expected_last_subject_sequence_after_removing_the_last);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
