@@ -859,8 +859,10 @@ JS_API int js_events_set(js_store *store, js_event_handler cb, void *ctx);
  * max_msgs_per_subject, ttl as max_age, rollups allowed, deletes denied,
  * discard new. A key is the subject $KV.<bucket>.<key>; its revision is
  * the stream sequence of its latest entry. Bucket names match
- * [a-zA-Z0-9_-]+, keys [-/_=.a-zA-Z0-9]+ and neither start nor end
- * with '.'.
+ * [a-zA-Z0-9_-]+ (at most 252 bytes); keys match [-/_=.a-zA-Z0-9]+, do not
+ * start or end with '.', have no "..", and with the bucket's prefix make a
+ * subject of at most JS_MAX_SUBJECT_LEN bytes. max_value_size counts the
+ * entry's header block too, as NATS's max_msg_size does.
  */
 typedef struct js_kv js_kv;
 
@@ -876,7 +878,8 @@ typedef struct js_kv_config {
     const char *bucket;      /* required */
     const char *description; /* optional, <= 4096 bytes */
     int64_t history;         /* values kept per key, 1..64; 0: 1 */
-    int64_t ttl;             /* ns a value lives; 0: for ever */
+    int64_t ttl;             /* ns a value lives; 0: for ever, else
+                                >= 100 ms */
     int32_t max_value_size;  /* bytes; 0 or -1: unlimited */
     int64_t max_bytes;       /* the bucket's size; 0 or -1: unlimited */
     int storage;             /* JS_STORAGE_* */
@@ -929,6 +932,8 @@ JS_API int js_kv_delete(js_store *store, const char *bucket);
 /* Release a bucket handle. NULL is accepted. */
 JS_API void js_kv_release(js_kv *kv);
 
+/* The bucket's config and state. Free with js_kv_status_free().
+ * Errors: JS_EMISUSE, JS_ESTREAM_NOT_FOUND (deleted), JS_ENOMEM. */
 JS_API int js_kv_status(js_kv *kv, struct js_kv_status **out);
 JS_API void js_kv_status_free(struct js_kv_status *status);
 
@@ -936,20 +941,24 @@ JS_API void js_kv_status_free(struct js_kv_status *status);
  * Store a value under key; *revision (may be NULL) gets its revision.
  * Durable on return as a publish is (see js_open()).
  * Errors: JS_EINVAL (bad key), JS_EMSG_SIZE (max_value_size),
- * JS_EMAX_BYTES (bucket full), JS_EIO.
+ * JS_EMAX_BYTES (bucket full), JS_ESTREAM_NOT_FOUND (the bucket was
+ * deleted), JS_EMISUSE, JS_EIO, JS_EFAILED.
  */
 JS_API int js_kv_put(js_kv *kv, const char *key, const void *value,
                      size_t len, uint64_t *revision);
 /* Store a value only if the key has none: absent, or its latest entry is
- * a delete or purge marker. JS_EKEY_EXISTS otherwise. */
+ * a delete or purge marker. Of concurrent creates exactly one succeeds.
+ * Errors: as js_kv_put(), and JS_EKEY_EXISTS. */
 JS_API int js_kv_create_key(js_kv *kv, const char *key, const void *value,
                             size_t len, uint64_t *revision);
 /* Store a value only if the key's latest revision is `last`
- * (compare-and-set); JS_EWRONG_LAST_SEQ (NATS 10071) otherwise. */
+ * (compare-and-set; 0: the key has no entry). Errors: as js_kv_put(), and
+ * JS_EWRONG_LAST_SEQ (NATS 10071) when the revision differs. */
 JS_API int js_kv_update_key(js_kv *kv, const char *key, const void *value,
                             size_t len, uint64_t last, uint64_t *revision);
 /* Mark the key deleted (a KV-Operation: DEL entry; history is kept).
- * last != 0: only if the key's latest revision is last. */
+ * last != 0: only if the key's latest revision is last (else
+ * JS_EWRONG_LAST_SEQ). Errors: as js_kv_put(). */
 JS_API int js_kv_delete_key(js_kv *kv, const char *key, uint64_t last);
 /* Mark the key purged and remove its history (a KV-Operation: PURGE entry
  * with Nats-Rollup: sub). last as for js_kv_delete_key(). */

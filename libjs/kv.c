@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "stream.h"
 #include "util.h"
 
 #define KV_MAGIC 0x4a534b56u /* "JSKV" */
@@ -54,12 +55,13 @@ static int key_char(char ch) {
 
 /* ADR-8: [-/_=.a-zA-Z0-9]+, not starting or ending with '.'; and, being
  * a subject, no empty token. */
-static int check_key(const char *k) {
+static int check_key(const js_kv *kv, const char *k) {
     if (!k || !*k)
         return JSI_ERR(JS_EINVAL, 0, "key: empty");
     size_t n = strlen(k);
-    if (n > JS_MAX_SUBJECT_LEN - 8)
-        return JSI_ERR(JS_EINVAL, 0, "key: too long");
+    if (n > JS_MAX_SUBJECT_LEN - kv->plen)
+        return JSI_ERR(JS_EINVAL, 0, "key: longer than %zu bytes in this "
+                       "bucket", JS_MAX_SUBJECT_LEN - kv->plen);
     if (k[0] == '.' || k[n - 1] == '.' || strstr(k, ".."))
         return JSI_ERR(JS_EINVAL, 0, "key: invalid key \"%s\" (empty token)",
                        k);
@@ -101,8 +103,8 @@ static int import_cfg(const js_kv_config *in, js_kv_config *out) {
     if (out->history < 1 || out->history > JS_KV_MAX_HISTORY)
         return JSI_ERR(JS_EINVAL, 0, "history: must be 1..%d",
                        JS_KV_MAX_HISTORY);
-    if (out->ttl < 0)
-        return JSI_ERR(JS_EINVAL, 0, "ttl: must be >= 0");
+    if (out->ttl < 0 || (out->ttl > 0 && out->ttl < 100 * JSI_NS_PER_MS))
+        return JSI_ERR(JS_EINVAL, 10052, "ttl: must be 0 or >= 100ms");
     return 0;
 }
 
@@ -219,6 +221,7 @@ JS_API int js_kv_open(js_store *st, const char *bucket, js_kv **out) {
         rc = JSI_ERR(JS_EINVAL, 0, "out: NULL");
     if (rc)
         return rc;
+    *out = NULL;
     snprintf(name, sizeof name, STREAM_PREFIX "%s", bucket);
     if ((rc = js_stream_lookup(st, name, &s)) != 0)
         return rc == JS_ESTREAM_NOT_FOUND
@@ -233,12 +236,22 @@ JS_API int js_kv_open(js_store *st, const char *bucket, js_kv **out) {
     return rc;
 }
 
+/* 0 if the bucket exists as a bucket (not some other stream KV_x). */
+static int check_exists(js_store *st, const char *bucket) {
+    js_kv *kv;
+    int rc = js_kv_open(st, bucket, &kv);
+    js_kv_release(kv);
+    return rc;
+}
+
 JS_API int js_kv_update(js_store *st, const js_kv_config *cfg) {
     js_kv_config k;
     js_stream_config sc;
     char *names[2];
     jsi_err_clear();
     int rc = import_cfg(cfg, &k);
+    if (rc == 0)
+        rc = check_exists(st, k.bucket);
     if (rc == 0)
         rc = stream_cfg(&k, &sc, names);
     if (rc)
@@ -253,6 +266,8 @@ JS_API int js_kv_delete(js_store *st, const char *bucket) {
     char name[JS_MAX_NAME_LEN + 1];
     jsi_err_clear();
     int rc = check_bucket(bucket);
+    if (rc == 0)
+        rc = check_exists(st, bucket);
     if (rc)
         return rc;
     snprintf(name, sizeof name, STREAM_PREFIX "%s", bucket);
@@ -339,17 +354,22 @@ static int kv_publish(js_kv *kv, const char *key, int what, uint64_t last,
     js_pub_ack ack = JS_PUB_ACK_INIT;
     int rc = enter(kv);
     if (rc == 0)
-        rc = check_key(key);
+        rc = check_key(kv, key);
     if (rc == 0 && len && !value)
         rc = JSI_ERR(JS_EINVAL, 0, "value: NULL with a length");
+    if (rc == 0 && len > JS_MAX_PAYLOAD)
+        rc = JSI_ERR(JS_EMSG_SIZE, 10054, "value: larger than %d bytes",
+                     JS_MAX_PAYLOAD);
     if (rc)
         return rc;
     char *subj = key_subject(kv, key);
     if (!subj)
         return JSI_ERR(JS_ENOMEM, 0, "key");
     size_t hlen = what ? build_hdr(hdr, sizeof hdr, what, last) : 0;
-    rc = js_publish(kv->store, subj, what ? hdr : NULL, hlen, value, len,
-                    &ack);
+    /* Through the handle's own stream: a deleted bucket's handle is stale
+     * even if a bucket of the same name has been made since. */
+    rc = jsi_stream_publish(kv->s, subj, strlen(subj), what ? hdr : NULL,
+                            hlen, value, len, &ack);
     jsi_free(subj);
     if (rc == 0 && revision)
         *revision = ack.seq;
@@ -453,7 +473,7 @@ JS_API int js_kv_get(js_kv *kv, const char *key, uint64_t revision,
     js_msg *m = NULL;
     int rc = enter(kv);
     if (rc == 0)
-        rc = check_key(key);
+        rc = check_key(kv, key);
     if (rc == 0 && !out)
         rc = JSI_ERR(JS_EINVAL, 0, "out: NULL");
     if (rc)

@@ -291,6 +291,35 @@ START_TEST(test_expected_last_subject_sequence_after_removing_the_last) {
 }
 END_TEST
 
+START_TEST(test_handles_of_a_deleted_bucket_stay_stale) {
+    js_kv_config c = JS_KV_CONFIG_INIT;
+    js_kv *again;
+    CHECK_RC(js_kv_delete(S, "cfg"), 0);
+    c.bucket = "cfg";
+    CHECK_RC(js_kv_create(S, &c, &again), 0);
+    CHECK_RC(js_kv_put(KV, "k", "old handle", 10, NULL), JS_ESTREAM_NOT_FOUND);
+    CHECK_RC(js_kv_put(again, "k", "new", 3, NULL), 0);
+    struct js_kv_entry *e;
+    CHECK_RC(js_kv_get(again, "k", 0, &e), 0);
+    ck_assert_uint_eq(e->len, 3);
+    js_kv_entry_free(e);
+    js_kv_release(again);
+    /* A stream named like a bucket but not laid out as one is left alone. */
+    const char *subs[] = {"plain.>"};
+    js_stream_config sc = JS_STREAM_CONFIG_INIT;
+    sc.name = "KV_plain";
+    sc.subjects = subs;
+    sc.num_subjects = 1;
+    CHECK_RC(js_stream_add(S, &sc, NULL), 0);
+    c.bucket = "plain";
+    CHECK_RC(js_kv_update(S, &c), JS_ESTREAM_NOT_FOUND);
+    CHECK_RC(js_kv_delete(S, "plain"), JS_ESTREAM_NOT_FOUND);
+    c.ttl = 50 * 1000000; /* under 100 ms */
+    c.bucket = "short";
+    CHECK_RC(js_kv_create(S, &c, NULL), JS_EINVAL);
+}
+END_TEST
+
 #define RACERS 8
 static int race_ok[RACERS];
 
@@ -339,6 +368,7 @@ int main(void) {
     tcase_add_test(tc, test_ttl_expires_values);
     tcase_add_test(tc, test_values_survive_reopen_and_update_changes_history);
     tcase_add_test(tc, test_exactly_one_of_concurrent_creates_wins);
+    tcase_add_test(tc, test_handles_of_a_deleted_bucket_stay_stale);
     tcase_add_test(tc, test_expected_last_subject_sequence_after_removing_the_last);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
