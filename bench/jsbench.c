@@ -6,7 +6,7 @@
  *
  *   jsbench [-d dir] [-n msgs] [-s size[,size...]] [-b batch] [-r reps]
  *           [-p always,interval,none] [-m single,batch] [-t threads]
- *           [-T seconds] [-O [-u subjects]] [-C]
+ *           [-T seconds] [-O [-u subjects]] [-C] [-K [-u keys]]
  *
  * -O instead measures js_open of a store of -n messages (on -u distinct
  * subjects), with its index checkpoint and with a full rebuild, the heap
@@ -18,6 +18,11 @@
  * an ack_sync, so each batch's acks are durable), or fetch with ack policy
  * none; the baseline is reading the same messages with js_msg_get_next()
  * in the same run.
+ *
+ * -K instead measures a key/value bucket: -n puts (100,000 unless given) of
+ * -s byte values (100) over -u keys (10,000), then as many gets of random
+ * keys, per sync policy; the baseline is js_publish of the same messages
+ * and js_msg_get_last of the same subjects in the same run.
  *
  * Each row runs until it has published -n messages or -T seconds passed,
  * repeats -r times on a fresh store, and prints the median.
@@ -54,6 +59,7 @@ typedef struct opts {
     int open_mode;
     uint64_t subjects; /* -O: distinct subjects */
     int consume_mode;
+    int kv_mode;
 } opts;
 
 static double now_s(void) {
@@ -480,6 +486,83 @@ static void consume_rows(const opts *o, int policy, size_t size) {
     fflush(stdout);
 }
 
+/* ---- key/value ------------------------------------------------------------- */
+
+/* ops/s of -n puts (mode 0) or gets (mode 1) over -u keys; base != 0
+ * measures the same through the stream API instead. */
+static double kv_run(const opts *o, int policy, size_t size, int get,
+                     int base) {
+    char dir[4096], key[32], subj[64];
+    js_open_opts oo = JS_OPEN_OPTS_INIT;
+    js_store *st;
+    js_kv *kv;
+    js_stream *s;
+    int rc;
+    snprintf(dir, sizeof dir, "%s/kv", o->dir);
+    rm_rf(dir);
+    oo.sync = policy;
+    js_kv_config kc = JS_KV_CONFIG_INIT;
+    kc.bucket = "BENCH";
+    if ((rc = js_open(dir, &oo, &st)) != 0 ||
+        (rc = js_kv_create(st, &kc, &kv)) != 0 ||
+        (rc = js_stream_lookup(st, "KV_BENCH", &s)) != 0)
+        die("kv open", rc);
+    char *val = calloc(1, size + 1);
+    uint64_t keys = o->subjects > 1 ? o->subjects : 10000, rng = 88172645463325252u;
+    double t0 = 0;
+    for (int phase = 0; phase < 2; phase++) {
+        if (phase == get)
+            t0 = now_s();
+        for (uint64_t i = 0; i < o->n; i++) {
+            rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+            uint64_t k = phase ? rng % keys : i % keys;
+            snprintf(key, sizeof key, "k%" PRIu64, k);
+            snprintf(subj, sizeof subj, "$KV.BENCH.%s", key);
+            if (phase == 0) {
+                rc = base ? js_publish(st, subj, NULL, 0, val, size, NULL)
+                          : js_kv_put(kv, key, val, size, NULL);
+            } else if (base) {
+                js_msg *m;
+                if ((rc = js_msg_get_last(s, subj, &m)) == 0)
+                    js_msg_free(m);
+            } else {
+                struct js_kv_entry *e;
+                if ((rc = js_kv_get(kv, key, 0, &e)) == 0)
+                    js_kv_entry_free(e);
+            }
+            if (rc)
+                die(phase ? "get" : "put", rc);
+        }
+        if (phase == get)
+            break;
+    }
+    double dt = now_s() - t0;
+    free(val);
+    js_stream_release(s);
+    js_kv_release(kv);
+    if ((rc = js_close(st)) != 0)
+        die("close", rc);
+    rm_rf(dir);
+    return (double)o->n / dt;
+}
+
+static void kv_rows(const opts *o, int policy, size_t size) {
+    static const char *names[] = {"put", "get"};
+    int reps = o->reps > 16 ? 16 : o->reps;
+    for (int g = 0; g < 2; g++) {
+        double v[16], b[16];
+        for (int i = 0; i < reps; i++) {
+            v[i] = kv_run(o, policy, size, g, 0);
+            b[i] = kv_run(o, policy, size, g, 1);
+        }
+        double m = median(v, reps), mb = median(b, reps);
+        printf("%-8s %-4s %7zu %8" PRIu64 " %12.0f %12.0f %6.2f\n",
+               policy_name(policy), names[g], size,
+               o->subjects > 1 ? o->subjects : 10000, m, mb, m / mb);
+        fflush(stdout);
+    }
+}
+
 /* ---- driver ------------------------------------------------------------- */
 
 static void row(const opts *o, int policy, int batch, size_t size) {
@@ -525,14 +608,16 @@ int main(int argc, char **argv) {
     static const int mvals[] = {0, 1};
     opts o = {"/tmp/jsbench", 1000000, {16, 128, 1024, 65536}, 4, 1000, 3,
               {JS_SYNC_ALWAYS, JS_SYNC_INTERVAL, JS_SYNC_NONE}, 3, {0, 1}, 2,
-              1, 3.0, 0, 1, 0};
+              1, 3.0, 0, 1, 0, 0};
     int c;
     int batch_set = 0;
-    while ((c = getopt(argc, argv, "d:n:s:b:r:p:m:t:T:Ou:Ch")) != -1) {
+    int n_set = 0, s_set = 0;
+    while ((c = getopt(argc, argv, "d:n:s:b:r:p:m:t:T:Ou:CKh")) != -1) {
         switch (c) {
         case 'd': o.dir = optarg; break;
-        case 'n': o.n = strtoull(optarg, NULL, 10); break;
+        case 'n': o.n = strtoull(optarg, NULL, 10); n_set = 1; break;
         case 's': {
+            s_set = 1;
             o.nsizes = 0;
             char *dup = strdup(optarg), *save = NULL;
             for (char *t = strtok_r(dup, ",", &save); t && o.nsizes < 8;
@@ -543,6 +628,7 @@ int main(int argc, char **argv) {
         }
         case 'b': o.batch = strtoull(optarg, NULL, 10); batch_set = 1; break;
         case 'C': o.consume_mode = 1; break;
+        case 'K': o.kv_mode = 1; break;
         case 'r': o.reps = atoi(optarg); break;
         case 'p': o.npolicies = parse_list(optarg, pnames, o.policies, 3, pvals); break;
         case 'm': o.nmodes = parse_list(optarg, mnames, o.modes, 2, mvals); break;
@@ -558,7 +644,9 @@ int main(int argc, char **argv) {
                     "  -O: open time and memory of a store of -n messages\n"
                     "  -u: with -O, spread them over this many subjects\n"
                     "  -C: consume -n messages: fetch -b (100) + ack, ack "
-                    "none, and js_msg_get_next as the baseline\n");
+                    "none, and js_msg_get_next as the baseline\n"
+                    "  -K: kv put and get of -n (100000) values of -s (100) "
+                    "bytes over -u (10000) keys\n");
             return c == 'h' ? 0 : 2;
         }
     }
@@ -569,10 +657,24 @@ int main(int argc, char **argv) {
     }
     if (o.consume_mode && !batch_set)
         o.batch = 100;
+    if (o.kv_mode && !n_set)
+        o.n = 100000;
+    if (o.kv_mode && !s_set) {
+        o.sizes[0] = 100;
+        o.nsizes = 1;
+    }
     mkdir(o.dir, 0700);
     printf("libjetstream %s jsbench: n=%" PRIu64 " batch=%zu reps=%d "
            "(median) threads=%d\n", js_version(), o.n, o.batch, o.reps,
            o.threads);
+    if (o.kv_mode) {
+        printf("%-8s %-4s %7s %8s %12s %12s %6s\n", "policy", "op", "size",
+               "keys", "ops/s", "stream ops/s", "ratio");
+        for (int s = 0; s < o.nsizes; s++)
+            for (int p = 0; p < o.npolicies; p++)
+                kv_rows(&o, o.policies[p], o.sizes[s]);
+        return 0;
+    }
     if (o.consume_mode) {
         printf("%-8s %-10s %7s %6s %12s %14s %6s\n", "policy", "mode", "size",
                "batch", "msgs/s", "get_next msg/s", "ratio");

@@ -107,6 +107,8 @@ extern "C" {
                                        (NATS 409 Exceeded MaxWaiting) */
 #define JS_EBUSY (-36)              /* in use: a push consumer's subscriber,
                                        dispatcher already running (10105) */
+#define JS_EKEY_NOT_FOUND (-37)     /* KV: no such key, or it is deleted */
+#define JS_EKEY_EXISTS (-38)        /* KV: create of a key that has a value */
 
 /* Sync policies: when a write is durable. */
 #define JS_SYNC_DEFAULT 0  /* stream: the store's policy; store: ALWAYS */
@@ -847,6 +849,130 @@ typedef void (*js_event_handler)(const js_event *ev, void *ctx);
  * within one js_open() of the store.
  */
 JS_API int js_events_set(js_store *store, js_event_handler cb, void *ctx);
+
+/* ------------------------------------------------------------------ */
+/* Key/value buckets                                                   */
+/* ------------------------------------------------------------------ */
+/*
+ * A bucket is NATS KV (ADR-8) over a stream, made as `nats kv add` makes
+ * it: the stream KV_<bucket> on subjects $KV.<bucket>.>, history as
+ * max_msgs_per_subject, ttl as max_age, rollups allowed, deletes denied,
+ * discard new. A key is the subject $KV.<bucket>.<key>; its revision is
+ * the stream sequence of its latest entry. Bucket names match
+ * [a-zA-Z0-9_-]+ (at most 252 bytes); keys match [-/_=.a-zA-Z0-9]+, do not
+ * start or end with '.', have no "..", and with the bucket's prefix make a
+ * subject of at most JS_MAX_SUBJECT_LEN bytes. max_value_size counts the
+ * entry's header block too, as NATS's max_msg_size does.
+ */
+typedef struct js_kv js_kv;
+
+#define JS_KV_MAX_HISTORY 64
+
+#define JS_KV_OP_PUT 1   /* a value */
+#define JS_KV_OP_DEL 2   /* a delete marker (KV-Operation: DEL) */
+#define JS_KV_OP_PURGE 3 /* a purge marker (KV-Operation: PURGE) */
+
+#define JS_KV_CONFIG_VERSION 1
+typedef struct js_kv_config {
+    unsigned version;
+    const char *bucket;      /* required */
+    const char *description; /* optional, <= 4096 bytes */
+    int64_t history;         /* values kept per key, 1..64; 0: 1 */
+    int64_t ttl;             /* ns a value lives; 0: for ever, else
+                                >= 100 ms */
+    int32_t max_value_size;  /* bytes; 0 or -1: unlimited */
+    int64_t max_bytes;       /* the bucket's size; 0 or -1: unlimited */
+    int storage;             /* JS_STORAGE_* */
+    int sync;                /* JS_SYNC_*; 0: the store's policy */
+} js_kv_config;
+#define JS_KV_CONFIG_INIT {JS_KV_CONFIG_VERSION, NULL, NULL, 0, 0, 0, 0, 0, 0}
+
+/* One entry of a key, as NATS's KeyValueEntry. Library-allocated, freed
+ * with js_kv_entry_free(); grows only at the end. */
+struct js_kv_entry {
+    const char *bucket;
+    const char *key;
+    const void *value;   /* NULL, len 0 for DEL and PURGE markers */
+    size_t len;
+    uint64_t revision;   /* the entry's stream sequence */
+    int64_t created;     /* ns since the epoch */
+    uint64_t delta;      /* watch/history: entries still to come */
+    int op;              /* JS_KV_OP_* */
+};
+
+/* The bucket's state, as NATS's KeyValueStatus. Free with
+ * js_kv_status_free(). Grows only at the end. */
+struct js_kv_status {
+    const char *bucket;
+    uint64_t values;     /* entries stored, markers and history included */
+    int64_t history;
+    int64_t ttl;
+    uint64_t bytes;
+    int storage;
+    const js_kv_config *config;
+};
+
+/*
+ * Create a bucket, or return the existing one when its config is the
+ * same; a different config is JS_ESTREAM_EXISTS. *out (may be NULL) gets
+ * a handle to release with js_kv_release().
+ * Errors: JS_EINVAL (field named), JS_ESTREAM_EXISTS, JS_ESUBJECT_OVERLAP,
+ * JS_EIO, JS_ENOMEM, JS_EMISUSE.
+ */
+JS_API int js_kv_create(js_store *store, const js_kv_config *cfg,
+                        js_kv **out);
+/* A handle to an existing bucket. JS_ESTREAM_NOT_FOUND if there is none
+ * (or its stream is not a KV bucket). */
+JS_API int js_kv_open(js_store *store, const char *bucket, js_kv **out);
+/* Change a bucket's description, history, ttl, max_value_size, max_bytes
+ * or sync (storage is fixed). JS_ESTREAM_NOT_FOUND, JS_EINVAL, JS_EUPDATE. */
+JS_API int js_kv_update(js_store *store, const js_kv_config *cfg);
+/* Delete a bucket and every key in it. Handles become stale. */
+JS_API int js_kv_delete(js_store *store, const char *bucket);
+/* Release a bucket handle. NULL is accepted. */
+JS_API void js_kv_release(js_kv *kv);
+
+/* The bucket's config and state. Free with js_kv_status_free().
+ * Errors: JS_EMISUSE, JS_ESTREAM_NOT_FOUND (deleted), JS_ENOMEM. */
+JS_API int js_kv_status(js_kv *kv, struct js_kv_status **out);
+JS_API void js_kv_status_free(struct js_kv_status *status);
+
+/*
+ * Store a value under key; *revision (may be NULL) gets its revision.
+ * Durable on return as a publish is (see js_open()).
+ * Errors: JS_EINVAL (bad key), JS_EMSG_SIZE (max_value_size),
+ * JS_EMAX_BYTES (bucket full), JS_ESTREAM_NOT_FOUND (the bucket was
+ * deleted), JS_EMISUSE, JS_EIO, JS_EFAILED.
+ */
+JS_API int js_kv_put(js_kv *kv, const char *key, const void *value,
+                     size_t len, uint64_t *revision);
+/* Store a value only if the key has none: absent, or its latest entry is
+ * a delete or purge marker. Of concurrent creates exactly one succeeds.
+ * Errors: as js_kv_put(), and JS_EKEY_EXISTS. */
+JS_API int js_kv_create_key(js_kv *kv, const char *key, const void *value,
+                            size_t len, uint64_t *revision);
+/* Store a value only if the key's latest revision is `last`
+ * (compare-and-set; 0: the key has no entry). Errors: as js_kv_put(), and
+ * JS_EWRONG_LAST_SEQ (NATS 10071) when the revision differs. */
+JS_API int js_kv_update_key(js_kv *kv, const char *key, const void *value,
+                            size_t len, uint64_t last, uint64_t *revision);
+/* Mark the key deleted (a KV-Operation: DEL entry; history is kept).
+ * last != 0: only if the key's latest revision is last (else
+ * JS_EWRONG_LAST_SEQ). Errors: as js_kv_put(). */
+JS_API int js_kv_delete_key(js_kv *kv, const char *key, uint64_t last);
+/* Mark the key purged and remove its history (a KV-Operation: PURGE entry
+ * with Nats-Rollup: sub). last as for js_kv_delete_key(). */
+JS_API int js_kv_purge_key(js_kv *kv, const char *key, uint64_t last);
+
+/*
+ * The key's latest entry (revision 0) or the entry with that revision,
+ * read through the subject index (no scan). A key whose latest entry is a
+ * marker, or a revision that is not this key's, is JS_EKEY_NOT_FOUND.
+ * Free with js_kv_entry_free().
+ */
+JS_API int js_kv_get(js_kv *kv, const char *key, uint64_t revision,
+                     struct js_kv_entry **out);
+JS_API void js_kv_entry_free(struct js_kv_entry *entry);
 
 #ifdef __cplusplus
 }

@@ -93,6 +93,8 @@ JS_API const char *js_strerror(int rc) {
     case JS_ECONSUMER_EXISTS: return "consumer already exists";
     case JS_EMAX_WAITING: return "exceeded max waiting pull requests";
     case JS_EBUSY: return "in use";
+    case JS_EKEY_NOT_FOUND: return "key not found";
+    case JS_EKEY_EXISTS: return "key exists";
     default: return "unknown error";
     }
 }

@@ -223,7 +223,24 @@ static int rec_is_subject(jsi_ms *ms, uint64_t seq, const jsi_sidx_entry *e) {
            memcmp(p + JSI_REC_HDR_LEN, e->subj, e->len) == 0;
 }
 
+/* Make the entry's last exact (reads back from it only if stale). */
+void jsi_ms_subject_fix_last(jsi_ms *ms, jsi_sidx_entry *e) {
+    if (e->first_stale & JSI_SUBJ_LAST_STALE) {
+        uint64_t s = e->last;
+        while (s > e->first && !rec_is_subject(ms, s, e))
+            s--;
+        e->last = s;
+        e->first_stale &= ~JSI_SUBJ_LAST_STALE;
+    }
+}
+
 int jsi_ms_subject_fix(jsi_ms *ms, jsi_sidx_entry *e) {
+    jsi_ms_subject_fix_last(ms, e);
+    /* One message: first is last, with no scan (the common case of a
+     * key/value bucket with history 1, whose first goes stale on every
+     * update). */
+    if (e->count == 1)
+        e->first = e->last, e->first_stale &= ~JSI_SUBJ_FIRST_STALE;
     if (e->first_stale & JSI_SUBJ_FIRST_STALE) {
         uint64_t s = JSI_MAX(e->first, ms->first);
         while (s <= e->last && !rec_is_subject(ms, s, e))
@@ -233,13 +250,6 @@ int jsi_ms_subject_fix(jsi_ms *ms, jsi_sidx_entry *e) {
                            e->subj);
         e->first = s;
         e->first_stale &= ~JSI_SUBJ_FIRST_STALE;
-    }
-    if (e->first_stale & JSI_SUBJ_LAST_STALE) {
-        uint64_t s = e->last;
-        while (s > e->first && !rec_is_subject(ms, s, e))
-            s--;
-        e->last = s;
-        e->first_stale &= ~JSI_SUBJ_LAST_STALE;
     }
     return 0;
 }
@@ -271,9 +281,7 @@ int jsi_ms_last(jsi_ms *ms, const char *filter, jsi_rec *r) {
         jsi_sidx_entry *e = jsi_sidx_get(ms->sidx, filter, flen);
         if (!e)
             return JS_EMSG_NOT_FOUND;
-        int rc = jsi_ms_subject_fix(ms, e);
-        if (rc)
-            return rc;
+        jsi_ms_subject_fix_last(ms, e);
         best = e->last;
     } else {
         size_t pos = 0;
@@ -281,9 +289,7 @@ int jsi_ms_last(jsi_ms *ms, const char *filter, jsi_rec *r) {
         while ((e = jsi_sidx_next(ms->sidx, &pos)) != NULL) {
             if (!jsi_subject_match(filter, flen, e->subj, e->len))
                 continue;
-            int rc = jsi_ms_subject_fix(ms, e);
-            if (rc)
-                return rc;
+            jsi_ms_subject_fix_last(ms, e);
             if (e->last > best)
                 best = e->last;
         }

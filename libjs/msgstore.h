@@ -153,6 +153,8 @@ int jsi_ms_last(jsi_ms *ms, const char *filter, jsi_rec *r);
 jsi_sidx *jsi_ms_sidx(jsi_ms *ms);
 /* Make an index entry's first/last exact (they may lag after removals). */
 int jsi_ms_subject_fix(jsi_ms *ms, jsi_sidx_entry *e);
+/* The same for `last` alone (cheap: reads back only when it is stale). */
+void jsi_ms_subject_fix_last(jsi_ms *ms, jsi_sidx_entry *e);
 
 /* Timestamp of the first message (0 if empty). */
 int64_t jsi_ms_first_ts(jsi_ms *ms);

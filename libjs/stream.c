@@ -292,6 +292,8 @@ static int check_expected(js_stream *s, const char *subj, size_t slen,
             jsi_free(f);
         } else {
             jsi_sidx_entry *e = subject_entry(s, subj, slen);
+            if (e)
+                jsi_ms_subject_fix_last(s->ms, e);
             have = e ? e->last : 0;
         }
         if (have != want)

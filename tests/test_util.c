@@ -107,7 +107,7 @@ END_TEST
 
 START_TEST(strerror_names_every_code_distinctly) {
     const char *s[64];
-    for (int rc = 0; rc >= JS_EBUSY; rc--) {
+    for (int rc = 0; rc >= JS_EKEY_EXISTS; rc--) {
         s[-rc] = js_strerror(rc);
         ck_assert_ptr_nonnull(s[-rc]);
         ck_assert_uint_gt(strlen(s[-rc]), 0);
@@ -119,7 +119,7 @@ START_TEST(strerror_names_every_code_distinctly) {
 END_TEST
 
 START_TEST(strerror_of_unknown_code_is_unknown_error) {
-    const int bad[] = {1, 42, JS_EBUSY - 1, -1000, INT_MIN, INT_MAX};
+    const int bad[] = {1, 42, JS_EKEY_EXISTS - 1, -1000, INT_MIN, INT_MAX};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         ck_assert_str_eq(js_strerror(bad[i]), "unknown error");
 }
