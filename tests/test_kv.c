@@ -204,7 +204,7 @@ END_TEST
 
 START_TEST(test_history_keeps_the_newest_per_key) {
     uint64_t r[8];
-    char v[8];
+    char v[16];
     for (int i = 0; i < 8; i++) {
         snprintf(v, sizeof v, "v%d", i);
         r[i] = put("k", v);
@@ -325,7 +325,7 @@ static int race_ok[RACERS];
 
 static void *racer(void *arg) {
     int i = (int)(intptr_t)arg;
-    char v[8];
+    char v[16];
     snprintf(v, sizeof v, "t%d", i);
     race_ok[i] = js_kv_create_key(KV, "race", v, strlen(v), NULL);
     return NULL;
