@@ -1,0 +1,255 @@
+/*
+ * test_kv_crash.c - a key/value bucket across real process crashes. A
+ * child opens the store with JS_SYNC_ALWAYS and puts, deletes and purges
+ * keys, telling the parent over a pipe what it is about to do and what
+ * returned. The parent SIGKILLs it at a seeded random moment, and the next
+ * child goes on from what is left. After every kill the parent reopens
+ * the bucket and checks, per key:
+ *
+ *   - its latest entry is the last acknowledged operation, or the one that
+ *     was in flight at the kill;
+ *   - after an acknowledged purge, no revision older than the purge comes
+ *     back (nats-server #8505 lost this after a crash).
+ *
+ * KV_CRASH_ITERS sets the number of children (default 100).
+ */
+#include <check.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+#include "jetstream.h"
+#include "testutil_fs.h"
+
+#define KEYS 8
+#define CHILD_SECONDS 3
+
+static char *base_dir;
+
+enum { R_OPEN = 1, R_BEGIN, R_DONE };
+enum { OP_PUT = 1, OP_DEL, OP_PURGE };
+
+typedef struct rec {
+    uint32_t type, key, op, pad;
+    uint64_t value; /* the put's counter */
+    uint64_t rev;   /* R_DONE of a put: its revision */
+} rec;
+
+static void put_rec(int fd, rec r) {
+    if (tu_write_all(fd, &r, sizeof r) != 0)
+        _exit(3);
+}
+
+static int open_bucket(const char *dir, js_store **st, js_kv **kv) {
+    js_open_opts o = JS_OPEN_OPTS_INIT;
+    js_kv_config c = JS_KV_CONFIG_INIT;
+    o.sync = JS_SYNC_ALWAYS;
+    o.block_size = 8192;
+    c.bucket = "crash";
+    c.history = 4;
+    int rc = js_open(dir, &o, st);
+    if (rc == 0 && (rc = js_kv_create(*st, &c, kv)) != 0)
+        js_close(*st);
+    return rc;
+}
+
+static void child_main(const char *dir, int fd, uint64_t seed,
+                       uint64_t counter) {
+    js_store *st;
+    js_kv *kv;
+    uint64_t rng = seed;
+    alarm(CHILD_SECONDS);
+    if (open_bucket(dir, &st, &kv) != 0)
+        _exit(2);
+    put_rec(fd, (rec){R_OPEN, 0, 0, 0, 0, 0});
+    for (;;) {
+        uint32_t key = (uint32_t)(tu_rng(&rng) % KEYS);
+        unsigned r = (unsigned)(tu_rng(&rng) % 10);
+        uint32_t op = r < 7 ? OP_PUT : r < 9 ? OP_DEL : OP_PURGE;
+        char name[16], val[32];
+        uint64_t rev = 0;
+        int rc;
+        snprintf(name, sizeof name, "k%u", key);
+        snprintf(val, sizeof val, "v%" PRIu64, ++counter);
+        put_rec(fd, (rec){R_BEGIN, key, op, 0, counter, 0});
+        if (op == OP_PUT)
+            rc = js_kv_put(kv, name, val, strlen(val), &rev);
+        else if (op == OP_DEL)
+            rc = js_kv_delete_key(kv, name, 0);
+        else
+            rc = js_kv_purge_key(kv, name, 0);
+        if (rc != 0)
+            _exit(4);
+        put_rec(fd, (rec){R_DONE, key, op, 0, counter, rev});
+    }
+}
+
+typedef struct keystate {
+    uint32_t op;          /* last acknowledged operation (0: none) */
+    uint64_t value;       /* its counter */
+    uint32_t fl_op;       /* in flight at the kill (0: none) */
+    uint64_t fl_value;
+    uint64_t revs[64];    /* acked puts since the last acked purge */
+    size_t nrevs;
+    uint64_t gone[64];    /* revisions an acked purge removed: never back */
+    size_t ngone;
+} keystate;
+
+typedef struct model {
+    keystate k[KEYS];
+    uint64_t counter, kills, ops;
+    char err[256];
+} model;
+
+static void apply(model *m, const rec *r) {
+    keystate *k = &m->k[r->key % KEYS];
+    if (r->value > m->counter)
+        m->counter = r->value;
+    if (r->type == R_BEGIN) {
+        k->fl_op = r->op;
+        k->fl_value = r->value;
+    } else if (r->type == R_DONE) {
+        m->ops++;
+        k->op = r->op;
+        k->value = r->value;
+        k->fl_op = 0;
+        if (r->op == OP_PUT && k->nrevs < 64)
+            k->revs[k->nrevs++] = r->rev;
+        if (r->op == OP_PURGE) {
+            for (size_t i = 0; i < k->nrevs; i++)
+                k->gone[k->ngone++ % 64] = k->revs[i];
+            k->nrevs = 0;
+        }
+    }
+}
+
+/* Does the key's latest entry show operation op with value v? */
+static int shows(const struct js_kv_entry *e, int rc, uint32_t op,
+                 uint64_t v) {
+    char want[32];
+    if (op == 0 || op == OP_DEL || op == OP_PURGE)
+        return rc == JS_EKEY_NOT_FOUND;
+    snprintf(want, sizeof want, "v%" PRIu64, v);
+    return rc == 0 && e->len == strlen(want) &&
+           memcmp(e->value, want, e->len) == 0;
+}
+
+static void verify(model *m, const char *dir) {
+    js_store *st;
+    js_kv *kv;
+    ck_assert_int_eq(open_bucket(dir, &st, &kv), 0);
+    for (uint32_t i = 0; i < KEYS && !m->err[0]; i++) {
+        keystate *k = &m->k[i];
+        char name[16];
+        struct js_kv_entry *e = NULL;
+        snprintf(name, sizeof name, "k%u", i);
+        int rc = js_kv_get(kv, name, 0, &e);
+        int ok = shows(e, rc, k->op, k->value) ||
+                 (k->fl_op && shows(e, rc, k->fl_op, k->fl_value));
+        if (!ok)
+            snprintf(m->err, sizeof m->err,
+                     "key %s: latest is not the last acked op (%u, v%" PRIu64
+                     ") nor the one in flight (%u, v%" PRIu64 "): rc %d",
+                     name, k->op, k->value, k->fl_op, k->fl_value, rc);
+        js_kv_entry_free(e);
+        /* What an acknowledged purge removed never comes back. */
+        for (size_t j = 0; j < k->ngone && j < 64 && !m->err[0]; j++) {
+            e = NULL;
+            rc = js_kv_get(kv, name, k->gone[j], &e);
+            js_kv_entry_free(e);
+            if (rc == 0)
+                snprintf(m->err, sizeof m->err,
+                         "key %s: revision %" PRIu64 " came back after its "
+                         "purge", name, k->gone[j]);
+        }
+        /* What was in flight is settled now: whichever it was stays. */
+        if (k->fl_op) {
+            struct js_kv_entry *f = NULL;
+            rc = js_kv_get(kv, name, 0, &f);
+            if (shows(f, rc, k->fl_op, k->fl_value) &&
+                !shows(f, rc, k->op, k->value)) {
+                k->op = k->fl_op;
+                k->value = k->fl_value;
+            }
+            js_kv_entry_free(f);
+            k->fl_op = 0;
+        }
+    }
+    js_kv_release(kv);
+    ck_assert_int_eq(js_close(st), 0);
+}
+
+static void run_child(model *m, const char *dir, uint64_t seed,
+                      unsigned delay_us) {
+    int fds[2];
+    ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        child_main(dir, fds[1], seed, m->counter + 1000);
+        _exit(0);
+    }
+    close(fds[1]);
+    rec r;
+    int opened = 0;
+    double kill_at = 0;
+    for (;;) {
+        if (opened == 1 && tu_now() >= kill_at) {
+            kill(pid, SIGKILL);
+            m->kills++;
+            opened = -1;
+        }
+        ssize_t got = read(fds[0], &r, sizeof r);
+        if (got == 0)
+            break;
+        ck_assert_int_eq(got, (ssize_t)sizeof r);
+        if (r.type == R_OPEN && !opened) {
+            opened = 1;
+            kill_at = tu_now() + delay_us / 1e6;
+        }
+        apply(m, &r);
+    }
+    if (opened >= 0)
+        kill(pid, SIGKILL);
+    close(fds[0]);
+    int status;
+    waitpid(pid, &status, 0);
+}
+
+START_TEST(kill9_kv_put_delete_purge) {
+    char *dir = tu_path("%s/kv", base_dir);
+    model *m = calloc(1, sizeof *m);
+    const char *e = getenv("KV_CRASH_ITERS");
+    unsigned n = e && atoi(e) > 0 ? (unsigned)atoi(e) : 100;
+    uint64_t rng = 0x6b76u;
+    ck_assert_ptr_nonnull(m);
+    for (unsigned i = 0; i < n && !m->err[0]; i++) {
+        run_child(m, dir, tu_rng(&rng), (unsigned)(tu_rng(&rng) % 15000));
+        verify(m, dir);
+    }
+    ck_assert_msg(!m->err[0], "%s", m->err);
+    printf("kv: %u children, %" PRIu64 " kills, %" PRIu64
+           " acknowledged operations\n", n, m->kills, m->ops);
+    free(m);
+    free(dir);
+}
+END_TEST
+
+int main(void) {
+    base_dir = tu_mkdtemp("test_kv_crash");
+    Suite *s = suite_create("kv_crash");
+    TCase *tc = tcase_create("kill9");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, kill9_kv_put_delete_purge);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    tu_rm_rf(base_dir);
+    free(base_dir);
+    return failed != 0;
+}
