@@ -29,7 +29,6 @@ static void consumer_free(js_consumer *c) {
     jsi_free(c->done);
     jsi_ccfg_free(&c->cfg);
     jsi_pend_free(&c->pend);
-    jsi_rs_free(&c->skip);
     jsi_rs_free(&c->gaveup);
     jsi_free(c->lps);
     jsi_free(c->subs);
@@ -250,7 +249,8 @@ static void file_names(uint64_t id, char cfg[32], char state[32]) {
     snprintf(state, 32, "%016" PRIx64 ".state", id);
 }
 
-/* Durables keep their state in a file unless mem_storage is set. */
+/* A durable consumer's config is stored; its state too, unless
+ * mem_storage is set (see persist_new). */
 static int is_durable(const js_consumer *c) {
     return c->cfg.c.durable_name != NULL;
 }

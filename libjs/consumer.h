@@ -54,9 +54,8 @@ struct js_consumer {
     int64_t dlv_time, ack_time;
     uint64_t floor_sseq, floor_dseq;
     jsi_pend pend;
-    uint64_t num_pending;    /* exact: matching, >= next_sseq, not skipped */
+    uint64_t num_pending;    /* exact: matching, >= next_sseq */
     int recount;             /* num_pending must be recounted */
-    jsi_rangeset skip;       /* done above next_sseq (restored state) */
     jsi_rangeset gaveup;     /* interest streams: out of deliveries at
                                 max_deliver, kept until acked (in memory) */
     uint64_t *lps;           /* last_per_subject: the sequences to deliver */

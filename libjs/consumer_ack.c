@@ -178,7 +178,7 @@ static int compact(js_consumer *c) {
      * write just done: the removals they caused reach the stream's file
      * first (as in jsi_consumer_log_flush), and durably, since the
      * rewrite is synced whatever the policy. */
-    if (c->s->cfg.c.retention != JS_RETENTION_LIMITS)
+    if (jsi_ms_removals_pending(c->s->ms, 1))
         rc = jsi_ms_commit(c->s->ms, 1);
     if (rc == 0) {
         pthread_mutex_unlock(&c->s->mu);
@@ -232,11 +232,9 @@ int jsi_consumer_log_flush(js_consumer *c, int sync) {
     /* Removals (by acks, purges, deletes) reach the stream's file first,
      * so a state file never moves past a message the stream may bring
      * back after a crash, nor says "done" for one it still holds. */
-    if (c->s->rm_dirty || c->s->cfg.c.retention != JS_RETENTION_LIMITS) {
-        if ((rc = jsi_ms_commit(c->s->ms, 0)) != 0)
-            return rc;
-        c->s->rm_dirty = 0;
-    }
+    if (jsi_ms_removals_pending(c->s->ms, 0) &&
+        (rc = jsi_ms_commit(c->s->ms, 0)) != 0)
+        return rc;
     uint64_t target = c->log_gen;
     for (;;) {
         uint64_t have = sync ? c->log_synced_gen : c->log_written_gen;

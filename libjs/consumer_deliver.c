@@ -112,7 +112,6 @@ static void drop_pending(js_consumer *c, uint64_t lo, uint64_t hi) {
 void jsi_consumers_on_remove(void *ctx, uint64_t lo, uint64_t hi,
                              const char *subj, size_t slen) {
     js_stream *s = ctx;
-    s->rm_dirty = 1;
     for (size_t i = 0; i < s->ncons; i++) {
         js_consumer *c = s->cons[i];
         if (c->gaveup.n)

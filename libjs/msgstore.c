@@ -667,7 +667,14 @@ static int log_removals(jsi_ms *ms) {
             return rc == JS_ENOMEM ? JSI_ERR(rc, 0, "logging removals") : rc;
         jsi_rs_clear(&ms->pend_del);
     }
+    ms->rm_pos = ms->apos;
     return 0;
+}
+
+int jsi_ms_removals_pending(const jsi_ms *ms, int sync) {
+    uint64_t have = sync || ms->cfg.sync == JS_SYNC_ALWAYS ? ms->dpos
+                                                             : ms->wpos;
+    return ms->pend_front || ms->pend_del.n || ms->rm_pos > have;
 }
 
 int jsi_ms_commit(jsi_ms *ms, int force_sync) {

@@ -164,6 +164,10 @@ uint64_t jsi_ms_next_with_ids(jsi_ms *ms, uint64_t seq);
 /* First sequence whose message has ts >= t (last+1 if none). */
 uint64_t jsi_ms_seq_from_time(jsi_ms *ms, int64_t t);
 
+/* 1 if a removal is not yet as durable as the sync policy (or, with sync,
+ * a sync) makes a commit: jsi_ms_commit() would make it so. */
+int jsi_ms_removals_pending(const jsi_ms *ms, int sync);
+
 /* Write a checkpoint now (after a sync). */
 int jsi_ms_checkpoint(jsi_ms *ms);
 

@@ -120,6 +120,7 @@ struct jsi_ms {
     /* removals not yet logged */
     jsi_rangeset pend_del;
     uint64_t pend_front;     /* 0: none */
+    uint64_t rm_pos;         /* tail position after the last removal record */
 
     /* write pipeline: logical byte positions over all blocks */
     uint64_t apos, wpos, dpos;

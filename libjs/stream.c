@@ -451,8 +451,6 @@ int jsi_stream_commit_locked(js_stream *s, int force_sync) {
         return 0;
     uint64_t upto = jsi_ms_last_seq(s->ms);
     int rc = jsi_ms_commit(s->ms, force_sync);
-    if (rc == 0)
-        s->rm_dirty = 0;
     if (rc == 0 && upto > s->visible && !s->gone) {
         s->visible = upto;
         jsi_consumers_notify(s);

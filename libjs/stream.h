@@ -75,7 +75,6 @@ struct js_stream {
     struct js_consumer **cons;
     size_t ncons, cons_cap;
     uint64_t cons_gen;       /* bumped whenever the list changes */
-    int rm_dirty;            /* removals since the last commit */
     uint64_t next_cid;       /* next durable consumer's file number */
     uint64_t visible;        /* consumers deliver up to here: messages whose
                                 publish has returned (durable per policy) */
