@@ -19,13 +19,10 @@
  * of children per test (default 120).
  */
 #include <check.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 
 #include "jetstream.h"
 #include "testutil_fs.h"
+#include "crashutil.h"
 
 #define MAXSEQ 200000
 #define CHILD_SECONDS 3
@@ -153,46 +150,28 @@ static void apply(model *m, const rec *r) {
     }
 }
 
-/* Read the child's records until it dies; kill it after delay_us from its
- * "opened" record. */
+typedef struct child_args {
+    model *m;
+    const char *dir;
+    int retention;
+    uint64_t seed;
+} child_args;
+
+static void child_run(void *ctx, int fd) {
+    child_args *a = ctx;
+    child_main(a->dir, a->retention, fd, a->seed);
+}
+
+static void child_rec(void *ctx, const void *r) {
+    apply(((child_args *)ctx)->m, r);
+}
+
+/* One child, killed delay_us after it opened the store. */
 static void run_child(model *m, const char *dir, int retention,
                       uint64_t seed, unsigned delay_us) {
-    int fds[2];
-    ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
-    fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        close(fds[0]);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        child_main(dir, retention, fds[1], seed);
-        _exit(0);
-    }
-    close(fds[1]);
-    rec r;
-    int opened = 0;
-    double kill_at = 0;
-    for (;;) {
-        if (opened == 1 && tu_now() >= kill_at) {
-            kill(pid, SIGKILL);
-            m->kills++;
-            opened = -1;
-        }
-        ssize_t got = read(fds[0], &r, sizeof r);
-        if (got == 0)
-            break;
-        ck_assert_int_eq(got, (ssize_t)sizeof r);
-        if (r.type == R_OPEN && !opened) {
-            opened = 1;
-            kill_at = tu_now() + delay_us / 1e6;
-        }
-        apply(m, &r);
-    }
-    if (opened >= 0)
-        kill(pid, SIGKILL);
-    close(fds[0]);
-    int status;
-    waitpid(pid, &status, 0);
+    child_args a = {m, dir, retention, seed};
+    m->kills += (uint64_t)tu_crash_child(child_run, child_rec, &a, sizeof(rec),
+                                         R_OPEN, delay_us);
     /* An ack that returned just before the kill was never reported. */
     m->maybe[m->inflight] = 1;
     m->inflight = 0;
