@@ -625,3 +625,71 @@ void *jsi_stree_next(const jsi_stree *t, const char *filter, const char *after,
         w.B.beyond = 1;
     }
 }
+
+/* ---- invariant check (tests) ------------------------------------------ */
+
+typedef struct check_acc {
+    size_t leaves, mem;
+    const sleaf *prev; /* the previous leaf in order */
+} check_acc;
+
+#define CHECK(c)                  \
+    do {                          \
+        if (!(c))                 \
+            return -__LINE__;     \
+    } while (0)
+
+/* Check the subtree r, all of whose keys start with pre[0..plen). */
+static int check_ref(sref r, const char *pre, size_t plen, check_acc *a) {
+    const snode *n;
+    int rc;
+
+    if (IS_LEAF(r)) {
+        const sleaf *l = LEAF(r);
+        CHECK(l->len >= plen && memcmp(l->subj, pre, plen) == 0);
+        CHECK(l->len > 0 && l->subj[l->len] == '\0');
+        if (a->prev != NULL) {
+            size_t m = a->prev->len < l->len ? a->prev->len : l->len;
+            int c = memcmp(a->prev->subj, l->subj, m);
+            CHECK(c < 0 || (c == 0 && a->prev->len < l->len));
+        }
+        a->prev = l;
+        a->leaves++;
+        a->mem += leaf_bytes(l->len);
+        return 0;
+    }
+    n = NODE(r);
+    a->mem += node_bytes(n->cap);
+    CHECK(n->pos >= plen && n->rep != NULL && n->rep->len >= n->pos);
+    CHECK(memcmp(n->rep->subj, pre, plen) == 0);
+    CHECK(n->n <= n->cap && n->cap >= 2 && n->n + (n->term != 0) >= 2);
+    CHECK(n->cap == fit_cap(n->cap));
+    pre = n->rep->subj; /* the node's own prefix */
+    if (n->term != 0) {
+        CHECK(IS_LEAF(n->term) && LEAF(n->term)->len == n->pos);
+        if ((rc = check_ref(n->term, pre, n->pos, a)) != 0)
+            return rc;
+    }
+    for (unsigned i = 0; i < n->n; i++) {
+        const sleaf *rl = rep_of(n->kid[i]);
+        CHECK(i == 0 || labels(n)[i - 1] < labels(n)[i]);
+        CHECK(rl->len > n->pos && (uint8_t)rl->subj[n->pos] == labels(n)[i]);
+        CHECK(IS_LEAF(n->kid[i]) || NODE(n->kid[i])->pos > n->pos);
+        if ((rc = check_ref(n->kid[i], pre, n->pos, a)) != 0)
+            return rc;
+    }
+    /* rep lies below: it shares the prefix and its label exists. */
+    CHECK(descend(r, n->rep->subj, n->rep->len) == LEAF_REF(n->rep));
+    return 0;
+}
+
+int jsi_stree_check(const jsi_stree *t) {
+    check_acc a = {0, sizeof(*t), NULL};
+    int rc;
+
+    if (t->root != 0 && (rc = check_ref(t->root, "", 0, &a)) != 0)
+        return rc;
+    CHECK(a.leaves == t->size);
+    CHECK(a.mem == t->mem);
+    return 0;
+}

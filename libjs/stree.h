@@ -53,4 +53,9 @@ void *jsi_stree_next(const jsi_stree *t, const char *filter, const char *after,
  * handle); excludes allocator overhead. */
 size_t jsi_stree_memory(const jsi_stree *t);
 
+/* For tests: 0 if every invariant holds (order, node shape, reps, size,
+ * memory accounting), else a negative line number of the failed check.
+ * Recursive, O(size). */
+int jsi_stree_check(const jsi_stree *t);
+
 #endif
