@@ -488,7 +488,9 @@ typedef struct frame {
     int16_t req;    /* REQ_* or the byte the filter needs at pos */
 } frame;
 
+#ifndef STACK_FRAMES /* tests build with a tiny stack to exercise the restart */
 #define STACK_FRAMES 64
+#endif
 
 /* The walk state of one jsi_stree_next call. */
 typedef struct walk {

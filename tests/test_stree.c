@@ -364,6 +364,37 @@ START_TEST(random_operations_agree_with_sorted_model) {
 }
 END_TEST
 
+/* A path of 200+ nodes overflows next()'s 64-frame stack: the walk must
+ * still continue past the deep subtree to the keys after it. */
+START_TEST(walk_past_a_subtree_deeper_than_the_stack_continues) {
+    static const char *extra[] = {"b", "a.a.a.a.a.a.a.a.a.a.b", "a.b.c", "c.d",
+                                  "a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.c"};
+    jsi_stree *t = jsi_stree_new();
+    model m = {0};
+    char b[8192];
+    size_t n = 0;
+
+    rng_state = 99;
+    for (int k = 1; k <= 220; k++) {
+        n += (size_t)sprintf(b + n, "%sa", n ? "." : "");
+        REQUIRE(jsi_stree_insert(t, b, n, (void *)(uintptr_t)(8 * k), NULL) == 0);
+        m_insert(&m, b, n, (void *)(uintptr_t)(8 * k));
+    }
+    for (int i = 0; i < 5; i++) {
+        void *v = (void *)(uintptr_t)(8 * (1000 + i));
+        REQUIRE(jsi_stree_insert(t, extra[i], strlen(extra[i]), v, NULL) == 0);
+        m_insert(&m, extra[i], strlen(extra[i]), v);
+    }
+    check_all(t, &m, SH_CHAIN);
+    /* after the deepest key: a 21-token key, then the shallow "a.b.c" */
+    ck_assert_ptr_eq(jsi_stree_next(t, NULL, b, n, NULL, NULL), (void *)(uintptr_t)(8 * 1004));
+    ck_assert_ptr_eq(jsi_stree_next(t, "*.b.>", b, n, NULL, NULL), (void *)(uintptr_t)(8 * 1002));
+    ck_assert_ptr_eq(jsi_stree_next(t, "c.*", b, n, NULL, NULL), (void *)(uintptr_t)(8 * 1003));
+    jsi_stree_free(t);
+    m_free(&m);
+}
+END_TEST
+
 /* Walk with a copy of the last key while inserting and removing between
  * steps: strictly increasing, each key present at its return, and every key
  * present throughout is returned. */
@@ -496,6 +527,7 @@ static Suite *stree_suite(void) {
     t = tcase_create("model");
     tcase_set_timeout(t, 120);
     tcase_add_loop_test(t, random_operations_agree_with_sorted_model, 0, SH_N);
+    tcase_add_test(t, walk_past_a_subtree_deeper_than_the_stack_continues);
     tcase_add_loop_test(t, walk_interleaved_with_changes_returns_stable_keys_once,
                         0, 2 * SH_N + 6);
     suite_add_tcase(s, t);
