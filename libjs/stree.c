@@ -31,7 +31,8 @@ typedef struct snode {
     uint16_t n, cap;   /* children used, allocated (<= 256) */
     sleaf *rep;        /* any leaf below: its first pos bytes are the prefix */
     sref term;         /* leaf whose key is exactly the prefix, or 0 */
-    sref kid[];        /* cap children, then cap label bytes */
+    uint8_t lab[];     /* cap labels, padded to 8, then cap children: a
+                        * lookup reads the header and labels together */
 } snode;
 
 struct jsi_stree {
@@ -45,10 +46,13 @@ struct jsi_stree {
 #define NODE(r) ((snode *)(r))
 #define LEAF_REF(l) ((sref)(l) | 1u)
 
-static uint8_t *labels(const snode *n) { return (uint8_t *)(n->kid + n->cap); }
+#define LABPAD(cap) (((size_t)(cap) + 7) & ~(size_t)7)
+#define KIDS(n) ((sref *)(void *)((n)->lab + LABPAD((n)->cap)))
+
+static uint8_t *labels(const snode *n) { return (uint8_t *)n->lab; }
 
 static size_t node_bytes(unsigned cap) {
-    return sizeof(snode) + cap * (sizeof(sref) + 1);
+    return sizeof(snode) + LABPAD(cap) + cap * sizeof(sref);
 }
 
 static size_t leaf_bytes(size_t len) { return offsetof(sleaf, subj) + len + 1; }
@@ -117,10 +121,10 @@ static void free_ref(sref r) {
         if (n->term != 0)
             jsi_free(LEAF(n->term));
         for (unsigned i = 0; i < n->n; i++) {
-            if (IS_LEAF(n->kid[i])) {
-                jsi_free(LEAF(n->kid[i]));
+            if (IS_LEAF(KIDS(n)[i])) {
+                jsi_free(LEAF(KIDS(n)[i]));
             } else {
-                snode *k = NODE(n->kid[i]);
+                snode *k = NODE(KIDS(n)[i]);
                 k->rep = (sleaf *)(void *)stack;
                 stack = k;
             }
@@ -169,7 +173,7 @@ static sref descend(sref r, const char *s, size_t len) {
         if (n->pos < len) {
             int i = find_label(n, (uint8_t)s[n->pos]);
             if (i >= 0)
-                next = n->kid[i];
+                next = KIDS(n)[i];
         } else if (n->pos == len) {
             next = n->term;
         }
@@ -202,15 +206,15 @@ static int add_child(jsi_stree *t, sref *slot, sleaf *l, uint8_t c) {
         if (g == NULL)
             return JS_ENOMEM;
         t->mem += node_bytes(cap) - node_bytes(oldcap);
-        memmove(g->kid + cap, g->kid + oldcap, g->n);
+        memmove(g->lab + LABPAD(cap), g->lab + LABPAD(oldcap), g->n * sizeof(sref));
         g->cap = (uint16_t)cap;
         *slot = (sref)g;
         n = g;
     }
     i = lower_bound(n, c);
-    memmove(n->kid + i + 1, n->kid + i, (n->n - i) * sizeof(sref));
+    memmove(KIDS(n) + i + 1, KIDS(n) + i, (n->n - i) * sizeof(sref));
     memmove(labels(n) + i + 1, labels(n) + i, n->n - i);
-    n->kid[i] = LEAF_REF(l);
+    KIDS(n)[i] = LEAF_REF(l);
     labels(n)[i] = c;
     n->n++;
     return 0;
@@ -234,14 +238,14 @@ static int split(jsi_stree *t, sref *slot, sleaf *l, size_t L) {
         sref kid = lterm ? old : nl;
         n->term = lterm ? nl : old;
         n->n = 1;
-        n->kid[0] = kid;
+        KIDS(n)[0] = kid;
         labels(n)[0] = (uint8_t)rep_of(kid)->subj[L];
     } else {
         uint8_t a = (uint8_t)orep->subj[L], b = (uint8_t)l->subj[L];
         n->term = 0;
         n->n = 2;
-        n->kid[a < b ? 0 : 1] = old;
-        n->kid[a < b ? 1 : 0] = nl;
+        KIDS(n)[a < b ? 0 : 1] = old;
+        KIDS(n)[a < b ? 1 : 0] = nl;
         labels(n)[0] = a < b ? a : b;
         labels(n)[1] = a < b ? b : a;
     }
@@ -283,7 +287,7 @@ int jsi_stree_insert(jsi_stree *t, const char *s, size_t len, void *val,
     slot = &t->root;
     while (!IS_LEAF(*slot) && NODE(*slot)->pos < L) {
         snode *n = NODE(*slot);
-        slot = &n->kid[find_label(n, (uint8_t)s[n->pos])];
+        slot = &KIDS(n)[find_label(n, (uint8_t)s[n->pos])];
     }
     if ((l = new_leaf(t, s, len, val)) == NULL)
         return JS_ENOMEM;
@@ -313,10 +317,10 @@ static void maybe_shrink(jsi_stree *t, sref *slot) {
 
     if (cap >= oldcap || n->n > oldcap / 2)
         return;
-    memmove(n->kid + cap, n->kid + oldcap, n->n);
+    memmove(n->lab + LABPAD(cap), n->lab + LABPAD(oldcap), n->n * sizeof(sref));
     g = jsi_realloc(n, node_bytes(cap));
     if (g == NULL) {
-        memmove(n->kid + oldcap, n->kid + cap, n->n);
+        memmove(n->lab + LABPAD(oldcap), n->lab + LABPAD(cap), n->n * sizeof(sref));
         return;
     }
     g->cap = (uint16_t)cap;
@@ -334,12 +338,12 @@ static sleaf *unlink_entry(jsi_stree *t, sref *pslot, sref *slot) {
     if (slot == &p->term) {
         p->term = 0;
     } else {
-        unsigned i = (unsigned)(slot - p->kid);
-        memmove(p->kid + i, p->kid + i + 1, (p->n - i - 1) * sizeof(sref));
+        unsigned i = (unsigned)(slot - KIDS(p));
+        memmove(KIDS(p) + i, KIDS(p) + i + 1, (p->n - i - 1) * sizeof(sref));
         memmove(labels(p) + i, labels(p) + i + 1, p->n - i - 1);
         p->n--;
     }
-    rest = p->term != 0 ? p->term : p->kid[0];
+    rest = p->term != 0 ? p->term : KIDS(p)[0];
     if (p->n + (p->term != 0) == 1) {
         *pslot = rest;
         t->mem -= node_bytes(p->cap);
@@ -362,7 +366,7 @@ void *jsi_stree_remove(jsi_stree *t, const char *s, size_t len) {
         if (n->pos < len) {
             int i = find_label(n, (uint8_t)s[n->pos]);
             if (i >= 0)
-                next = &n->kid[i];
+                next = &KIDS(n)[i];
         } else if (n->pos == len && n->term != 0) {
             next = &n->term;
         }
@@ -390,7 +394,7 @@ void *jsi_stree_remove(jsi_stree *t, const char *s, size_t len) {
             n->rep = repl;
         if (n->pos >= len || (i = find_label(n, (uint8_t)s[n->pos])) < 0)
             break;
-        r = n->kid[i];
+        r = KIDS(n)[i];
     }
     val = victim->val;
     free_leaf(t, victim);
@@ -565,7 +569,7 @@ static sref step(walk *w, int *nb, int *all) {
     }
     if (f->i < n->n) {
         uint8_t c = labels(n)[f->i];
-        sref r = n->kid[f->i++];
+        sref r = KIDS(n)[f->i++];
         if (f->req >= 0 && c != f->req) {
             f->i = n->n; /* the filter allows only label req */
             return 0;
@@ -673,11 +677,11 @@ static int check_ref(sref r, const char *pre, size_t plen, check_acc *a) {
             return rc;
     }
     for (unsigned i = 0; i < n->n; i++) {
-        const sleaf *rl = rep_of(n->kid[i]);
+        const sleaf *rl = rep_of(KIDS(n)[i]);
         CHECK(i == 0 || labels(n)[i - 1] < labels(n)[i]);
         CHECK(rl->len > n->pos && (uint8_t)rl->subj[n->pos] == labels(n)[i]);
-        CHECK(IS_LEAF(n->kid[i]) || NODE(n->kid[i])->pos > n->pos);
-        if ((rc = check_ref(n->kid[i], pre, n->pos, a)) != 0)
+        CHECK(IS_LEAF(KIDS(n)[i]) || NODE(KIDS(n)[i])->pos > n->pos);
+        if ((rc = check_ref(KIDS(n)[i], pre, n->pos, a)) != 0)
             return rc;
     }
     /* rep lies below: it shares the prefix and its label exists. */
