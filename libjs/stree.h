@@ -1,0 +1,81 @@
+/*
+ * stree.h - an ordered map from subject (a byte string) to a caller-owned
+ * pointer: a byte-wise radix (patricia) tree. It gives ordered, resumable,
+ * filtered walks whose cost follows what they return: a filter with a
+ * literal prefix visits only the subtree under that prefix.
+ *
+ * Order is plain byte order (memcmp, a shorter key before its extensions),
+ * so "a.b" < "a.b.c" < "a.bc". Keys are 1..JS_MAX_SUBJECT_LEN bytes; any
+ * bytes are stored, but filtered walks assume valid NATS subjects.
+ *
+ * Not thread-safe: callers serialise changes; concurrent read-only calls
+ * (find, next, size, memory) are safe.
+ */
+#ifndef JSI_STREE_H
+#define JSI_STREE_H
+
+#include <stddef.h>
+
+typedef struct jsi_stree jsi_stree;
+
+jsi_stree *jsi_stree_new(void);           /* NULL on ENOMEM */
+void jsi_stree_free(jsi_stree *t);        /* does not free values; NULL ok */
+size_t jsi_stree_size(const jsi_stree *t); /* number of subjects */
+
+/* Map subj[0..len) to val, replacing an existing value (returned in *old
+ * if old is not NULL; *old = NULL when the key is new). 0, JS_EINVAL
+ * (len 0 or > JS_MAX_SUBJECT_LEN) or JS_ENOMEM (tree unchanged). */
+int jsi_stree_insert(jsi_stree *t, const char *subj, size_t len, void *val,
+                     void **old);
+
+/* The value for subj, or NULL. O(depth + len). */
+void *jsi_stree_find(const jsi_stree *t, const char *subj, size_t len);
+
+/* Remove subj; returns its value, or NULL if absent. Never allocates. */
+void *jsi_stree_remove(jsi_stree *t, const char *subj, size_t len);
+
+/* The first subject in byte order that is > after[0..after_len) (after
+ * NULL: from the start) and matches filter (NUL-terminated; NULL or ">":
+ * any; wildcards allowed; an invalid filter matches nothing). Returns its
+ * value and, if subj/len are not NULL, the stored subject (NUL-terminated;
+ * valid until the next change to the tree). NULL at the end (so values
+ * should not be NULL when iterating).
+ *
+ * Subtrees whose prefix cannot match the filter are skipped whole, so a
+ * filter with a literal prefix costs O(depth + matches). A streaming
+ * iterator keeps a copy of the last subject and passes it as after; that
+ * tolerates any change between calls: subjects present throughout are
+ * returned exactly once. Uses a fixed 1 KiB of stack, no allocation. */
+void *jsi_stree_next(const jsi_stree *t, const char *filter, const char *after,
+                     size_t after_len, const char **subj, size_t *len);
+
+/* A streaming iterator over next(): it keeps its own copy of the last
+ * subject returned, so the tree may change between steps (subjects present
+ * throughout are returned once, in order; others may or may not be). The
+ * filter is borrowed and must outlive the iterator. */
+typedef struct jsi_stree_iter {
+    const char *filter; /* NULL or ">" for every subject */
+    char *last;         /* copy of the last subject returned */
+    size_t len, cap;
+    int started;
+} jsi_stree_iter;
+
+#define JSI_STREE_ITER_INIT(filter) {(filter), NULL, 0, 0, 0}
+
+/* The next subject: 1 with *val (and *subj, *len if not NULL, borrowed as
+ * for next()), 0 at the end, or JS_ENOMEM copying it (the iterator has not
+ * moved; calling again retries). */
+int jsi_stree_iter_next(jsi_stree_iter *it, const jsi_stree *t,
+                        const char **subj, size_t *len, void **val);
+void jsi_stree_iter_free(jsi_stree_iter *it); /* frees the copy only */
+
+/* Bytes requested from the allocator for the tree (nodes, leaves, the
+ * handle); excludes allocator overhead. */
+size_t jsi_stree_memory(const jsi_stree *t);
+
+/* For tests: 0 if every invariant holds (order, node shape, reps, size,
+ * memory accounting), else a negative line number of the failed check.
+ * Recursive, O(size). */
+int jsi_stree_check(const jsi_stree *t);
+
+#endif

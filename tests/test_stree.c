@@ -1,0 +1,738 @@
+/*
+ * test_stree.c - the ordered subject tree against a sorted-array model:
+ * random inserts, removes and finds over several subject shapes, ordered
+ * and filtered walks, walks resumed across changes, allocation failure at
+ * every point. `test_stree bench [n]` runs the benchmark instead.
+ */
+#include <check.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "stree.h"
+#include "subject.h"
+#include "util.h"
+
+/* check records a location on every passing ck_assert (a write(2) each);
+ * the model loops use this instead, which only reaches check on failure. */
+#define REQUIRE(expr)                                      \
+    do {                                                   \
+        if (!(expr))                                       \
+            ck_abort_msg("requirement failed: %s", #expr); \
+    } while (0)
+
+static uint64_t rng_state;
+
+static uint64_t rng(void) {
+    uint64_t z = (rng_state += UINT64_C(0x9E3779B97F4A7C15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+static unsigned rnd(unsigned n) { return (unsigned)(rng() % n); }
+
+/* ---- the model: a sorted array of (subject, value) ------------------------ */
+
+typedef struct mkey {
+    char *s;
+    size_t len;
+    void *val;
+} mkey;
+
+typedef struct model {
+    mkey *k;
+    size_t n, cap;
+} model;
+
+static int keycmp(const char *a, size_t al, const char *b, size_t bl) {
+    int c = memcmp(a, b, al < bl ? al : bl);
+    return c != 0 ? c : (al > bl) - (al < bl);
+}
+
+/* Index of the first key >= s. */
+static size_t m_lower(const model *m, const char *s, size_t len) {
+    size_t lo = 0, hi = m->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (keycmp(m->k[mid].s, m->k[mid].len, s, len) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static mkey *m_find(model *m, const char *s, size_t len) {
+    size_t i = m_lower(m, s, len);
+    return i < m->n && keycmp(m->k[i].s, m->k[i].len, s, len) == 0 ? &m->k[i]
+                                                                    : NULL;
+}
+
+static void m_insert(model *m, const char *s, size_t len, void *val) {
+    size_t i = m_lower(m, s, len);
+    if (i < m->n && keycmp(m->k[i].s, m->k[i].len, s, len) == 0) {
+        m->k[i].val = val;
+        return;
+    }
+    if (m->n == m->cap) {
+        m->cap = m->cap ? 2 * m->cap : 64;
+        m->k = realloc(m->k, m->cap * sizeof(mkey));
+        REQUIRE(m->k != NULL);
+    }
+    memmove(m->k + i + 1, m->k + i, (m->n - i) * sizeof(mkey));
+    m->k[i].s = malloc(len + 1);
+    memcpy(m->k[i].s, s, len);
+    m->k[i].s[len] = '\0';
+    m->k[i].len = len;
+    m->k[i].val = val;
+    m->n++;
+}
+
+static void m_remove(model *m, const char *s, size_t len) {
+    size_t i = m_lower(m, s, len);
+    if (i < m->n && keycmp(m->k[i].s, m->k[i].len, s, len) == 0) {
+        free(m->k[i].s);
+        memmove(m->k + i, m->k + i + 1, (m->n - i - 1) * sizeof(mkey));
+        m->n--;
+    }
+}
+
+static void m_free(model *m) {
+    for (size_t i = 0; i < m->n; i++)
+        free(m->k[i].s);
+    free(m->k);
+    memset(m, 0, sizeof(*m));
+}
+
+/* ---- subject shapes --------------------------------------------------------- */
+
+enum { SH_TOKENS, SH_SINGLE, SH_DEEP, SH_LONG, SH_CHAIN, SH_BYTEPREFIX, SH_N };
+
+static size_t gen(int shape, char *b) {
+    static const char *pool[] = {"a", "b", "c", "ab", "bc", "ba", "a*", "b>"};
+    static const char *pre[] = {"a.b",    "a.bc",   "a.b.c", "a.bc.d",
+                                "a.b.cd", "a",      "ab",    "a.b.c.d"};
+    static const char *suf[] = {"", ".x", "y", ".b.c", "c"};
+    size_t n = 0;
+    unsigned k;
+
+    switch (shape) {
+    case SH_TOKENS:
+        for (k = 1 + rnd(4); k > 0; k--)
+            n += (size_t)sprintf(b + n, "%s%s", n ? "." : "", pool[rnd(8)]);
+        break;
+    case SH_SINGLE:
+        for (k = 1 + rnd(5); k > 0; k--)
+            b[n++] = "abc01"[rnd(5)];
+        break;
+    case SH_DEEP:
+        for (k = 3 + rnd(10); k > 0; k--)
+            n += (size_t)sprintf(b + n, "%s%c", n ? "." : "", "ab"[rnd(2)]);
+        break;
+    case SH_LONG:
+        for (k = 1 + rnd(3); k > 0; k--) {
+            unsigned x = rnd(200);
+            if (n)
+                b[n++] = '.';
+            b[n++] = 't';
+            memset(b + n, 'x', x);
+            n += x;
+            b[n++] = "ab"[rnd(2)];
+        }
+        break;
+    case SH_CHAIN: /* "a.a.a...": a tree far deeper than next's stack */
+        for (k = 1 + rnd(150); k > 0; k--)
+            n += (size_t)sprintf(b + n, "%sa", n ? "." : "");
+        if (rnd(3) == 0)
+            n += (size_t)sprintf(b + n, ".%c", "bc"[rnd(2)]);
+        break;
+    default:
+        n = (size_t)sprintf(b, "%s%s", pre[rnd(8)], suf[rnd(5)]);
+        break;
+    }
+    b[n] = '\0';
+    return n;
+}
+
+static const char *filters[] = {
+    ">",     "*",       "*.*",     "a",       "a.*",   "a.>",   "*.b",
+    "a.*.c", "a.b.>",   "a.b",     "a.bc",    "*.*.>", "a.*.>", "*.b.>",
+    "b.>",   "a.a.>",   "a.a.a.a.a.a.>",      "*.*.*.*", "x.>",   "ab",
+    "a.b.c", "*.bc.*",  "a.a.*.a.>",          "b",       "a.b.*", "c.>",
+    "a*.>",  "*.b>",    "a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.*"};
+#define NFILTERS (sizeof(filters) / sizeof(filters[0]))
+
+static int matches(const char *filter, const mkey *k) {
+    return filter == NULL ||
+           jsi_subject_match(filter, strlen(filter), k->s, k->len);
+}
+
+/* The model's answer to next(filter, after). */
+static const mkey *m_next(const model *m, const char *filter, const char *after,
+                          size_t alen) {
+    size_t i = 0;
+    if (after != NULL) {
+        i = m_lower(m, after, alen);
+        if (i < m->n && keycmp(m->k[i].s, m->k[i].len, after, alen) == 0)
+            i++;
+    }
+    for (; i < m->n; i++)
+        if (matches(filter, &m->k[i]))
+            return &m->k[i];
+    return NULL;
+}
+
+/* A full walk of the tree with filter equals the model's filtered order. */
+static void check_walk(const jsi_stree *t, const model *m, const char *filter) {
+    const char *s = NULL;
+    size_t len = 0, i;
+    char *last = NULL;
+    size_t lastlen = 0;
+    void *v;
+
+    for (i = 0; i < m->n; i++) {
+        if (!matches(filter, &m->k[i]))
+            continue;
+        v = jsi_stree_next(t, filter, last, lastlen, &s, &len);
+        REQUIRE(v == m->k[i].val);
+        REQUIRE(len == m->k[i].len && memcmp(s, m->k[i].s, len) == 0);
+        REQUIRE(s[len] == '\0');
+        last = m->k[i].s;
+        lastlen = m->k[i].len;
+    }
+    REQUIRE(jsi_stree_next(t, filter, last, lastlen, &s, &len) == NULL);
+}
+
+static void check_all(const jsi_stree *t, model *m, int shape) {
+    char b[8192];
+
+    REQUIRE(jsi_stree_check(t) == 0);
+    REQUIRE(jsi_stree_size(t) == m->n);
+    check_walk(t, m, NULL);
+    for (size_t f = 0; f < NFILTERS; f++)
+        check_walk(t, m, filters[f]);
+    /* next from arbitrary points: keys, non-keys, prefixes of keys */
+    for (int q = 0; q < 200; q++) {
+        const char *filter = rnd(3) ? filters[rnd(NFILTERS)] : NULL;
+        const char *after = b, *s;
+        size_t alen, len;
+        const mkey *want;
+        void *v;
+
+        if (m->n > 0 && rnd(2)) {
+            const mkey *k = &m->k[rnd((unsigned)m->n)];
+            alen = rnd(2) ? k->len : rnd((unsigned)k->len + 1);
+            memcpy(b, k->s, alen);
+        } else {
+            alen = gen(shape, b);
+        }
+        want = m_next(m, filter, after, alen);
+        v = jsi_stree_next(t, filter, after, alen, &s, &len);
+        REQUIRE(want == NULL ? v == NULL : v == want->val);
+        if (want != NULL)
+            REQUIRE(len == want->len && memcmp(s, want->s, len) == 0);
+    }
+}
+
+/* ---- basic behaviour ------------------------------------------------------- */
+
+START_TEST(empty_tree_finds_nothing) {
+    jsi_stree *t = jsi_stree_new();
+
+    ck_assert_ptr_nonnull(t);
+    ck_assert_uint_eq(jsi_stree_size(t), 0);
+    ck_assert_ptr_null(jsi_stree_find(t, "a", 1));
+    ck_assert_ptr_null(jsi_stree_remove(t, "a", 1));
+    ck_assert_ptr_null(jsi_stree_next(t, NULL, NULL, 0, NULL, NULL));
+    ck_assert_ptr_null(jsi_stree_next(t, "a.>", "a", 1, NULL, NULL));
+    ck_assert_int_eq(jsi_stree_check(t), 0);
+    jsi_stree_free(t);
+    jsi_stree_free(NULL);
+}
+END_TEST
+
+START_TEST(insert_replaces_and_returns_old_value) {
+    jsi_stree *t = jsi_stree_new();
+    int a, b;
+    void *old = &a;
+
+    ck_assert_int_eq(jsi_stree_insert(t, "x.y", 3, &a, &old), 0);
+    ck_assert_ptr_null(old);
+    ck_assert_int_eq(jsi_stree_insert(t, "x.y", 3, &b, &old), 0);
+    ck_assert_ptr_eq(old, &a);
+    ck_assert_uint_eq(jsi_stree_size(t), 1);
+    ck_assert_ptr_eq(jsi_stree_find(t, "x.y", 3), &b);
+    ck_assert_ptr_eq(jsi_stree_remove(t, "x.y", 3), &b);
+    ck_assert_uint_eq(jsi_stree_size(t), 0);
+    ck_assert_uint_eq(jsi_stree_memory(t), jsi_stree_memory(t));
+    jsi_stree_free(t);
+}
+END_TEST
+
+START_TEST(insert_rejects_empty_and_oversized_subjects) {
+    jsi_stree *t = jsi_stree_new();
+    static char big[JS_MAX_SUBJECT_LEN + 2];
+    int a;
+
+    memset(big, 'a', sizeof(big) - 1);
+    ck_assert_int_eq(jsi_stree_insert(t, "", 0, &a, NULL), JS_EINVAL);
+    ck_assert_int_eq(jsi_stree_insert(t, big, JS_MAX_SUBJECT_LEN + 1, &a, NULL),
+                     JS_EINVAL);
+    ck_assert_int_eq(jsi_stree_insert(t, big, JS_MAX_SUBJECT_LEN, &a, NULL), 0);
+    ck_assert_ptr_eq(jsi_stree_find(t, big, JS_MAX_SUBJECT_LEN), &a);
+    ck_assert_uint_eq(jsi_stree_size(t), 1);
+    jsi_stree_free(t);
+}
+END_TEST
+
+START_TEST(keys_that_are_byte_prefixes_sort_before_their_extensions) {
+    static const char *in[] = {"a.bc", "a.b.c", "a.b", "a", "a.b.c.d", "ab", "a.b0"};
+    static const char *want[] = {"a", "a.b", "a.b.c", "a.b.c.d", "a.b0", "a.bc", "ab"};
+    jsi_stree *t = jsi_stree_new();
+    const char *s = NULL;
+    size_t len = 0;
+
+    for (size_t i = 0; i < 7; i++)
+        ck_assert_int_eq(jsi_stree_insert(t, in[i], strlen(in[i]), (void *)in[i], NULL), 0);
+    for (size_t i = 0; i < 7; i++) {
+        ck_assert_ptr_nonnull(jsi_stree_next(t, NULL, s, len, &s, &len));
+        ck_assert_str_eq(s, want[i]);
+    }
+    ck_assert_ptr_null(jsi_stree_next(t, NULL, s, len, &s, &len));
+    ck_assert_ptr_eq(jsi_stree_next(t, "a.b", NULL, 0, &s, &len), in[2]);
+    ck_assert_ptr_eq(jsi_stree_next(t, "a.*", "a.b", 3, &s, &len), in[6]);
+    ck_assert_ptr_eq(jsi_stree_next(t, "a.b.>", NULL, 0, &s, &len), in[1]);
+    ck_assert_ptr_eq(jsi_stree_next(t, "a.b.>", "a.b.c", 5, &s, &len), in[4]);
+    ck_assert_ptr_null(jsi_stree_next(t, "a.b.>", "a.b.c.d", 7, &s, &len));
+    ck_assert_ptr_null(jsi_stree_next(t, "a..b", NULL, 0, &s, &len)); /* invalid */
+    ck_assert_ptr_eq(jsi_stree_remove(t, "a.b", 3), in[2]);
+    ck_assert_ptr_null(jsi_stree_find(t, "a.b", 3));
+    ck_assert_ptr_eq(jsi_stree_find(t, "a.b.c", 5), in[1]);
+    ck_assert_int_eq(jsi_stree_check(t), 0);
+    jsi_stree_free(t);
+}
+END_TEST
+
+/* ---- against the model ----------------------------------------------------- */
+
+START_TEST(random_operations_agree_with_sorted_model) {
+    int shape = _i;
+    jsi_stree *t = jsi_stree_new();
+    model m = {0};
+    char b[8192];
+    uintptr_t nextval = 1;
+
+    rng_state = 1000 + (uint64_t)shape;
+    for (int op = 1; op <= 12000; op++) {
+        size_t len = gen(shape, b);
+        unsigned what = rnd(10);
+
+        if (what < 5) {
+            void *old = NULL, *v = (void *)(nextval++ * 8);
+            mkey *k = m_find(&m, b, len);
+            void *want = k ? k->val : NULL;
+            REQUIRE(jsi_stree_insert(t, b, len, v, &old) == 0);
+            REQUIRE(old == want);
+            m_insert(&m, b, len, v);
+        } else if (what < 8) {
+            mkey *k = m_find(&m, b, len);
+            void *want = k ? k->val : NULL;
+            REQUIRE(jsi_stree_remove(t, b, len) == want);
+            m_remove(&m, b, len);
+        } else {
+            mkey *k = m_find(&m, b, len);
+            REQUIRE(jsi_stree_find(t, b, len) == (k ? k->val : NULL));
+        }
+        if (op % 1500 == 0)
+            check_all(t, &m, shape);
+    }
+    check_all(t, &m, shape);
+    /* drain through removes of every key */
+    while (m.n > 0) {
+        mkey *k = &m.k[rnd((unsigned)m.n)];
+        REQUIRE(jsi_stree_remove(t, k->s, k->len) == k->val);
+        m_remove(&m, k->s, k->len);
+        if (m.n % 97 == 0)
+            REQUIRE(jsi_stree_check(t) == 0);
+    }
+    REQUIRE(jsi_stree_size(t) == 0);
+    REQUIRE(jsi_stree_check(t) == 0);
+    jsi_stree_free(t);
+    m_free(&m);
+}
+END_TEST
+
+/* A path of 200+ nodes overflows next()'s 64-frame stack: the walk must
+ * still continue past the deep subtree to the keys after it. */
+START_TEST(walk_past_a_subtree_deeper_than_the_stack_continues) {
+    static const char *extra[] = {"b", "a.a.a.a.a.a.a.a.a.a.b", "a.b.c", "c.d",
+                                  "a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.c"};
+    jsi_stree *t = jsi_stree_new();
+    model m = {0};
+    char b[8192];
+    size_t n = 0;
+
+    rng_state = 99;
+    for (int k = 1; k <= 220; k++) {
+        n += (size_t)sprintf(b + n, "%sa", n ? "." : "");
+        REQUIRE(jsi_stree_insert(t, b, n, (void *)(uintptr_t)(8 * k), NULL) == 0);
+        m_insert(&m, b, n, (void *)(uintptr_t)(8 * k));
+    }
+    for (int i = 0; i < 5; i++) {
+        void *v = (void *)(uintptr_t)(8 * (1000 + i));
+        REQUIRE(jsi_stree_insert(t, extra[i], strlen(extra[i]), v, NULL) == 0);
+        m_insert(&m, extra[i], strlen(extra[i]), v);
+    }
+    check_all(t, &m, SH_CHAIN);
+    /* after the deepest key: a 21-token key, then the shallow "a.b.c" */
+    ck_assert_ptr_eq(jsi_stree_next(t, NULL, b, n, NULL, NULL), (void *)(uintptr_t)(8 * 1004));
+    ck_assert_ptr_eq(jsi_stree_next(t, "*.b.>", b, n, NULL, NULL), (void *)(uintptr_t)(8 * 1002));
+    ck_assert_ptr_eq(jsi_stree_next(t, "c.*", b, n, NULL, NULL), (void *)(uintptr_t)(8 * 1003));
+    jsi_stree_free(t);
+    m_free(&m);
+}
+END_TEST
+
+/* Walk with a copy of the last key while inserting and removing between
+ * steps: strictly increasing, each key present at its return, and every key
+ * present throughout is returned. */
+START_TEST(walk_interleaved_with_changes_returns_stable_keys_once) {
+    int shape = _i % SH_N;
+    const char *filter = _i < SH_N ? NULL : filters[(size_t)_i % NFILTERS];
+    jsi_stree *t = jsi_stree_new();
+    model m = {0}, stable = {0};
+    char b[8192], last[8192];
+    size_t lastlen = 0, seen = 0;
+    const char *s;
+    size_t len;
+    int started = 0;
+
+    rng_state = 77 + (uint64_t)_i;
+    for (int i = 0; i < 1500; i++) {
+        size_t l = gen(shape, b);
+        REQUIRE(jsi_stree_insert(t, b, l, (void *)(uintptr_t)(i * 8 + 8), NULL) == 0);
+        m_insert(&m, b, l, (void *)(uintptr_t)(i * 8 + 8));
+    }
+    for (size_t i = 0; i < m.n; i++)
+        if (matches(filter, &m.k[i]))
+            m_insert(&stable, m.k[i].s, m.k[i].len, m.k[i].val);
+    for (;;) {
+        void *v = jsi_stree_next(t, filter, started ? last : NULL, lastlen, &s, &len);
+        if (v == NULL)
+            break;
+        REQUIRE(!started || keycmp(s, len, last, lastlen) > 0);
+        REQUIRE(m_find(&m, s, len) != NULL && m_find(&m, s, len)->val == v);
+        REQUIRE(matches(filter, &(mkey){(char *)s, len, v}));
+        if (m_find(&stable, s, len) != NULL)
+            m_find(&stable, s, len)->val = NULL; /* seen */
+        memcpy(last, s, len);
+        lastlen = len;
+        started = 1;
+        seen++;
+        for (int c = rnd(4); c > 0; c--) { /* changes between steps */
+            size_t l = gen(shape, b);
+            if (rnd(2)) {
+                REQUIRE(jsi_stree_insert(t, b, l, (void *)(uintptr_t)8, NULL) == 0);
+                m_insert(&m, b, l, (void *)(uintptr_t)8);
+            } else {
+                jsi_stree_remove(t, b, l);
+                m_remove(&m, b, l);
+                m_remove(&stable, b, l); /* no longer present throughout */
+            }
+        }
+    }
+    /* keys re-inserted with a new value stay stable only if never removed */
+    for (size_t i = 0; i < stable.n; i++)
+        REQUIRE(stable.k[i].val == NULL);
+    REQUIRE(seen >= stable.n);
+    REQUIRE(jsi_stree_check(t) == 0);
+    jsi_stree_free(t);
+    m_free(&m);
+    m_free(&stable);
+}
+END_TEST
+
+/* ---- allocation failure ------------------------------------------------------ */
+
+static void alloc_teardown(void) { jsi_alloc_fail_at(0, 0); }
+
+/* Fail each allocation of each insert in turn: the insert reports ENOMEM
+ * and the tree is exactly as before; then let it succeed. */
+START_TEST(insert_out_of_memory_at_every_point_leaves_tree_unchanged) {
+    int shape = _i;
+    jsi_stree *t;
+    model m = {0};
+    char b[8192];
+    uint64_t failures = 0;
+
+    rng_state = 5 + (uint64_t)shape;
+    jsi_alloc_fail_at(1, 0);
+    ck_assert_ptr_null(jsi_stree_new());
+    jsi_alloc_fail_at(0, 0);
+    t = jsi_stree_new();
+    for (int i = 0; i < 600; i++) {
+        size_t len = gen(shape, b), mem = jsi_stree_memory(t);
+        void *v = (void *)(uintptr_t)(i * 8 + 8);
+        int rc;
+
+        for (uint64_t k = 1;; k++) {
+            jsi_alloc_fail_at(k, 0);
+            rc = jsi_stree_insert(t, b, len, v, NULL);
+            jsi_alloc_fail_at(0, 0);
+            if (rc == 0)
+                break;
+            failures++;
+            REQUIRE(rc == JS_ENOMEM);
+            REQUIRE(jsi_stree_memory(t) == mem);
+            REQUIRE(jsi_stree_size(t) == m.n);
+            REQUIRE(jsi_stree_check(t) == 0);
+            REQUIRE(jsi_stree_find(t, b, len) ==
+                    (m_find(&m, b, len) ? m_find(&m, b, len)->val : NULL));
+        }
+        m_insert(&m, b, len, v);
+        if (i % 100 == 0)
+            check_all(t, &m, shape);
+    }
+    REQUIRE(failures > 0);
+    check_all(t, &m, shape);
+    /* removals never need memory: with every allocation failing they still
+     * succeed (a node that cannot shrink keeps its size) */
+    jsi_alloc_fail_at(1, 1);
+    while (m.n > 0) {
+        mkey *k = &m.k[rnd((unsigned)m.n)];
+        REQUIRE(jsi_stree_remove(t, k->s, k->len) == k->val);
+        m_remove(&m, k->s, k->len);
+        if (m.n % 50 == 0)
+            REQUIRE(jsi_stree_check(t) == 0);
+    }
+    jsi_alloc_fail_at(0, 0);
+    REQUIRE(jsi_stree_check(t) == 0);
+    jsi_stree_free(t);
+    m_free(&m);
+}
+END_TEST
+
+/* The iterator walks like next(); a failed copy leaves it in place. */
+START_TEST(iterator_out_of_memory_retries_from_the_same_place) {
+    const char *filter = _i == 0 ? NULL : filters[(size_t)_i % NFILTERS];
+    jsi_stree *t = jsi_stree_new();
+    jsi_stree_iter it = JSI_STREE_ITER_INIT(filter);
+    model m = {0};
+    char b[8192];
+    size_t i = 0, failures = 0;
+
+    rng_state = 31 + (uint64_t)_i;
+    for (int k = 0; k < 800; k++) {
+        int shape = (int)rnd(SH_N);
+        size_t len = gen(shape, b);
+        REQUIRE(jsi_stree_insert(t, b, len, (void *)(uintptr_t)(8 * k + 8), NULL) == 0);
+        m_insert(&m, b, len, (void *)(uintptr_t)(8 * k + 8));
+    }
+    for (;;) {
+        const char *s;
+        size_t len;
+        void *v;
+        int rc;
+
+        jsi_alloc_fail_at(rnd(2) ? 1 : 0, 0);
+        rc = jsi_stree_iter_next(&it, t, &s, &len, &v);
+        jsi_alloc_fail_at(0, 0);
+        if (rc == JS_ENOMEM) {
+            failures++;
+            continue;
+        }
+        while (i < m.n && !matches(filter, &m.k[i]))
+            i++;
+        if (rc == 0)
+            break;
+        REQUIRE(rc == 1 && i < m.n && v == m.k[i].val);
+        REQUIRE(len == m.k[i].len && memcmp(s, m.k[i].s, len) == 0);
+        i++;
+    }
+    REQUIRE(i == m.n);
+    REQUIRE(_i != 0 || failures > 0);
+    jsi_stree_iter_free(&it);
+    jsi_stree_iter_free(&it);
+    jsi_stree_free(t);
+    m_free(&m);
+}
+END_TEST
+
+static Suite *stree_suite(void) {
+    Suite *s = suite_create("stree");
+    TCase *t = tcase_create("basic");
+
+    tcase_add_test(t, empty_tree_finds_nothing);
+    tcase_add_test(t, insert_replaces_and_returns_old_value);
+    tcase_add_test(t, insert_rejects_empty_and_oversized_subjects);
+    tcase_add_test(t, keys_that_are_byte_prefixes_sort_before_their_extensions);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("model");
+    tcase_set_timeout(t, 120);
+    tcase_add_loop_test(t, random_operations_agree_with_sorted_model, 0, SH_N);
+    tcase_add_test(t, walk_past_a_subtree_deeper_than_the_stack_continues);
+    tcase_add_loop_test(t, walk_interleaved_with_changes_returns_stable_keys_once,
+                        0, 2 * SH_N + 6);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("alloc");
+    tcase_set_timeout(t, 120);
+    tcase_add_checked_fixture(t, NULL, alloc_teardown);
+    tcase_add_loop_test(t, insert_out_of_memory_at_every_point_leaves_tree_unchanged,
+                        0, SH_N);
+    tcase_add_loop_test(t, iterator_out_of_memory_retries_from_the_same_place, 0, 6);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+/* ---- benchmark: test_stree bench [n] ----------------------------------------- */
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Bytes in use by malloc, where glibc can say (else 0: heap not shown). */
+static size_t heap_used(void) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+#else
+    return 0;
+#endif
+}
+
+static size_t subject_of(int kind, size_t i, char *b) {
+    if (kind == 0)
+        return (size_t)sprintf(b, "$KV.cfg.key%zu", i);
+    return (size_t)sprintf(b, "sensor.site%zu.dev%zu.temp", i / 1000, i % 1000);
+}
+
+/* Visit keys in a scrambled but covering order: i * step mod n. */
+static size_t scramble(size_t i, size_t n) { return (i * 7919) % n; }
+
+static void bench(size_t n) {
+    char b[256];
+    char last[256];
+
+    for (int kind = 0; kind < 2; kind++) {
+        const char *shape = kind == 0 ? "$KV.cfg.key<N>" : "sensor.site<S>.dev<D>.temp";
+        size_t h0 = heap_used(), lastlen = 0, cnt = 0, mem;
+        double t0, t1;
+        jsi_stree *t = jsi_stree_new();
+        jsi_sidx *x;
+        const char *s;
+        size_t len, pos = 0;
+        volatile uintptr_t sink = 0;
+
+        printf("== %zu subjects %s\n", n, shape);
+        t0 = now();
+        for (size_t i = 0; i < n; i++) {
+            size_t l = subject_of(kind, scramble(i, n), b);
+            if (jsi_stree_insert(t, b, l, (void *)(uintptr_t)(i + 1), NULL) != 0)
+                abort();
+        }
+        t1 = now();
+        mem = heap_used() - h0;
+        printf("stree insert  %8.0f ns/op %10.0f op/s  memory(): %.1f B/subject  heap: %.1f B/subject\n",
+               (t1 - t0) * 1e9 / n, n / (t1 - t0), (double)jsi_stree_memory(t) / n,
+               (double)mem / n);
+        t0 = now();
+        for (size_t i = 0; i < n; i++) {
+            size_t l = subject_of(kind, scramble(i * 13, n), b);
+            sink += (uintptr_t)jsi_stree_find(t, b, l);
+        }
+        t1 = now();
+        printf("stree find    %8.0f ns/op %10.0f op/s\n", (t1 - t0) * 1e9 / n, n / (t1 - t0));
+        t0 = now();
+        for (cnt = 0; jsi_stree_next(t, NULL, cnt ? last : NULL, lastlen, &s, &len); cnt++) {
+            memcpy(last, s, len);
+            lastlen = len;
+        }
+        t1 = now();
+        printf("stree next (ordered walk, resumed from a copy each step) %8.0f ns/key %10.0f keys/s (%zu keys)\n",
+               (t1 - t0) * 1e9 / cnt, cnt / (t1 - t0), cnt);
+        {
+            /* literal-prefix filter with few matches, many times */
+            const char *f = kind == 0 ? "$KV.cfg.key12345" : "sensor.site123.>";
+            int reps = 100000;
+            size_t got = 0;
+            t0 = now();
+            for (int r = 0; r < reps; r++) {
+                lastlen = 0;
+                for (int first = 1; jsi_stree_next(t, f, first ? NULL : last, lastlen, &s, &len); first = 0) {
+                    memcpy(last, s, len);
+                    lastlen = len;
+                    got++;
+                }
+            }
+            t1 = now();
+            printf("stree filtered walk '%s': %zu matches, %.0f ns per walk, %.0f ns per next() call\n",
+                   f, got / reps, (t1 - t0) * 1e9 / reps, (t1 - t0) * 1e9 / (reps * (got / reps + 1)));
+        }
+        jsi_stree_free(t);
+
+        h0 = heap_used();
+        x = jsi_sidx_new();
+        t0 = now();
+        for (size_t i = 0; i < n; i++) {
+            size_t l = subject_of(kind, scramble(i, n), b);
+            int created;
+            if (jsi_sidx_upsert(x, b, l, &created) == NULL)
+                abort();
+        }
+        t1 = now();
+        mem = heap_used() - h0;
+        printf("sidx upsert   %8.0f ns/op %10.0f op/s  memory(): %.1f B/subject  heap: %.1f B/subject\n",
+               (t1 - t0) * 1e9 / n, n / (t1 - t0), (double)jsi_sidx_memory(x) / n,
+               (double)mem / n);
+        t0 = now();
+        for (size_t i = 0; i < n; i++) {
+            size_t l = subject_of(kind, scramble(i * 13, n), b);
+            sink += (uintptr_t)jsi_sidx_get(x, b, l);
+        }
+        t1 = now();
+        printf("sidx get      %8.0f ns/op %10.0f op/s\n", (t1 - t0) * 1e9 / n, n / (t1 - t0));
+        t0 = now();
+        for (cnt = 0; jsi_sidx_next(x, &pos) != NULL; cnt++)
+            ;
+        t1 = now();
+        printf("sidx next (unordered walk, no changes allowed) %8.0f ns/key %10.0f keys/s (%zu keys)\n",
+               (t1 - t0) * 1e9 / cnt, cnt / (t1 - t0), cnt);
+        {
+            /* the same filter by brute force: walk everything, match each */
+            const char *f = kind == 0 ? "$KV.cfg.key12345" : "sensor.site123.>";
+            size_t flen = strlen(f), got = 0;
+            jsi_sidx_entry *e;
+            t0 = now();
+            for (pos = 0; (e = jsi_sidx_next(x, &pos)) != NULL;)
+                got += (size_t)jsi_subject_match(f, flen, e->subj, e->len);
+            t1 = now();
+            printf("sidx filtered walk '%s' (walk all + match): %zu matches, %.0f ns per walk\n",
+                   f, got, (t1 - t0) * 1e9);
+        }
+        jsi_sidx_free(x);
+        (void)sink;
+    }
+}
+
+int main(int argc, char **argv) {
+    SRunner *sr;
+    int failed;
+
+    if (argc > 1 && strcmp(argv[1], "bench") == 0) {
+        bench(argc > 2 ? (size_t)strtoull(argv[2], NULL, 10) : 1000000);
+        return 0;
+    }
+    sr = srunner_create(stree_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
