@@ -320,7 +320,7 @@ static int decode_subjects(jsi_ms *ms, rd *r) {
             !jsi_subject_valid(s, (size_t)len, 0))
             return JS_ECORRUPT;
         int created = 0;
-        jsi_sidx_entry *e = jsi_sidx_upsert(ms->sidx, s, (size_t)len, &created);
+        jsi_sidx_entry *e = jsi_ms_subj_upsert(ms, s, (size_t)len, &created);
         if (!e)
             return JS_ENOMEM;
         if (!created)

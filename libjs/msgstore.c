@@ -462,7 +462,7 @@ int jsi_ms_append(jsi_ms *ms, const char *subj, size_t slen, const void *hdr,
                        js_strerror(ms->failed));
     if (len > JSI_REC_MAX_LEN)
         return JSI_ERR(JS_EMSG_SIZE, 10054, "message too large");
-    jsi_sidx_entry *e = jsi_sidx_upsert(ms->sidx, subj, slen, &created);
+    jsi_sidx_entry *e = jsi_ms_subj_upsert(ms, subj, slen, &created);
     if (!e)
         return JSI_ERR(JS_ENOMEM, 0, "subject index");
     int rc = tail_reserve(ms, len, &t);
@@ -473,7 +473,7 @@ int jsi_ms_append(jsi_ms *ms, const char *subj, size_t slen, const void *hdr,
         rc = jsi_ms_offs_set(t, s, (uint32_t)t->size);
     if (rc) {
         if (created)
-            jsi_sidx_remove(ms->sidx, e);
+            jsi_ms_subj_remove(ms, e);
         return rc == JS_ENOMEM ? JSI_ERR(rc, 0, "append") : rc;
     }
     jsi_rec_encode_msg(t->buf + t->size, s, ts, has_msgid ? JSI_RECF_MSGID : 0,

@@ -151,6 +151,13 @@ int jsi_ms_next_multi(jsi_ms *ms, const char *const *filters,
 int jsi_ms_last(jsi_ms *ms, const char *filter, jsi_rec *r);
 /* The per-subject index (for walks over all subjects). */
 jsi_sidx *jsi_ms_sidx(jsi_ms *ms);
+/* The first subject entry after after[0..after_len) (after NULL: from the
+ * start) in byte order matching filter (NULL or ">": any), or NULL. A
+ * filter with a literal prefix visits only that part of the index. The
+ * entry is valid until the store lock is released; resume a walk by
+ * passing a copy of its subject as after. */
+jsi_sidx_entry *jsi_ms_subject_next(jsi_ms *ms, const char *filter,
+                                    const char *after, size_t after_len);
 /* Make an index entry's first/last exact (they may lag after removals). */
 int jsi_ms_subject_fix(jsi_ms *ms, jsi_sidx_entry *e);
 /* The same for `last` alone (cheap: reads back only when it is stale). */

@@ -110,7 +110,8 @@ struct jsi_ms {
     jsi_rangeset deleted;    /* removed sequences in [first, last] */
     jsi_rangeset lost;       /* sequences found damaged at open */
     uint64_t lost_msgs, lost_bytes;
-    jsi_sidx *sidx;
+    jsi_sidx *sidx;          /* subject -> entry (msgstore_subj.c) */
+    struct jsi_stree *stree; /* the same entries in subject order */
     uint64_t next_sid;       /* the next subject id (ids are never reused) */
     jsi_fcache fcache[JSI_FCACHE_SLOTS];
     uint64_t fcache_tick;
@@ -174,7 +175,7 @@ int jsi_ms_recover(jsi_ms *ms, uint64_t first_seq);
 int jsi_ms_parse_block(jsi_ms *ms, jsi_blk *b);
 int jsi_ms_walk(jsi_ms *ms, jsi_blk *b, const uint8_t *buf, uint64_t base,
                 size_t len, int index, int replay, size_t *valid_end);
-void jsi_ms_reset_index(jsi_ms *ms);
+int jsi_ms_reset_index(jsi_ms *ms);
 int jsi_ms_blks_append(jsi_ms *ms, jsi_blk *b);
 
 /* msgstore_sum.c: per-block subject summaries */
@@ -202,6 +203,16 @@ int jsi_ms_ids_have(const uint64_t *ids, size_t n, uint64_t id);
  * counts and every block's counts add up to its msgs, else JS_ECORRUPT
  * with a detail. */
 int jsi_ms_sum_check(jsi_ms *ms);
+
+/* msgstore_subj.c: the subject index (hash and ordered tree together) */
+/* The entry for subj, created zeroed if absent (*created = 1); NULL on
+ * ENOMEM (nothing changed). */
+jsi_sidx_entry *jsi_ms_subj_upsert(jsi_ms *ms, const char *subj, size_t len,
+                                   int *created);
+void jsi_ms_subj_remove(jsi_ms *ms, jsi_sidx_entry *e);
+/* Replace the index with an empty one; JS_ENOMEM leaves it unchanged. */
+int jsi_ms_subj_init(jsi_ms *ms);
+void jsi_ms_subj_free(jsi_ms *ms);
 
 /* msgstore_filter.c */
 /* Give a new subject entry its id, and tell the filter caches. */

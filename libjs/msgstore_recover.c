@@ -61,8 +61,8 @@ static int apply_msg(jsi_ms *ms, jsi_blk *b, const uint8_t *p,
     int created = 0;
     if (jsi_ms_sum_reserve(b) != 0)
         return JS_ENOMEM;
-    jsi_sidx_entry *e = jsi_sidx_upsert(
-        ms->sidx, (const char *)p + JSI_REC_HDR_LEN, h->subj_len, &created);
+    jsi_sidx_entry *e = jsi_ms_subj_upsert(
+        ms, (const char *)p + JSI_REC_HDR_LEN, h->subj_len, &created);
     if (!e)
         return JS_ENOMEM;
     if (created) {
@@ -475,9 +475,10 @@ int jsi_ms_recover(jsi_ms *ms, uint64_t first_seq) {
         rc = replay_after_ckpt(ms, &l, from_blk, from_off);
     if (rc == JS_ECORRUPT || rc == JS_ENOTFOUND) {
         /* No usable checkpoint: replay every block. */
-        jsi_ms_reset_index(ms);
+        rc = jsi_ms_reset_index(ms);
         rebuilt = 1;
-        rc = rebuild(ms, &l);
+        if (rc == 0)
+            rc = rebuild(ms, &l);
     }
     jsi_free(l.no);
     if (rc == 0 && ms->nblks == 0)
@@ -505,15 +506,14 @@ int jsi_ms_recover(jsi_ms *ms, uint64_t first_seq) {
 }
 
 /* Forget everything a failed checkpoint load may have left. */
-void jsi_ms_reset_index(jsi_ms *ms) {
+int jsi_ms_reset_index(jsi_ms *ms) {
     for (size_t i = 0; i < ms->nblks; i++)
         jsi_ms_blk_free(ms->blks[i]);
     ms->nblks = 0;
     ms->cached = 0;
     jsi_rs_clear(&ms->deleted);
     jsi_rs_clear(&ms->lost);
-    jsi_sidx_free(ms->sidx);
-    ms->sidx = jsi_sidx_new();
+    int rc = jsi_ms_subj_init(ms);
     ms->next_sid = 1;
     jsi_ms_fcache_free(ms);
     ms->first = 1;
@@ -521,6 +521,7 @@ void jsi_ms_reset_index(jsi_ms *ms) {
     ms->msgs = ms->bytes = 0;
     ms->lost_bytes = 0;
     ms->last_ts = 0;
+    return rc;
 }
 
 /* ---- open / close ------------------------------------------------------- */
@@ -535,18 +536,18 @@ int jsi_ms_open(const jsi_ms_cfg *cfg, uint64_t first_seq, jsi_ms **out) {
     ms->dir = jsi_strdup(cfg->dir);
     ms->cfg.dir = ms->dir;
     ms->mu = cfg->mu;
-    ms->sidx = jsi_sidx_new();
+    int rc = jsi_ms_subj_init(ms);
     ms->next_sid = 1;
     ms->block_size = cfg->block_size ? cfg->block_size : JSI_DEFAULT_BLOCK_SIZE;
     if (ms->block_size < JSI_MIN_BLOCK_SIZE)
         ms->block_size = JSI_MIN_BLOCK_SIZE;
     ms->last_sync = jsi_monotonic_ns();
-    if (!ms->dir || !ms->sidx) {
+    if (!ms->dir || rc != 0) {
         jsi_ms_free(ms);
         return JSI_ERR(JS_ENOMEM, 0, "opening %s", cfg->dir);
     }
     pthread_cond_init(&ms->cond, NULL);
-    int rc = jsi_ms_recover(ms, first_seq);
+    rc = jsi_ms_recover(ms, first_seq);
     if (rc) {
         jsi_ms_free(ms);
         return rc;
@@ -567,7 +568,7 @@ void jsi_ms_free(jsi_ms *ms) {
     jsi_rs_free(&ms->deleted);
     jsi_rs_free(&ms->lost);
     jsi_rs_free(&ms->pend_del);
-    jsi_sidx_free(ms->sidx);
+    jsi_ms_subj_free(ms);
     jsi_ms_fcache_free(ms);
     jsi_free(ms->dir);
     if (ms->mu)

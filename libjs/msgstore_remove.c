@@ -13,7 +13,7 @@ static void subject_unlink(jsi_ms *ms, jsi_sidx_entry *e, uint64_t seq) {
     if (!e)
         return;
     if (e->count <= 1) {
-        jsi_sidx_remove(ms->sidx, e);
+        jsi_ms_subj_remove(ms, e);
         return;
     }
     e->count--;
@@ -220,12 +220,9 @@ int jsi_ms_remove_first(jsi_ms *ms) {
 
 static int purge_front(jsi_ms *ms, uint64_t upto, uint64_t *purged) {
     if (upto > ms->last && ms->sidx) {
-        jsi_sidx *fresh = jsi_sidx_new();
-        if (!fresh)
+        if (jsi_ms_subj_init(ms) != 0)
             return JSI_ERR(JS_ENOMEM, 0, "purge");
         uint64_t lo = ms->first, hi = ms->last, had = ms->msgs;
-        jsi_sidx_free(ms->sidx);
-        ms->sidx = fresh;
         jsi_ms_sum_clear(ms);
         jsi_ms_fcache_reset(ms);
         *purged += ms->msgs;

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 
 #include "msgstore_int.h"
+#include "stree.h"
 
 static void pair_set(jsi_sum_pair *p, uint64_t id, uint32_t cnt) {
     p->id_lo = (uint32_t)id;
@@ -217,6 +218,9 @@ int jsi_ms_sum_check(jsi_ms *ms) {
     uint64_t all = 0;
     jsi_sidx_entry *e;
     while ((e = jsi_sidx_next(ms->sidx, &pos)) != NULL) {
+        if (jsi_stree_find(ms->stree, e->subj, e->len) != e)
+            return JSI_ERR(JS_ECORRUPT, 0, "subject %s is missing from "
+                           "the ordered index", e->subj);
         uint64_t n = 0;
         for (size_t i = 0; i < ms->nblks; i++)
             n += jsi_ms_sum_get(ms->blks[i], e);
@@ -226,6 +230,10 @@ int jsi_ms_sum_check(jsi_ms *ms) {
                            " in block summaries", e->subj, e->id, e->count, n);
         all += n;
     }
+    if (jsi_stree_size(ms->stree) != jsi_sidx_size(ms->sidx))
+        return JSI_ERR(JS_ECORRUPT, 0, "ordered index holds %zu subjects, "
+                       "the hash %zu", jsi_stree_size(ms->stree),
+                       jsi_sidx_size(ms->sidx));
     if (all != ms->msgs)
         return JSI_ERR(JS_ECORRUPT, 0, "subjects count %" PRIu64
                        " messages, the store %" PRIu64, all, ms->msgs);
