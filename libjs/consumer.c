@@ -163,28 +163,42 @@ static uint64_t last_upto(jsi_ms *ms, jsi_sidx_entry *e, uint64_t after,
  * `end` and after `after`, sorted. At creation end is the stream's last
  * sequence and after 0; a reopened consumer rebuilds the rest of its list
  * from where it got to. */
+typedef struct lps_walk {
+    js_consumer *c;
+    size_t cap;
+    uint64_t after, end;
+} lps_walk;
+
+static int lps_count(jsi_sidx_entry *e, void *ctx) {
+    lps_walk *w = ctx;
+    w->cap += e->count != 0;
+    return 0;
+}
+
+static int lps_add(jsi_sidx_entry *e, void *ctx) {
+    lps_walk *w = ctx;
+    js_consumer *c = w->c;
+    if (!e->count || c->lps_n == w->cap)
+        return 0;
+    int rc = jsi_ms_subject_fix(c->s->ms, e);
+    if (rc)
+        return rc;
+    uint64_t seq = last_upto(c->s->ms, e, w->after, w->end);
+    if (seq)
+        c->lps[c->lps_n++] = seq;
+    return 0;
+}
+
 static int build_lps_range(js_consumer *c, uint64_t after, uint64_t end) {
     jsi_ms *ms = c->s->ms;
-    jsi_sidx *x = jsi_ms_sidx(ms);
-    size_t cap = 0, pos = 0;
-    jsi_sidx_entry *e;
-    while ((e = jsi_sidx_next(x, &pos)) != NULL)
-        if (e->count && jsi_ccfg_matches(&c->cfg, e->subj, e->len))
-            cap++;
-    c->lps = cap ? jsi_malloc(cap * sizeof *c->lps) : NULL;
-    if (cap && !c->lps)
+    lps_walk w = {c, 0, after, end};
+    jsi_ms_subject_each(ms, c->filters, c->nfilters, lps_count, &w);
+    c->lps = w.cap ? jsi_malloc(w.cap * sizeof *c->lps) : NULL;
+    if (w.cap && !c->lps)
         return JSI_ERR(JS_ENOMEM, 0, "consumer");
-    pos = 0;
-    while ((e = jsi_sidx_next(x, &pos)) != NULL && c->lps_n < cap) {
-        if (!e->count || !jsi_ccfg_matches(&c->cfg, e->subj, e->len))
-            continue;
-        int rc = jsi_ms_subject_fix(ms, e);
-        if (rc)
-            return rc;
-        uint64_t seq = last_upto(ms, e, after, end);
-        if (seq)
-            c->lps[c->lps_n++] = seq;
-    }
+    int rc = jsi_ms_subject_each(ms, c->filters, c->nfilters, lps_add, &w);
+    if (rc)
+        return rc;
     qsort(c->lps, c->lps_n, sizeof *c->lps, cmp_u64);
     c->lps_end = c->lps_n ? end : 0;
     return 0;

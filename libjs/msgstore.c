@@ -266,6 +266,19 @@ int jsi_ms_next(jsi_ms *ms, const char *filter, uint64_t seq, jsi_rec *r) {
                              r);
 }
 
+typedef struct last_walk {
+    jsi_ms *ms;
+    uint64_t best;
+} last_walk;
+
+static int highest_last(jsi_sidx_entry *e, void *ctx) {
+    last_walk *w = ctx;
+    jsi_ms_subject_fix_last(w->ms, e);
+    if (e->last > w->best)
+        w->best = e->last;
+    return 0;
+}
+
 int jsi_ms_last(jsi_ms *ms, const char *filter, jsi_rec *r) {
     if (ms->msgs == 0)
         return JS_EMSG_NOT_FOUND;
@@ -284,15 +297,9 @@ int jsi_ms_last(jsi_ms *ms, const char *filter, jsi_rec *r) {
         jsi_ms_subject_fix_last(ms, e);
         best = e->last;
     } else {
-        size_t pos = 0;
-        jsi_sidx_entry *e;
-        while ((e = jsi_sidx_next(ms->sidx, &pos)) != NULL) {
-            if (!jsi_subject_match(filter, flen, e->subj, e->len))
-                continue;
-            jsi_ms_subject_fix_last(ms, e);
-            if (e->last > best)
-                best = e->last;
-        }
+        last_walk w = {ms, 0};
+        jsi_ms_subject_each(ms, &filter, 1, highest_last, &w);
+        best = w.best;
         if (!best)
             return JS_EMSG_NOT_FOUND;
     }

@@ -158,6 +158,13 @@ jsi_sidx *jsi_ms_sidx(jsi_ms *ms);
  * passing a copy of its subject as after. */
 jsi_sidx_entry *jsi_ms_subject_next(jsi_ms *ms, const char *filter,
                                     const char *after, size_t after_len);
+/* Call fn once for every subject matching any of f[0..nf) (nf 0: every
+ * subject), in no particular order, until it returns non-zero (returned).
+ * Literal-prefix filters walk only their part of the ordered index. fn
+ * must not change the index. */
+typedef int (*jsi_subj_fn)(jsi_sidx_entry *e, void *ctx);
+int jsi_ms_subject_each(jsi_ms *ms, const char *const *f, size_t nf,
+                        jsi_subj_fn fn, void *ctx);
 /* Make an index entry's first/last exact (they may lag after removals). */
 int jsi_ms_subject_fix(jsi_ms *ms, jsi_sidx_entry *e);
 /* The same for `last` alone (cheap: reads back only when it is stale). */

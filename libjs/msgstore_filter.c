@@ -102,16 +102,15 @@ static int fcache_set(jsi_fcache *c, const char *const *f, size_t nf) {
 
 /* Fill c with the ids of every subject its filters match, or make it
  * dense if that is most of them. */
+static int push_id(jsi_sidx_entry *e, void *ctx) {
+    return idvec_push(ctx, e->id);
+}
+
 static int fcache_build(jsi_ms *ms, jsi_fcache *c) {
     idvec x = {c->ids, 0, c->cap};
-    size_t pos = 0;
-    jsi_sidx_entry *e;
-    int rc = 0;
     c->stale = 1;
-    while (rc == 0 && (e = jsi_sidx_next(ms->sidx, &pos)) != NULL)
-        if (matches((const char *const *)c->filters, c->nf, 0, e->subj,
-                    e->len))
-            rc = idvec_push(&x, e->id);
+    int rc = jsi_ms_subject_each(ms, (const char *const *)c->filters, c->nf,
+                                 push_id, &x);
     c->ids = x.v;
     c->cap = x.cap;
     c->n = x.n;
@@ -251,6 +250,21 @@ static int classify(const jsi_sidx_entry *e, uint64_t s, uint64_t *total,
     return 0;
 }
 
+typedef struct classify_walk {
+    const char *const *f;
+    size_t nf;
+    uint64_t s, *total;
+    idvec *partial;
+} classify_walk;
+
+/* The literal filters were looked up already. */
+static int classify_wild(jsi_sidx_entry *e, void *ctx) {
+    classify_walk *w = ctx;
+    if (!matches(w->f, w->nf, 1, e->subj, e->len))
+        return 0;
+    return classify(e, w->s, w->total, w->partial);
+}
+
 /* Literal filters by lookup, wildcard ones by one walk of the index. */
 static int classify_all(jsi_ms *ms, const char *const *f, size_t nf,
                         uint64_t s, uint64_t *total, idvec *partial) {
@@ -262,14 +276,10 @@ static int classify_all(jsi_ms *ms, const char *const *f, size_t nf,
         if (e)
             rc = classify(e, s, total, partial);
     }
-    if (!any_wild(f, nf))
+    if (rc || !any_wild(f, nf))
         return rc;
-    size_t pos = 0;
-    jsi_sidx_entry *e;
-    while (rc == 0 && (e = jsi_sidx_next(ms->sidx, &pos)) != NULL)
-        if (matches(f, nf, 1, e->subj, e->len))
-            rc = classify(e, s, total, partial);
-    return rc;
+    classify_walk w = {f, nf, s, total, partial};
+    return jsi_ms_subject_each(ms, f, nf, classify_wild, &w);
 }
 
 /* Messages >= s in block b whose subject id is in ids (sorted): read. */

@@ -56,3 +56,42 @@ jsi_sidx_entry *jsi_ms_subject_next(jsi_ms *ms, const char *filter,
     return jsi_stree_next(ms->stree, filter, after, after_len, NULL, NULL);
 }
 
+
+/* A filter whose first token is a wildcard gains little from the tree:
+ * walking the hash is cheaper then. */
+static int leading_wild(const char *f) {
+    return (f[0] == '*' || f[0] == '>') && (f[1] == '.' || f[1] == '\0');
+}
+
+/* 1 if e matches one of f[0..n). */
+static int match_any(const char *const *f, size_t n,
+                     const jsi_sidx_entry *e) {
+    for (size_t k = 0; k < n; k++)
+        if (jsi_subject_match(f[k], strlen(f[k]), e->subj, e->len))
+            return 1;
+    return 0;
+}
+
+int jsi_ms_subject_each(jsi_ms *ms, const char *const *f, size_t nf,
+                        jsi_subj_fn fn, void *ctx) {
+    int hash_walk = nf == 0;
+    for (size_t i = 0; i < nf; i++)
+        hash_walk |= leading_wild(f[i]);
+    int rc = 0;
+    if (hash_walk) {
+        size_t pos = 0;
+        jsi_sidx_entry *e;
+        while (rc == 0 && (e = jsi_sidx_next(ms->sidx, &pos)) != NULL)
+            if (nf == 0 || match_any(f, nf, e))
+                rc = fn(e, ctx);
+        return rc;
+    }
+    for (size_t i = 0; rc == 0 && i < nf; i++) {
+        jsi_sidx_entry *e = jsi_ms_subject_next(ms, f[i], NULL, 0);
+        for (; rc == 0 && e;
+             e = jsi_ms_subject_next(ms, f[i], e->subj, e->len))
+            if (!match_any(f, i, e)) /* overlapping filters: once */
+                rc = fn(e, ctx);
+    }
+    return rc;
+}
