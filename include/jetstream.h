@@ -974,6 +974,113 @@ JS_API int js_kv_get(js_kv *kv, const char *key, uint64_t revision,
                      struct js_kv_entry **out);
 JS_API void js_kv_entry_free(struct js_kv_entry *entry);
 
+/* ---- keys, history, watch ------------------------------------------ */
+/*
+ * A key filter is a key in which a token (the text between dots) may be
+ * '*' (any one token) or a final '>' (one or more tokens): "config.>",
+ * "*.port". NULL or ">" is every key. A bad filter is JS_EINVAL.
+ */
+
+/* A streaming listing of keys; see js_kv_keys(). */
+typedef struct js_kv_keys js_kv_keys;
+
+/*
+ * List the keys matching filter whose latest entry is a value (keys whose
+ * latest entry is a delete or purge marker are left out), in byte order.
+ * The listing reads the subject index a batch at a time and never holds
+ * every key at once. Keys present and live for the whole listing appear
+ * exactly once; keys put or deleted meanwhile may or may not. The bucket
+ * handle must outlive the listing. Free it with js_kv_keys_free().
+ * Errors: JS_EINVAL (bad filter), JS_EMISUSE, JS_ENOMEM.
+ */
+JS_API int js_kv_keys(js_kv *kv, const char *filter, js_kv_keys **out);
+/* The next key: 1 with *key set (valid until the next call on the
+ * listing), 0 at the end, or a negative JS_E* code (JS_ESTREAM_NOT_FOUND
+ * once the bucket is deleted, JS_EIO, JS_ENOMEM). */
+JS_API int js_kv_keys_next(js_kv_keys *keys, const char **key);
+/* NULL is accepted. */
+JS_API void js_kv_keys_free(js_kv_keys *keys);
+
+/*
+ * Every stored entry of key, oldest first, delete and purge markers
+ * included, in (*entries)[0..*n); each entry's delta is the number of
+ * entries after it. JS_EKEY_NOT_FOUND if the key has no entry. Free with
+ * js_kv_history_free().
+ */
+JS_API int js_kv_history(js_kv *kv, const char *key,
+                         struct js_kv_entry ***entries, size_t *n);
+JS_API void js_kv_history_free(struct js_kv_entry **entries, size_t n);
+
+/*
+ * Remove delete and purge markers and whatever history remains under
+ * them. Markers older than older_than ns go entirely; newer ones stay as
+ * the key's only entry. older_than 0 means 30 minutes (NATS's default);
+ * < 0 removes every marker whatever its age. *purged (may be NULL) gets
+ * the number of entries removed. Walks the marked keys through the subject
+ * index, a batch at a time.
+ */
+JS_API int js_kv_purge_deletes(js_kv *kv, int64_t older_than,
+                               uint64_t *purged);
+
+#define JS_KV_WATCH_OPTS_VERSION 1
+typedef struct js_kv_watch_opts {
+    unsigned version;
+    int include_history; /* every stored entry, not just the latest */
+    int ignore_deletes;  /* leave out delete and purge markers */
+    int meta_only;       /* entries without their values (len 0) */
+    int updates_only;    /* only entries stored after the watch starts */
+} js_kv_watch_opts;
+#define JS_KV_WATCH_OPTS_INIT {JS_KV_WATCH_OPTS_VERSION, 0, 0, 0, 0}
+
+/* A watch on a bucket; see js_kv_watch(). */
+typedef struct js_kv_watcher js_kv_watcher;
+
+/*
+ * Watch the keys matching filter. First come the initial values: the
+ * latest entry of every matching key (with include_history, every stored
+ * entry), in revision order, read through the subject index; then one
+ * NULL entry, the marker that the initial values are all delivered (at
+ * once when there are none, or with updates_only); then every new entry
+ * as it is stored. Each entry's delta is the number of matching entries
+ * the watch had still to deliver after it (NATS's num_pending). opts may
+ * be NULL (all options off).
+ *
+ * A watcher made here is read with js_kv_watcher_next(): no thread is
+ * started. js_kv_watch_subscribe() makes one whose entries go to a
+ * callback instead. Stop either with js_kv_watcher_stop(), before the
+ * bucket handle is released.
+ * Errors: JS_EINVAL (bad filter or opts), JS_EMISUSE, JS_ENOMEM, JS_EIO.
+ */
+JS_API int js_kv_watch(js_kv *kv, const char *filter,
+                       const js_kv_watch_opts *opts, js_kv_watcher **out);
+
+/* The next entry, waiting up to timeout ns (0: do not wait; < 0: no
+ * limit). 0 with *entry set, or with *entry NULL for the end of the
+ * initial values; free entries with js_kv_entry_free().
+ * Errors: JS_ETIMEOUT, JS_EINVAL (a callback watcher), JS_EMISUSE,
+ * JS_ECONSUMER_NOT_FOUND (the bucket was deleted), JS_EIO. */
+JS_API int js_kv_watcher_next(js_kv_watcher *w, int64_t timeout,
+                              struct js_kv_entry **entry);
+
+/* Called with an entry it then owns (free with js_kv_entry_free()), or
+ * with NULL for the end of the initial values. Runs with no library lock
+ * held, in js_dispatch() or a dispatcher thread, one call at a time per
+ * watcher and in order. */
+typedef void (*js_kv_watch_handler)(js_kv_watcher *w,
+                                    struct js_kv_entry *entry, void *ctx);
+
+/* As js_kv_watch(), with the entries going to cb (see js_dispatch() and
+ * js_dispatcher_start()). */
+JS_API int js_kv_watch_subscribe(js_kv *kv, const char *filter,
+                                 const js_kv_watch_opts *opts,
+                                 js_kv_watch_handler cb, void *ctx,
+                                 js_kv_watcher **out);
+
+/* Stop a watcher and free it; once it returns its callback is not running
+ * and will not be called again. Must not be called from its own callback.
+ * NULL is accepted. */
+JS_API int js_kv_watcher_stop(js_kv_watcher *w);
+
 #ifdef __cplusplus
 }
 #endif
