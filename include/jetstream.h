@@ -982,7 +982,7 @@ JS_API void js_kv_entry_free(struct js_kv_entry *entry);
  */
 
 /* A streaming listing of keys; see js_kv_keys(). */
-typedef struct js_kv_keys js_kv_keys;
+typedef struct js_kv_keylist js_kv_keylist;
 
 /*
  * List the keys matching filter whose latest entry is a value (keys whose
@@ -993,13 +993,13 @@ typedef struct js_kv_keys js_kv_keys;
  * handle must outlive the listing. Free it with js_kv_keys_free().
  * Errors: JS_EINVAL (bad filter), JS_EMISUSE, JS_ENOMEM.
  */
-JS_API int js_kv_keys(js_kv *kv, const char *filter, js_kv_keys **out);
+JS_API int js_kv_keys(js_kv *kv, const char *filter, js_kv_keylist **out);
 /* The next key: 1 with *key set (valid until the next call on the
  * listing), 0 at the end, or a negative JS_E* code (JS_ESTREAM_NOT_FOUND
  * once the bucket is deleted, JS_EIO, JS_ENOMEM). */
-JS_API int js_kv_keys_next(js_kv_keys *keys, const char **key);
+JS_API int js_kv_keys_next(js_kv_keylist *keys, const char **key);
 /* NULL is accepted. */
-JS_API void js_kv_keys_free(js_kv_keys *keys);
+JS_API void js_kv_keys_free(js_kv_keylist *keys);
 
 /*
  * Every stored entry of key, oldest first, delete and purge markers

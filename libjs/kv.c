@@ -9,24 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "stream.h"
-#include "util.h"
-
-#define KV_MAGIC 0x4a534b56u /* "JSKV" */
-#define STREAM_PREFIX "KV_"
-#define SUBJ_PREFIX "$KV."
-#define HDR_OP "KV-Operation"
-#define DEFAULT_DUP_WINDOW (120 * JSI_NS_PER_SEC)
-#define MAX_BUCKET_LEN (JS_MAX_NAME_LEN - 3)
-
-struct js_kv {
-    uint32_t magic;
-    js_store *store;
-    js_stream *s;        /* referenced */
-    char *bucket;
-    char *prefix;        /* "$KV.<bucket>." */
-    size_t plen;
-};
+#include "kv.h"
 
 /* ---- names ------------------------------------------------------------------ */
 
@@ -55,7 +38,7 @@ static int key_char(char ch) {
 
 /* ADR-8: [-/_=.a-zA-Z0-9]+, not starting or ending with '.'; and, being
  * a subject, no empty token. */
-static int check_key(const js_kv *kv, const char *k) {
+int jsi_kv_check_key(const js_kv *kv, const char *k) {
     if (!k || !*k)
         return JSI_ERR(JS_EINVAL, 0, "key: empty");
     size_t n = strlen(k);
@@ -72,7 +55,7 @@ static int check_key(const js_kv *kv, const char *k) {
     return 0;
 }
 
-static char *key_subject(const js_kv *kv, const char *key) {
+char *jsi_kv_subject(const js_kv *kv, const char *key) {
     size_t n = strlen(key);
     char *s = jsi_malloc(kv->plen + n + 1);
     if (s) {
@@ -284,7 +267,7 @@ JS_API void js_kv_release(js_kv *kv) {
     jsi_free(kv);
 }
 
-static int enter(js_kv *kv) {
+int jsi_kv_enter(js_kv *kv) {
     jsi_err_clear();
     return kv && kv->magic == KV_MAGIC
                ? 0 : JSI_ERR(JS_EMISUSE, 0, "not a bucket handle");
@@ -292,7 +275,7 @@ static int enter(js_kv *kv) {
 
 JS_API int js_kv_status(js_kv *kv, struct js_kv_status **out) {
     struct js_stream_info *i;
-    int rc = enter(kv);
+    int rc = jsi_kv_enter(kv);
     if (rc == 0 && !out)
         rc = JSI_ERR(JS_EINVAL, 0, "out: NULL");
     if (rc || (rc = js_stream_info(kv->s, &i)) != 0)
@@ -352,9 +335,9 @@ static int kv_publish(js_kv *kv, const char *key, int what, uint64_t last,
                       const void *value, size_t len, uint64_t *revision) {
     char hdr[160];
     js_pub_ack ack = JS_PUB_ACK_INIT;
-    int rc = enter(kv);
+    int rc = jsi_kv_enter(kv);
     if (rc == 0)
-        rc = check_key(kv, key);
+        rc = jsi_kv_check_key(kv, key);
     if (rc == 0 && len && !value)
         rc = JSI_ERR(JS_EINVAL, 0, "value: NULL with a length");
     if (rc == 0 && len > JS_MAX_PAYLOAD)
@@ -362,7 +345,7 @@ static int kv_publish(js_kv *kv, const char *key, int what, uint64_t last,
                      JS_MAX_PAYLOAD);
     if (rc)
         return rc;
-    char *subj = key_subject(kv, key);
+    char *subj = jsi_kv_subject(kv, key);
     if (!subj)
         return JSI_ERR(JS_ENOMEM, 0, "key");
     size_t hlen = what ? build_hdr(hdr, sizeof hdr, what, last) : 0;
@@ -397,7 +380,7 @@ JS_API int js_kv_purge_key(js_kv *kv, const char *key, uint64_t last) {
 }
 
 /* The operation a stored entry records. */
-static int entry_op(const js_msg *m) {
+int jsi_kv_entry_op(const js_msg *m) {
     const char *v;
     size_t n;
     if (js_msg_header(m, HDR_OP, &v, &n) != 0)
@@ -420,7 +403,7 @@ static int latest(js_kv *kv, const char *subj, uint64_t *rev, int *op) {
     if (rc)
         return rc;
     *rev = js_msg_seq(m);
-    *op = entry_op(m);
+    *op = jsi_kv_entry_op(m);
     js_msg_free(m);
     return 0;
 }
@@ -434,7 +417,7 @@ JS_API int js_kv_create_key(js_kv *kv, const char *key, const void *value,
      * again: compare-and-set against that marker. */
     uint64_t rev;
     int op;
-    char *subj = key_subject(kv, key);
+    char *subj = jsi_kv_subject(kv, key);
     if (!subj)
         return JSI_ERR(JS_ENOMEM, 0, "key");
     rc = latest(kv, subj, &rev, &op);
@@ -448,7 +431,7 @@ JS_API int js_kv_create_key(js_kv *kv, const char *key, const void *value,
     return rc;
 }
 
-static int make_entry(const js_kv *kv, const char *key, const js_msg *m,
+int jsi_kv_make_entry(const js_kv *kv, const char *key, const js_msg *m,
                       struct js_kv_entry **out) {
     size_t len, bl = strlen(kv->bucket) + 1, kl = strlen(key) + 1;
     const void *data = js_msg_data(m, &len);
@@ -458,7 +441,7 @@ static int make_entry(const js_kv *kv, const char *key, const js_msg *m,
     char *p = (char *)(e + 1);
     e->bucket = memcpy(p, kv->bucket, bl);
     e->key = memcpy(p + bl, key, kl);
-    e->op = entry_op(m);
+    e->op = jsi_kv_entry_op(m);
     e->value = e->op == JS_KV_OP_PUT && len ? memcpy(p + bl + kl, data, len)
                                              : NULL;
     e->len = e->op == JS_KV_OP_PUT ? len : 0;
@@ -471,26 +454,26 @@ static int make_entry(const js_kv *kv, const char *key, const js_msg *m,
 JS_API int js_kv_get(js_kv *kv, const char *key, uint64_t revision,
                      struct js_kv_entry **out) {
     js_msg *m = NULL;
-    int rc = enter(kv);
+    int rc = jsi_kv_enter(kv);
     if (rc == 0)
-        rc = check_key(kv, key);
+        rc = jsi_kv_check_key(kv, key);
     if (rc == 0 && !out)
         rc = JSI_ERR(JS_EINVAL, 0, "out: NULL");
     if (rc)
         return rc;
-    char *subj = key_subject(kv, key);
+    char *subj = jsi_kv_subject(kv, key);
     if (!subj)
         return JSI_ERR(JS_ENOMEM, 0, "key");
     rc = revision ? js_msg_get(kv->s, revision, &m)
                   : js_msg_get_last(kv->s, subj, &m);
     if (rc == 0 && strcmp(js_msg_subject(m), subj) != 0)
         rc = JS_EMSG_NOT_FOUND;
-    if (rc == 0 && entry_op(m) != JS_KV_OP_PUT)
+    if (rc == 0 && jsi_kv_entry_op(m) != JS_KV_OP_PUT)
         rc = JS_EMSG_NOT_FOUND;
     if (rc == JS_EMSG_NOT_FOUND)
         rc = JSI_ERR(JS_EKEY_NOT_FOUND, 0, "key %s not found", key);
     if (rc == 0)
-        rc = make_entry(kv, key, m, out);
+        rc = jsi_kv_make_entry(kv, key, m, out);
     js_msg_free(m);
     jsi_free(subj);
     return rc;
