@@ -34,6 +34,7 @@ struct js_sub {
     int gone;      /* unsubscribed: queued deliveries are dropped */
     int orphan;    /* unsubscribed with deliveries queued: the dispatch
                       round that hands over the last one frees it */
+    int mark;      /* the next round first calls cb with a NULL message */
 };
 
 struct js_consumer {
@@ -116,6 +117,11 @@ void jsi_consumer_ref(js_consumer *c);
 void jsi_consumer_unref(js_consumer *c);
 /* Check a handle and take its stream's lock: 0, or an error, lock free. */
 int jsi_consumer_enter(js_consumer *c);
+/* js_consumer_subscribe(), and with mark set the first dispatch round
+ * calls cb once with a NULL message before any message (a KV watcher's
+ * end-of-initial-values marker when there are none). */
+int jsi_consumer_subscribe(js_consumer *c, js_msg_handler cb, void *ctx,
+                           int mark, js_sub **out);
 /* Recompute the ack floor from the pending set. */
 void jsi_consumer_floor(js_consumer *c);
 /* How long to wait for an ack after the count-th delivery (backoff). */

@@ -24,6 +24,11 @@ void jsi_dispatch_wake(js_store *st) {
 
 JS_API int js_consumer_subscribe(js_consumer *c, js_msg_handler cb, void *ctx,
                                  js_sub **out) {
+    return jsi_consumer_subscribe(c, cb, ctx, 0, out);
+}
+
+int jsi_consumer_subscribe(js_consumer *c, js_msg_handler cb, void *ctx,
+                           int mark, js_sub **out) {
     int rc = jsi_consumer_enter(c);
     if (rc)
         return rc;
@@ -54,6 +59,7 @@ JS_API int js_consumer_subscribe(js_consumer *c, js_msg_handler cb, void *ctx,
         sub->c = c;
         sub->cb = cb;
         sub->ctx = ctx;
+        sub->mark = mark;
         jsi_consumer_ref(c);
         c->subs[c->nsubs++] = sub;
         c->last_active = jsi_stream_now(s);
@@ -153,6 +159,13 @@ static int rate_ok(js_consumer *c, int64_t now, int64_t *wake) {
 
 static void take_for_subs(js_consumer *c, int64_t now, round *r,
                           int64_t *next) {
+    for (size_t i = 0; i < c->nsubs; i++) {
+        js_sub *sub = c->subs[i];
+        if (sub->mark && round_push(r, sub, NULL) == 0) {
+            sub->mark = 0;
+            sub->queued++;
+        }
+    }
     for (int k = 0; k < ROUND_MAX && c->nsubs; k++) {
         int64_t wake = INT64_MAX;
         js_msg *m;

@@ -55,6 +55,34 @@ int jsi_kv_check_key(const js_kv *kv, const char *k) {
     return 0;
 }
 
+/* ADR-8 filters: key characters and '*' tokens, a final '>' token, no
+ * empty token. */
+int jsi_kv_filter(const js_kv *kv, const char *f, char **out) {
+    if (!f)
+        f = ">";
+    size_t n = strlen(f);
+    if (n == 0 || n > JS_MAX_SUBJECT_LEN - kv->plen)
+        return JSI_ERR(JS_EINVAL, 0, "key filter: empty or longer than %zu "
+                       "bytes", JS_MAX_SUBJECT_LEN - kv->plen);
+    for (size_t i = 0; i < n; i++)
+        if (!key_char(f[i]) && f[i] != '*' && f[i] != '>')
+            return JSI_ERR(JS_EINVAL, 0, "key filter: invalid \"%s\" "
+                           "(allowed: letters, digits, -/_=. and the "
+                           "wildcards * and >)", f);
+    char *s = jsi_kv_subject(kv, f);
+    if (!s)
+        return JSI_ERR(JS_ENOMEM, 0, "key filter");
+    if (f[0] == '.' || f[n - 1] == '.' ||
+        !jsi_subject_valid(s, kv->plen + n, 1)) {
+        jsi_free(s);
+        return JSI_ERR(JS_EINVAL, 0, "key filter: invalid \"%s\" (empty "
+                       "token, or a wildcard that is not a whole token or "
+                       "'>' not last)", f);
+    }
+    *out = s;
+    return 0;
+}
+
 char *jsi_kv_subject(const js_kv *kv, const char *key) {
     size_t n = strlen(key);
     char *s = jsi_malloc(kv->plen + n + 1);

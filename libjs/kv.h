@@ -29,9 +29,9 @@ struct js_kv {
 int jsi_kv_enter(js_kv *kv);
 /* ADR-8 key rules, with an error naming the problem. */
 int jsi_kv_check_key(const js_kv *kv, const char *k);
-/* The subject filter for a key filter (NULL or ">": every key), checked
- * as ADR-8 checks watch and keys filters; NULL with the error set. */
-char *jsi_kv_filter(const js_kv *kv, const char *filter);
+/* The subject filter (allocated) for a key filter (NULL or ">": every
+ * key), checked as ADR-8 checks watch and keys filters. */
+int jsi_kv_filter(const js_kv *kv, const char *filter, char **out);
 /* "$KV.<bucket>.<key>", allocated; NULL on ENOMEM. */
 char *jsi_kv_subject(const js_kv *kv, const char *key);
 /* The JS_KV_OP_* an entry records. */

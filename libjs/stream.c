@@ -781,3 +781,21 @@ JS_API int js_msg_get_next(js_stream *s, const char *filter, uint64_t seq,
                            js_msg **out) {
     return get_common(s, 2, seq, filter, out);
 }
+
+int jsi_stream_subjects(js_stream *s, const char *filter, const char *after,
+                        size_t after_len, size_t max, jsi_subject_visit fn,
+                        void *ctx) {
+    int rc = enter(s);
+    if (rc)
+        return rc;
+    size_t n = 0;
+    jsi_sidx_entry *e = jsi_ms_subject_next(s->ms, filter, after, after_len);
+    while (rc == 0 && e && n < max) {
+        jsi_ms_subject_fix_last(s->ms, e);
+        rc = fn(e->subj, e->len, e->last, ctx);
+        n++;
+        e = jsi_ms_subject_next(s->ms, filter, e->subj, e->len);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc ? rc : (int)n;
+}

@@ -111,6 +111,16 @@ int jsi_stream_enter(js_stream *s);
 /* The effective sync policy (the stream's, else the store's). */
 int jsi_stream_sync(const js_stream *s);
 struct jsi_evq *jsi_stream_events(js_stream *s);
+/* Visit up to max (<= INT_MAX) subjects after after[0..after_len) (NULL:
+ * from the first) that match filter, in byte order, each with its latest
+ * sequence, under the stream lock (fn must not call the library). Returns
+ * how many were visited (fewer than max: the end), fn's non-zero return,
+ * or an error (JS_ESTREAM_NOT_FOUND once the stream is deleted). */
+typedef int (*jsi_subject_visit)(const char *subj, size_t len, uint64_t last,
+                                 void *ctx);
+int jsi_stream_subjects(js_stream *s, const char *filter, const char *after,
+                        size_t after_len, size_t max, jsi_subject_visit fn,
+                        void *ctx);
 /* Apply a new config (already validated against the store). */
 int jsi_stream_update(js_stream *s, const jsi_scfg *nu);
 

@@ -1,0 +1,234 @@
+/*
+ * kv_watch.c - watchers: an ephemeral consumer on the bucket's stream
+ * (ack none; last per subject, all, or new; headers only for meta_only),
+ * as NATS clients build them, read either by js_kv_watcher_next() or by a
+ * subscription the dispatcher runs. The initial values of a last-per-
+ * subject consumer come from the subject index, never from a scan.
+ *
+ * The end of the initial values is known from the consumer's num_pending
+ * at creation: once that many entries have arrived, or an entry arrives
+ * with nothing pending after it, the marker follows it.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "consumer.h"
+#include "kv.h"
+
+#define WATCHER_MAGIC 0x4a534b57u /* "JSKW" */
+/* A watcher's consumer lives until the watcher stops, however long the
+ * application leaves it unread (an ephemeral's default is 5 s). */
+#define WATCH_INACTIVE (INT64_C(100) * 365 * 24 * 3600 * JSI_NS_PER_SEC)
+
+struct js_kv_watcher {
+    uint32_t magic;
+    js_kv *kv;
+    js_consumer *c;
+    char *name;           /* the consumer's */
+    js_sub *sub;          /* callback form */
+    js_kv_watch_handler cb;
+    void *ctx;
+    js_kv_watch_opts o;
+    pthread_mutex_t mu;   /* pull form: one reader at a time */
+    uint64_t init_pending, received;
+    int init_done;
+    int marker_due;       /* the marker is owed before the next entry */
+};
+
+static int import_opts(const js_kv_watch_opts *in, js_kv_watch_opts *o) {
+    js_kv_watch_opts def = JS_KV_WATCH_OPTS_INIT;
+    *o = def;
+    if (!in)
+        return 0;
+    if (in->version != JS_KV_WATCH_OPTS_VERSION)
+        return JSI_ERR(JS_EINVAL, 0, "watch opts: unknown version %u",
+                       in->version);
+    *o = *in;
+    return 0;
+}
+
+static int make_consumer(js_kv_watcher *w, const char *filter, int push) {
+    js_consumer_config cc = JS_CONSUMER_CONFIG_INIT;
+    char inbox[64];
+    cc.deliver_policy = w->o.updates_only      ? JS_DELIVER_NEW
+                        : w->o.include_history ? JS_DELIVER_ALL
+                                               : JS_DELIVER_LAST_PER_SUBJECT;
+    cc.ack_policy = JS_ACK_NONE;
+    cc.filter_subject = filter;
+    cc.headers_only = w->o.meta_only;
+    cc.inactive_threshold = WATCH_INACTIVE;
+    if (push) {
+        /* Unique among live watchers; kept for NATS tools and bridges. */
+        snprintf(inbox, sizeof inbox, "_INBOX.kvwatch.%" PRIxPTR,
+                 (uintptr_t)w);
+        cc.deliver_subject = inbox;
+    }
+    int rc = js_consumer_add(w->kv->s, &cc, &w->c);
+    struct js_consumer_info *i = NULL;
+    if (rc == 0)
+        rc = js_consumer_info(w->c, &i);
+    if (rc)
+        return rc;
+    w->name = jsi_strdup(i->name);
+    w->init_pending = i->num_pending;
+    js_consumer_info_free(i);
+    if (!w->name)
+        return JSI_ERR(JS_ENOMEM, 0, "watch");
+    w->init_done = w->o.updates_only || w->init_pending == 0;
+    w->marker_due = w->init_done;
+    return 0;
+}
+
+static void watcher_free(js_kv_watcher *w) {
+    if (w->c) {
+        if (w->name)
+            js_consumer_delete(w->kv->s, w->name);
+        js_consumer_release(w->c);
+    }
+    pthread_mutex_destroy(&w->mu);
+    w->magic = 0;
+    jsi_free(w->name);
+    jsi_free(w);
+}
+
+static void on_msg(js_consumer *c, js_msg *m, void *ctx);
+
+static int watch_new(js_kv *kv, const char *filter,
+                     const js_kv_watch_opts *opts, js_kv_watch_handler cb,
+                     void *ctx, js_kv_watcher **out) {
+    char *subj = NULL;
+    int rc = jsi_kv_enter(kv);
+    if (rc == 0 && !out)
+        rc = JSI_ERR(JS_EINVAL, 0, "out: NULL");
+    js_kv_watcher *w = rc ? NULL : jsi_calloc(1, sizeof *w);
+    if (rc == 0 && !w)
+        rc = JSI_ERR(JS_ENOMEM, 0, "watch");
+    if (rc)
+        return rc;
+    pthread_mutex_init(&w->mu, NULL);
+    w->magic = WATCHER_MAGIC;
+    w->kv = kv;
+    w->cb = cb;
+    w->ctx = ctx;
+    rc = import_opts(opts, &w->o);
+    if (rc == 0)
+        rc = jsi_kv_filter(kv, filter, &subj);
+    if (rc == 0)
+        rc = make_consumer(w, subj, cb != NULL);
+    jsi_free(subj);
+    if (rc == 0 && cb) {
+        rc = jsi_consumer_subscribe(w->c, on_msg, w, w->marker_due, &w->sub);
+        w->marker_due = 0;
+    }
+    if (rc) {
+        watcher_free(w);
+        return rc;
+    }
+    *out = w;
+    return 0;
+}
+
+JS_API int js_kv_watch(js_kv *kv, const char *filter,
+                       const js_kv_watch_opts *opts, js_kv_watcher **out) {
+    return watch_new(kv, filter, opts, NULL, NULL, out);
+}
+
+JS_API int js_kv_watch_subscribe(js_kv *kv, const char *filter,
+                                 const js_kv_watch_opts *opts,
+                                 js_kv_watch_handler cb, void *ctx,
+                                 js_kv_watcher **out) {
+    if (!cb)
+        return JSI_ERR(JS_EINVAL, 0, "cb: NULL");
+    return watch_new(kv, filter, opts, cb, ctx, out);
+}
+
+/* Turn a delivered message into the entry to hand out (*e NULL when
+ * ignore_deletes drops it), counting it towards the initial values. */
+static int take(js_kv_watcher *w, js_msg *m, struct js_kv_entry **e) {
+    js_msg_meta md = JS_MSG_META_INIT;
+    int rc = js_msg_metadata(m, &md);
+    int op = jsi_kv_entry_op(m);
+    *e = NULL;
+    if (rc == 0 && !(w->o.ignore_deletes && op != JS_KV_OP_PUT)) {
+        rc = jsi_kv_make_entry(w->kv, js_msg_subject(m) + w->kv->plen, m, e);
+        if (rc == 0)
+            (*e)->delta = md.num_pending;
+    }
+    if (!w->init_done) {
+        w->received++;
+        if (w->received >= w->init_pending || md.num_pending == 0)
+            w->init_done = w->marker_due = 1;
+    }
+    js_msg_free(m);
+    return rc;
+}
+
+static void on_msg(js_consumer *c, js_msg *m, void *ctx) {
+    js_kv_watcher *w = ctx;
+    struct js_kv_entry *e;
+    if (!m) {
+        w->cb(w, NULL, w->ctx);
+        return;
+    }
+    /* An entry that cannot be made (out of memory) is skipped: the
+     * watcher goes on with the next. */
+    if (take(w, m, &e) == 0 && e)
+        w->cb(w, e, w->ctx);
+    if (w->marker_due) {
+        w->marker_due = 0;
+        w->cb(w, NULL, w->ctx);
+    }
+}
+
+static int64_t remaining(int64_t timeout, int64_t end) {
+    if (timeout <= 0)
+        return timeout;
+    int64_t left = end - jsi_monotonic_ns();
+    return left > 0 ? left : 0;
+}
+
+static int next_locked(js_kv_watcher *w, int64_t timeout,
+                       struct js_kv_entry **entry) {
+    int64_t end = timeout > 0 ? jsi_monotonic_ns() + timeout : 0;
+    for (;;) {
+        if (w->marker_due) {
+            w->marker_due = 0;
+            return 0;
+        }
+        js_msg *m;
+        int rc = js_consumer_next(w->c, remaining(timeout, end), &m);
+        if (rc == 0)
+            rc = take(w, m, entry);
+        if (rc || *entry)
+            return rc;
+    }
+}
+
+JS_API int js_kv_watcher_next(js_kv_watcher *w, int64_t timeout,
+                              struct js_kv_entry **entry) {
+    jsi_err_clear();
+    if (!w || w->magic != WATCHER_MAGIC)
+        return JSI_ERR(JS_EMISUSE, 0, "not a watcher");
+    if (!entry)
+        return JSI_ERR(JS_EINVAL, 0, "entry: NULL");
+    *entry = NULL;
+    if (w->cb)
+        return JSI_ERR(JS_EINVAL, 0, "the watcher delivers to a callback");
+    pthread_mutex_lock(&w->mu);
+    int rc = next_locked(w, timeout, entry);
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+JS_API int js_kv_watcher_stop(js_kv_watcher *w) {
+    jsi_err_clear();
+    if (!w)
+        return 0;
+    if (w->magic != WATCHER_MAGIC)
+        return JSI_ERR(JS_EMISUSE, 0, "not a watcher");
+    int rc = js_sub_unsubscribe(w->sub);
+    if (rc)
+        return rc;
+    watcher_free(w);
+    return 0;
+}
