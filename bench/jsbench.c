@@ -60,6 +60,7 @@ typedef struct opts {
     uint64_t subjects; /* -O: distinct subjects */
     int consume_mode;
     int kv_mode;
+    int kv_scale;
 } opts;
 
 static double now_s(void) {
@@ -563,6 +564,180 @@ static void kv_rows(const opts *o, int policy, size_t size) {
     }
 }
 
+/* ---- kv at scale: keys and watch over -u keys --------------------------- */
+
+static void kv_key(char *b, size_t cap, uint64_t i) {
+    snprintf(b, cap, "g%04u.k%07u", (unsigned)(i / 1000 % 10000),
+             (unsigned)(i % 10000000));
+}
+
+/* Peak heap growth (KiB) seen at the samples of one measured walk. */
+typedef struct walk_mem {
+    long base, peak;
+} walk_mem;
+
+static void walk_sample(walk_mem *w) {
+    long d = heap_kib() - w->base;
+    if (d > w->peak)
+        w->peak = d;
+}
+
+/* mallinfo2 walks the whole heap: sample rarely, and only in the pass
+ * that measures memory (w != NULL), never in the timed one. */
+#define SAMPLE_EVERY 65536
+
+static void walk_start(walk_mem *w) {
+    if (w) {
+        w->base = heap_kib();
+        w->peak = 0;
+    }
+}
+
+static void walk_step(walk_mem *w, uint64_t n) {
+    if (w && n % SAMPLE_EVERY == 0)
+        walk_sample(w);
+}
+
+static double keys_walk(js_kv *kv, const char *filter, uint64_t *n,
+                        walk_mem *w) {
+    js_kv_keylist *l;
+    const char *key;
+    int rc;
+    walk_start(w);
+    double t0 = now_s();
+    if ((rc = js_kv_keys(kv, filter, &l)) != 0)
+        die("keys", rc);
+    *n = 0;
+    while ((rc = js_kv_keys_next(l, &key)) == 1)
+        walk_step(w, ++*n);
+    if (rc)
+        die("keys_next", rc);
+    if (w)
+        walk_sample(w);
+    js_kv_keys_free(l);
+    return now_s() - t0;
+}
+
+static double watch_walk(js_kv *kv, const char *filter, uint64_t *n,
+                         walk_mem *w) {
+    js_kv_watcher *wt;
+    struct js_kv_entry *e;
+    int rc;
+    walk_start(w);
+    double t0 = now_s();
+    if ((rc = js_kv_watch(kv, filter, NULL, &wt)) != 0)
+        die("watch", rc);
+    *n = 0;
+    while ((rc = js_kv_watcher_next(wt, 0, &e)) == 0 && e) {
+        js_kv_entry_free(e);
+        walk_step(w, ++*n);
+    }
+    if (rc)
+        die("watcher_next", rc);
+    if (w)
+        walk_sample(w);
+    js_kv_watcher_stop(wt);
+    return now_s() - t0;
+}
+
+/* Baseline: read every message of the bucket's stream in order (what a
+ * listing without a subject index has to do). */
+static double scan_walk(js_stream *s, uint64_t *n) {
+    js_msg *m;
+    uint64_t seq = 1;
+    int rc;
+    double t0 = now_s();
+    *n = 0;
+    while ((rc = js_msg_get_next(s, NULL, seq, &m)) == 0) {
+        seq = js_msg_seq(m) + 1;
+        js_msg_free(m);
+        ++*n;
+    }
+    if (rc != JS_EMSG_NOT_FOUND)
+        die("scan", rc);
+    return now_s() - t0;
+}
+
+static void kv_scale(const opts *o, size_t size) {
+    char dir[4096], key[40];
+    js_open_opts oo = JS_OPEN_OPTS_INIT;
+    js_store *st;
+    js_kv *kv;
+    js_stream *s;
+    int rc;
+    uint64_t keys = o->subjects > 1 ? o->subjects : 1000000;
+    snprintf(dir, sizeof dir, "%s/kvscale", o->dir);
+    rm_rf(dir);
+    oo.sync = JS_SYNC_NONE;
+    js_kv_config kc = JS_KV_CONFIG_INIT;
+    kc.bucket = "BENCH";
+    if ((rc = js_open(dir, &oo, &st)) != 0 ||
+        (rc = js_kv_create(st, &kc, NULL)) != 0)
+        die("kv open", rc);
+    char *val = calloc(1, size + 1);
+    double t0 = now_s();
+    if ((rc = js_kv_open(st, "BENCH", &kv)) != 0)
+        die("kv open", rc);
+    for (uint64_t i = 0; i < keys; i++) {
+        kv_key(key, sizeof key, i);
+        if ((rc = js_kv_put(kv, key, val, size, NULL)) != 0)
+            die("put", rc);
+    }
+    double put_s = now_s() - t0;
+    js_kv_release(kv);
+    js_close(st);
+    free(val);
+    long h0 = heap_kib();
+    t0 = now_s();
+    if ((rc = js_open(dir, &oo, &st)) != 0 ||
+        (rc = js_kv_open(st, "BENCH", &kv)) != 0 ||
+        (rc = js_stream_lookup(st, "KV_BENCH", &s)) != 0)
+        die("reopen", rc);
+    printf("%" PRIu64 " keys of %zu B: put in %.2f s; reopened in %.0f ms "
+           "holding %.1f MiB of heap (index included)\n", keys, size, put_s,
+           (now_s() - t0) * 1e3, (double)(heap_kib() - h0) / 1024.0);
+    /* ratio: the walk's time over the scan's (below 1: faster). */
+    printf("%-26s %8s %10s %12s %10s %8s\n", "walk", "entries", "ms",
+           "entries/s", "peak KiB", "time/scan");
+    int reps = o->reps > 16 ? 16 : o->reps;
+    double scan[16], t[4][16];
+    long peak[4][16];
+    uint64_t n[5];
+    const char *names[4] = {"keys (all)", "keys g0123.>", "watch (all, to marker)",
+                            "watch g0123.>"};
+    const char *filters[4] = {NULL, "g0123.>", NULL, "g0123.>"};
+    for (int r = 0; r < reps; r++) {
+        scan[r] = scan_walk(s, &n[4]);
+        for (int k = 0; k < 4; k++) {
+            walk_mem w;
+            uint64_t dummy;
+            t[k][r] = k < 2 ? keys_walk(kv, filters[k], &n[k], NULL)
+                            : watch_walk(kv, filters[k], &n[k], NULL);
+            if (k < 2)
+                keys_walk(kv, filters[k], &dummy, &w);
+            else
+                watch_walk(kv, filters[k], &dummy, &w);
+            peak[k][r] = w.peak;
+        }
+    }
+    double ms = median(scan, reps);
+    printf("%-26s %8" PRIu64 " %10.1f %12.0f %10s %8.3f\n",
+           "baseline: stream scan", n[4], ms * 1e3, (double)n[4] / ms, "-",
+           1.0);
+    for (int k = 0; k < 4; k++) {
+        double pk[16];
+        for (int r = 0; r < reps; r++)
+            pk[r] = (double)peak[k][r];
+        double m = median(t[k], reps);
+        printf("%-26s %8" PRIu64 " %10.1f %12.0f %10.0f %8.3f\n", names[k],
+               n[k], m * 1e3, (double)n[k] / m, median(pk, reps), m / ms);
+    }
+    js_stream_release(s);
+    js_kv_release(kv);
+    js_close(st);
+    rm_rf(dir);
+}
+
 /* ---- driver ------------------------------------------------------------- */
 
 static void row(const opts *o, int policy, int batch, size_t size) {
@@ -608,11 +783,11 @@ int main(int argc, char **argv) {
     static const int mvals[] = {0, 1};
     opts o = {"/tmp/jsbench", 1000000, {16, 128, 1024, 65536}, 4, 1000, 3,
               {JS_SYNC_ALWAYS, JS_SYNC_INTERVAL, JS_SYNC_NONE}, 3, {0, 1}, 2,
-              1, 3.0, 0, 1, 0, 0};
+              1, 3.0, 0, 1, 0, 0, 0};
     int c;
     int batch_set = 0;
     int n_set = 0, s_set = 0;
-    while ((c = getopt(argc, argv, "d:n:s:b:r:p:m:t:T:Ou:CKh")) != -1) {
+    while ((c = getopt(argc, argv, "d:n:s:b:r:p:m:t:T:Ou:CKWh")) != -1) {
         switch (c) {
         case 'd': o.dir = optarg; break;
         case 'n': o.n = strtoull(optarg, NULL, 10); n_set = 1; break;
@@ -629,6 +804,7 @@ int main(int argc, char **argv) {
         case 'b': o.batch = strtoull(optarg, NULL, 10); batch_set = 1; break;
         case 'C': o.consume_mode = 1; break;
         case 'K': o.kv_mode = 1; break;
+        case 'W': o.kv_scale = 1; break;
         case 'r': o.reps = atoi(optarg); break;
         case 'p': o.npolicies = parse_list(optarg, pnames, o.policies, 3, pvals); break;
         case 'm': o.nmodes = parse_list(optarg, mnames, o.modes, 2, mvals); break;
@@ -646,7 +822,10 @@ int main(int argc, char **argv) {
                     "  -C: consume -n messages: fetch -b (100) + ack, ack "
                     "none, and js_msg_get_next as the baseline\n"
                     "  -K: kv put and get of -n (100000) values of -s (100) "
-                    "bytes over -u (10000) keys\n");
+                    "bytes over -u (10000) keys\n"
+                    "  -W: kv at scale: -u (1000000) keys of -s (100) bytes; "
+                    "time and heap of key listings and watches against a "
+                    "stream scan\n");
             return c == 'h' ? 0 : 2;
         }
     }
@@ -667,6 +846,11 @@ int main(int argc, char **argv) {
     printf("libjetstream %s jsbench: n=%" PRIu64 " batch=%zu reps=%d "
            "(median) threads=%d\n", js_version(), o.n, o.batch, o.reps,
            o.threads);
+    if (o.kv_scale) {
+        for (int i = 0; i < (s_set ? o.nsizes : 1); i++)
+            kv_scale(&o, s_set ? o.sizes[i] : 100);
+        return 0;
+    }
     if (o.kv_mode) {
         printf("%-8s %-4s %7s %8s %12s %12s %6s\n", "policy", "op", "size",
                "keys", "ops/s", "stream ops/s", "ratio");
