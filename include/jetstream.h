@@ -996,7 +996,7 @@ typedef struct js_kv_keylist js_kv_keylist;
 JS_API int js_kv_keys(js_kv *kv, const char *filter, js_kv_keylist **out);
 /* The next key: 1 with *key set (valid until the next call on the
  * listing), 0 at the end, or a negative JS_E* code (JS_ESTREAM_NOT_FOUND
- * once the bucket is deleted, JS_EIO, JS_ENOMEM). */
+ * once the bucket is deleted, JS_EINVAL, JS_EMISUSE, JS_EIO, JS_ENOMEM). */
 JS_API int js_kv_keys_next(js_kv_keylist *keys, const char **key);
 /* NULL is accepted. */
 JS_API void js_kv_keys_free(js_kv_keylist *keys);
@@ -1004,8 +1004,9 @@ JS_API void js_kv_keys_free(js_kv_keylist *keys);
 /*
  * Every stored entry of key, oldest first, delete and purge markers
  * included, in (*entries)[0..*n); each entry's delta is the number of
- * entries after it. JS_EKEY_NOT_FOUND if the key has no entry. Free with
- * js_kv_history_free().
+ * entries after it. Free with js_kv_history_free() (NULL is accepted).
+ * Errors: JS_EKEY_NOT_FOUND (the key has no entry), JS_EINVAL (bad key),
+ * JS_EMISUSE, JS_ESTREAM_NOT_FOUND, JS_ENOMEM, JS_EIO.
  */
 JS_API int js_kv_history(js_kv *kv, const char *key,
                          struct js_kv_entry ***entries, size_t *n);
@@ -1016,8 +1017,11 @@ JS_API void js_kv_history_free(struct js_kv_entry **entries, size_t n);
  * them. Markers older than older_than ns go entirely; newer ones stay as
  * the key's only entry. older_than 0 means 30 minutes (NATS's default);
  * < 0 removes every marker whatever its age. *purged (may be NULL) gets
- * the number of entries removed. Walks the marked keys through the subject
- * index, a batch at a time.
+ * the number of entries removed, also when an error stops the walk part
+ * way. The keys whose latest entry is a marker are found through the
+ * subject index, a batch at a time; entries stored after a marker while
+ * this runs are never removed.
+ * Errors: JS_EMISUSE, JS_ESTREAM_NOT_FOUND, JS_ENOMEM, JS_EIO.
  */
 JS_API int js_kv_purge_deletes(js_kv *kv, int64_t older_than,
                                uint64_t *purged);
@@ -1027,8 +1031,10 @@ typedef struct js_kv_watch_opts {
     unsigned version;
     int include_history; /* every stored entry, not just the latest */
     int ignore_deletes;  /* leave out delete and purge markers */
-    int meta_only;       /* entries without their values (len 0) */
-    int updates_only;    /* only entries stored after the watch starts */
+    int meta_only;       /* entries without their values (value NULL,
+                            len 0) */
+    int updates_only;    /* only entries stored after the watch starts
+                            (not with include_history) */
 } js_kv_watch_opts;
 #define JS_KV_WATCH_OPTS_INIT {JS_KV_WATCH_OPTS_VERSION, 0, 0, 0, 0}
 
@@ -1042,23 +1048,28 @@ typedef struct js_kv_watcher js_kv_watcher;
  * NULL entry, the marker that the initial values are all delivered (at
  * once when there are none, or with updates_only); then every new entry
  * as it is stored. Each entry's delta is the number of matching entries
- * the watch had still to deliver after it (NATS's num_pending). opts may
- * be NULL (all options off).
+ * the watch had still to deliver after it (NATS's num_pending). As in
+ * NATS, a watcher reads the bucket as it is when it gets to an entry:
+ * entries removed before then (history limit, ttl, purges) are skipped,
+ * and a watcher holds no copies of its own. opts may be NULL (all options
+ * off).
  *
  * A watcher made here is read with js_kv_watcher_next(): no thread is
  * started. js_kv_watch_subscribe() makes one whose entries go to a
  * callback instead. Stop either with js_kv_watcher_stop(), before the
  * bucket handle is released.
- * Errors: JS_EINVAL (bad filter or opts), JS_EMISUSE, JS_ENOMEM, JS_EIO.
+ * Errors: JS_EINVAL (bad filter or opts, include_history with
+ * updates_only), JS_EMISUSE, JS_ESTREAM_NOT_FOUND, JS_ENOMEM, JS_EIO.
  */
 JS_API int js_kv_watch(js_kv *kv, const char *filter,
                        const js_kv_watch_opts *opts, js_kv_watcher **out);
 
 /* The next entry, waiting up to timeout ns (0: do not wait; < 0: no
  * limit). 0 with *entry set, or with *entry NULL for the end of the
- * initial values; free entries with js_kv_entry_free().
+ * initial values; free entries with js_kv_entry_free(). Threads calling
+ * it on one watcher at once take turns.
  * Errors: JS_ETIMEOUT, JS_EINVAL (a callback watcher), JS_EMISUSE,
- * JS_ECONSUMER_NOT_FOUND (the bucket was deleted), JS_EIO. */
+ * JS_ESTREAM_NOT_FOUND (the bucket was deleted), JS_EIO. */
 JS_API int js_kv_watcher_next(js_kv_watcher *w, int64_t timeout,
                               struct js_kv_entry **entry);
 
@@ -1070,15 +1081,16 @@ typedef void (*js_kv_watch_handler)(js_kv_watcher *w,
                                     struct js_kv_entry *entry, void *ctx);
 
 /* As js_kv_watch(), with the entries going to cb (see js_dispatch() and
- * js_dispatcher_start()). */
+ * js_dispatcher_start()). A NULL cb is JS_EINVAL. */
 JS_API int js_kv_watch_subscribe(js_kv *kv, const char *filter,
                                  const js_kv_watch_opts *opts,
                                  js_kv_watch_handler cb, void *ctx,
                                  js_kv_watcher **out);
 
 /* Stop a watcher and free it; once it returns its callback is not running
- * and will not be called again. Must not be called from its own callback.
- * NULL is accepted. */
+ * and will not be called again. Must not be called from its own callback,
+ * nor while another thread is in js_kv_watcher_next() on it. NULL is
+ * accepted; JS_EMISUSE for a handle that is not a watcher. */
 JS_API int js_kv_watcher_stop(js_kv_watcher *w);
 
 #ifdef __cplusplus

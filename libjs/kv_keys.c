@@ -8,6 +8,7 @@
 #include "kv.h"
 
 #define BATCH 256
+#define KEYLIST_MAGIC 0x4a534b4cu /* "JSKL" */
 
 typedef struct kslot {
     uint64_t last;
@@ -15,6 +16,7 @@ typedef struct kslot {
 } kslot;
 
 struct js_kv_keylist {
+    uint32_t magic;
     js_kv *kv;
     char *filter;    /* subject filter */
     jsi_buf buf;     /* this batch's subjects, NUL-terminated */
@@ -118,6 +120,7 @@ static int list_new(js_kv *kv, const char *filter, int markers,
     js_kv_keylist *l = jsi_calloc(1, sizeof *l);
     if (!l)
         return JSI_ERR(JS_ENOMEM, 0, "keys");
+    l->magic = KEYLIST_MAGIC;
     l->kv = kv;
     l->markers = markers;
     if ((rc = jsi_kv_filter(kv, filter, &l->filter)) != 0) {
@@ -134,8 +137,10 @@ JS_API int js_kv_keys(js_kv *kv, const char *filter, js_kv_keylist **out) {
 
 JS_API int js_kv_keys_next(js_kv_keylist *l, const char **key) {
     jsi_err_clear();
-    if (!l || !key)
-        return JSI_ERR(JS_EINVAL, 0, "keys and key are required");
+    if (!l || l->magic != KEYLIST_MAGIC)
+        return JSI_ERR(JS_EMISUSE, 0, "not a key listing");
+    if (!key)
+        return JSI_ERR(JS_EINVAL, 0, "key: NULL");
     const kslot *k;
     js_msg *m;
     int rc = next_slot(l, &k, &m);
@@ -149,6 +154,7 @@ JS_API int js_kv_keys_next(js_kv_keylist *l, const char **key) {
 JS_API void js_kv_keys_free(js_kv_keylist *l) {
     if (!l)
         return;
+    l->magic = 0;
     jsi_free(l->filter);
     jsi_free(l->after);
     jsi_buf_free(&l->buf);

@@ -44,6 +44,9 @@ static int import_opts(const js_kv_watch_opts *in, js_kv_watch_opts *o) {
         return JSI_ERR(JS_EINVAL, 0, "watch opts: unknown version %u",
                        in->version);
     *o = *in;
+    if (o->include_history && o->updates_only)
+        return JSI_ERR(JS_EINVAL, 0, "watch opts: include_history can not be "
+                       "used with updates_only");
     return 0;
 }
 
@@ -197,6 +200,9 @@ static int next_locked(js_kv_watcher *w, int64_t timeout,
         }
         js_msg *m;
         int rc = js_consumer_next(w->c, remaining(timeout, end), &m);
+        if (rc == JS_ECONSUMER_NOT_FOUND) /* removed with its stream */
+            return JSI_ERR(JS_ESTREAM_NOT_FOUND, 10059, "bucket %s deleted",
+                           w->kv->bucket);
         if (rc == 0)
             rc = take(w, m, entry);
         if (rc || *entry)
@@ -226,9 +232,7 @@ JS_API int js_kv_watcher_stop(js_kv_watcher *w) {
         return 0;
     if (w->magic != WATCHER_MAGIC)
         return JSI_ERR(JS_EMISUSE, 0, "not a watcher");
-    int rc = js_sub_unsubscribe(w->sub);
-    if (rc)
-        return rc;
+    js_sub_unsubscribe(w->sub); /* ours: cannot fail */
     watcher_free(w);
     return 0;
 }
