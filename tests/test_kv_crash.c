@@ -11,9 +11,17 @@
  *   - after an acknowledged purge, no revision older than the purge comes
  *     back (nats-server #8505 lost this after a crash).
  *
- * KV_CRASH_ITERS sets the number of children (default 100).
+ * Every other reopen first deletes the index checkpoint, so recovery
+ * rebuilds from the blocks alone (the path where #8505 revived values).
+ * The second test gives the bucket a ttl on a fake clock that every
+ * operation moves forward (by STEP): an entry older than the ttl at the reopen must
+ * stay gone, whatever the crash left unlogged.
+ *
+ * KV_CRASH_ITERS sets the number of children per test (default 100).
  */
 #include <check.h>
+
+#include <glob.h>
 
 #include "jetstream.h"
 #include "testutil_fs.h"
@@ -21,8 +29,17 @@
 
 #define KEYS 8
 #define CHILD_SECONDS 3
+#define MS 1000000LL
+#define STEP (5 * MS) /* fake time each operation takes */
+#define TTL (100 * MS) /* the shortest KV ttl: 20 operations */
+#define T0 (1700000000LL * 1000 * MS)
 
 static char *base_dir;
+static int with_ttl;
+
+/* Each process's clock is its own int64_t, moved by that process only. */
+static int64_t fake_clock(void *ctx) { return *(const int64_t *)ctx; }
+ /* the test running: 1 for the ttl bucket */
 
 enum { R_OPEN = 1, R_BEGIN, R_DONE };
 enum { OP_PUT = 1, OP_DEL, OP_PURGE };
@@ -31,6 +48,7 @@ typedef struct rec {
     uint32_t type, key, op, pad;
     uint64_t value; /* the put's counter */
     uint64_t rev;   /* R_DONE of a put: its revision */
+    int64_t ts;     /* R_BEGIN: the fake clock the operation runs at */
 } rec;
 
 static void put_rec(int fd, rec r) {
@@ -38,13 +56,17 @@ static void put_rec(int fd, rec r) {
         _exit(3);
 }
 
-static int open_bucket(const char *dir, js_store **st, js_kv **kv) {
+static int open_bucket(const char *dir, int64_t *clock, js_store **st,
+                       js_kv **kv) {
     js_open_opts o = JS_OPEN_OPTS_INIT;
     js_kv_config c = JS_KV_CONFIG_INIT;
     o.sync = JS_SYNC_ALWAYS;
     o.block_size = 8192;
+    o.clock = fake_clock;
+    o.clock_ctx = clock;
     c.bucket = "crash";
     c.history = 4;
+    c.ttl = with_ttl ? TTL : 0;
     int rc = js_open(dir, &o, st);
     if (rc == 0 && (rc = js_kv_create(*st, &c, kv)) != 0)
         js_close(*st);
@@ -52,14 +74,14 @@ static int open_bucket(const char *dir, js_store **st, js_kv **kv) {
 }
 
 static void child_main(const char *dir, int fd, uint64_t seed,
-                       uint64_t counter) {
+                       uint64_t counter, int64_t now) {
     js_store *st;
     js_kv *kv;
     uint64_t rng = seed;
     alarm(CHILD_SECONDS);
-    if (open_bucket(dir, &st, &kv) != 0)
+    if (open_bucket(dir, &now, &st, &kv) != 0)
         _exit(2);
-    put_rec(fd, (rec){R_OPEN, 0, 0, 0, 0, 0});
+    put_rec(fd, (rec){R_OPEN, 0, 0, 0, 0, 0, 0});
     for (;;) {
         uint32_t key = (uint32_t)(tu_rng(&rng) % KEYS);
         unsigned r = (unsigned)(tu_rng(&rng) % 10);
@@ -69,7 +91,8 @@ static void child_main(const char *dir, int fd, uint64_t seed,
         int rc;
         snprintf(name, sizeof name, "k%u", key);
         snprintf(val, sizeof val, "v%" PRIu64, ++counter);
-        put_rec(fd, (rec){R_BEGIN, key, op, 0, counter, 0});
+        now += STEP;
+        put_rec(fd, (rec){R_BEGIN, key, op, 0, counter, 0, now});
         if (op == OP_PUT)
             rc = js_kv_put(kv, name, val, strlen(val), &rev);
         else if (op == OP_DEL)
@@ -78,15 +101,17 @@ static void child_main(const char *dir, int fd, uint64_t seed,
             rc = js_kv_purge_key(kv, name, 0);
         if (rc != 0)
             _exit(4);
-        put_rec(fd, (rec){R_DONE, key, op, 0, counter, rev});
+        put_rec(fd, (rec){R_DONE, key, op, 0, counter, rev, 0});
     }
 }
 
 typedef struct keystate {
     uint32_t op;          /* last acknowledged operation (0: none) */
     uint64_t value;       /* its counter */
+    int64_t ts;           /* its clock */
     uint32_t fl_op;       /* in flight at the kill (0: none) */
     uint64_t fl_value;
+    int64_t fl_ts;
     uint64_t revs[64];    /* acked puts since the last acked purge */
     size_t nrevs;
     uint64_t gone[64];    /* revisions an acked purge removed: never back */
@@ -95,7 +120,9 @@ typedef struct keystate {
 
 typedef struct model {
     keystate k[KEYS];
-    uint64_t counter, kills, ops;
+    uint64_t counter, kills, ops, rebuilds;
+    uint64_t expired;     /* keys checked gone because the ttl passed */
+    int64_t now;          /* the fake clock: the last operation's */
     char err[256];
 } model;
 
@@ -106,10 +133,13 @@ static void apply(model *m, const rec *r) {
     if (r->type == R_BEGIN) {
         k->fl_op = r->op;
         k->fl_value = r->value;
+        k->fl_ts = r->ts;
+        m->now = r->ts;
     } else if (r->type == R_DONE) {
         m->ops++;
         k->op = r->op;
         k->value = r->value;
+        k->ts = k->fl_ts;
         k->fl_op = 0;
         if (r->op == OP_PUT && k->nrevs < 64)
             k->revs[k->nrevs++] = r->rev;
@@ -121,29 +151,48 @@ static void apply(model *m, const rec *r) {
     }
 }
 
-/* Does the key's latest entry show operation op with value v? */
-static int shows(const struct js_kv_entry *e, int rc, uint32_t op,
-                 uint64_t v) {
+/* Does the key's latest entry show operation op with value v, stored at
+ * ts? One the ttl has expired shows as no value. */
+static int shows(const model *m, const struct js_kv_entry *e, int rc,
+                 uint32_t op, uint64_t v, int64_t ts) {
     char want[32];
-    if (op == 0 || op == OP_DEL || op == OP_PURGE)
+    if (op == 0 || op == OP_DEL || op == OP_PURGE ||
+        (with_ttl && ts < m->now - TTL))
         return rc == JS_EKEY_NOT_FOUND;
     snprintf(want, sizeof want, "v%" PRIu64, v);
     return rc == 0 && e->len == strlen(want) &&
            memcmp(e->value, want, e->len) == 0;
 }
 
+/* Recovery from the blocks alone, as after a crash before any checkpoint. */
+static void drop_checkpoints(model *m, const char *dir) {
+    char *pat = tu_path("%s/streams/*/index", dir);
+    glob_t g;
+    if (glob(pat, 0, NULL, &g) == 0) {
+        for (size_t i = 0; i < g.gl_pathc; i++)
+            ck_assert_int_eq(unlink(g.gl_pathv[i]), 0);
+        m->rebuilds += g.gl_pathc != 0;
+        globfree(&g);
+    }
+    free(pat);
+}
+
 static void verify(model *m, const char *dir) {
     js_store *st;
     js_kv *kv;
-    ck_assert_int_eq(open_bucket(dir, &st, &kv), 0);
+    int64_t now = m->now;
+    ck_assert_int_eq(open_bucket(dir, &now, &st, &kv), 0);
     for (uint32_t i = 0; i < KEYS && !m->err[0]; i++) {
         keystate *k = &m->k[i];
         char name[16];
         struct js_kv_entry *e = NULL;
         snprintf(name, sizeof name, "k%u", i);
         int rc = js_kv_get(kv, name, 0, &e);
-        int ok = shows(e, rc, k->op, k->value) ||
-                 (k->fl_op && shows(e, rc, k->fl_op, k->fl_value));
+        m->expired += with_ttl && k->op == OP_PUT && !k->fl_op &&
+                      k->ts < m->now - TTL;
+        int ok = shows(m, e, rc, k->op, k->value, k->ts) ||
+                 (k->fl_op &&
+                  shows(m, e, rc, k->fl_op, k->fl_value, k->fl_ts));
         if (!ok)
             snprintf(m->err, sizeof m->err,
                      "key %s: latest is not the last acked op (%u, v%" PRIu64
@@ -164,10 +213,11 @@ static void verify(model *m, const char *dir) {
         if (k->fl_op) {
             struct js_kv_entry *f = NULL;
             rc = js_kv_get(kv, name, 0, &f);
-            if (shows(f, rc, k->fl_op, k->fl_value) &&
-                !shows(f, rc, k->op, k->value)) {
+            if (shows(m, f, rc, k->fl_op, k->fl_value, k->fl_ts) &&
+                !shows(m, f, rc, k->op, k->value, k->ts)) {
                 k->op = k->fl_op;
                 k->value = k->fl_value;
+                k->ts = k->fl_ts;
             }
             js_kv_entry_free(f);
             k->fl_op = 0;
@@ -185,7 +235,7 @@ typedef struct child_args {
 
 static void child_run(void *ctx, int fd) {
     child_args *a = ctx;
-    child_main(a->dir, fd, a->seed, a->m->counter + 1000);
+    child_main(a->dir, fd, a->seed, a->m->counter + 1000, a->m->now);
 }
 
 static void child_rec(void *ctx, const void *r) {
@@ -200,22 +250,44 @@ static void run_child(model *m, const char *dir, uint64_t seed,
                                          R_OPEN, delay_us);
 }
 
-START_TEST(kill9_kv_put_delete_purge) {
-    char *dir = tu_path("%s/kv", base_dir);
+static void crash_loop(const char *name, uint64_t seed) {
+    char *dir = tu_path("%s/%s", base_dir, name);
     model *m = calloc(1, sizeof *m);
     const char *e = getenv("KV_CRASH_ITERS");
     unsigned n = e && atoi(e) > 0 ? (unsigned)atoi(e) : 100;
-    uint64_t rng = 0x6b76u;
+    uint64_t rng = seed;
     ck_assert_ptr_nonnull(m);
+    m->now = T0;
     for (unsigned i = 0; i < n && !m->err[0]; i++) {
         run_child(m, dir, tu_rng(&rng), (unsigned)(tu_rng(&rng) % 15000));
+        if (i % 2)
+            drop_checkpoints(m, dir);
+        /* Time passes while the process is down: what the child never got
+         * to expire must be gone at the reopen. */
+        m->now += (int64_t)(i % 3) * TTL;
         verify(m, dir);
     }
     ck_assert_msg(!m->err[0], "%s", m->err);
-    printf("kv: %u children, %" PRIu64 " kills, %" PRIu64
-           " acknowledged operations\n", n, m->kills, m->ops);
+    ck_assert_uint_gt(m->rebuilds, 0);
+    if (with_ttl)
+        ck_assert_uint_gt(m->expired, 0);
+    printf("%s: %u children, %" PRIu64 " kills, %" PRIu64 " rebuilds "
+           "without a checkpoint, %" PRIu64 " acknowledged operations, %"
+           PRIu64 " expired keys checked gone\n",
+           name, n, m->kills, m->rebuilds, m->ops, m->expired);
     free(m);
     free(dir);
+}
+
+START_TEST(kill9_kv_put_delete_purge) {
+    with_ttl = 0;
+    crash_loop("kv", 0x6b76u);
+}
+END_TEST
+
+START_TEST(kill9_kv_ttl_expiry) {
+    with_ttl = 1;
+    crash_loop("kv_ttl", 0x74746cu);
 }
 END_TEST
 
@@ -225,6 +297,7 @@ int main(void) {
     TCase *tc = tcase_create("kill9");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, kill9_kv_put_delete_purge);
+    tcase_add_test(tc, kill9_kv_ttl_expiry);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
