@@ -669,6 +669,21 @@ int jsi_stree_iter_next(jsi_stree_iter *it, const jsi_stree *t,
     return 1;
 }
 
+static int each_ref(sref r, int (*fn)(void *, void *), void *ctx) {
+    if (IS_LEAF(r))
+        return fn(LEAF(r)->val, ctx);
+    const snode *n = NODE(r);
+    int rc = n->term ? fn(LEAF(n->term)->val, ctx) : 0;
+    for (unsigned i = 0; rc == 0 && i < n->n; i++)
+        rc = each_ref(KIDS(n)[i], fn, ctx);
+    return rc;
+}
+
+int jsi_stree_each(const jsi_stree *t, int (*fn)(void *val, void *ctx),
+                   void *ctx) {
+    return t->root ? each_ref(t->root, fn, ctx) : 0;
+}
+
 void jsi_stree_iter_free(jsi_stree_iter *it) {
     jsi_free(it->last);
     it->last = NULL;

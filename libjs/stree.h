@@ -69,6 +69,12 @@ int jsi_stree_iter_next(jsi_stree_iter *it, const jsi_stree *t,
                         const char **subj, size_t *len, void **val);
 void jsi_stree_iter_free(jsi_stree_iter *it); /* frees the copy only */
 
+/* Call fn(val, ctx) for every subject in byte order until it returns
+ * non-zero (returned). Cheaper than next() for a whole walk. fn must not
+ * change the tree. */
+int jsi_stree_each(const jsi_stree *t, int (*fn)(void *val, void *ctx),
+                   void *ctx);
+
 /* Bytes requested from the allocator for the tree (nodes, leaves, the
  * handle); excludes allocator overhead. */
 size_t jsi_stree_memory(const jsi_stree *t);

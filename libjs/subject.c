@@ -320,17 +320,25 @@ static int sidx_resize(jsi_sidx *x, size_t cap) {
     return 0;
 }
 
-/* Make room for one more entry within the load limit. */
-static int sidx_reserve_one(jsi_sidx *x) {
+/* Make room for `more` entries within the load limit. */
+static int sidx_reserve(jsi_sidx *x, size_t more) {
     size_t cap = x->cap ? x->cap : SIDX_MIN_CAP;
 
-    while ((x->n + 1) * 10 > cap * 7) {
+    if (more > SIZE_MAX / 10 - x->n)
+        return JS_ENOMEM;
+    while ((x->n + more) * 10 > cap * 7) {
         if (cap > SIZE_MAX / 2)
             return JS_ENOMEM;
         cap *= 2;
     }
     return cap == x->cap ? 0 : sidx_resize(x, cap);
 }
+
+int jsi_sidx_reserve(jsi_sidx *x, size_t more) {
+    return sidx_reserve(x, more);
+}
+
+static int sidx_reserve_one(jsi_sidx *x) { return sidx_reserve(x, 1); }
 
 jsi_sidx_entry *jsi_sidx_upsert(jsi_sidx *x, const char *subj, size_t len,
                                 int *created) {

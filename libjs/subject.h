@@ -59,6 +59,9 @@ jsi_sidx_entry *jsi_sidx_get(jsi_sidx *x, const char *subj, size_t len);
 /* The entry, created zeroed if absent (*created = 1). NULL on ENOMEM. */
 jsi_sidx_entry *jsi_sidx_upsert(jsi_sidx *x, const char *subj, size_t len,
                                 int *created);
+/* Room for `more` new entries without growing (0 or JS_ENOMEM): a loader
+ * that knows the count saves the rehashes. */
+int jsi_sidx_reserve(jsi_sidx *x, size_t more);
 /* Remove and free an entry obtained from this index. */
 void jsi_sidx_remove(jsi_sidx *x, jsi_sidx_entry *e);
 /* Iterate: *pos starts at 0; returns the next entry or NULL at the end.
