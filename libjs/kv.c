@@ -55,6 +55,23 @@ int jsi_kv_check_key(const js_kv *kv, const char *k) {
     return 0;
 }
 
+/* No empty token; '*' and '>' only as whole tokens, '>' only last. Keys
+ * cannot hold either, so "a*" could only ever match nothing. */
+static int wildcards_whole(const char *f, size_t n) {
+    size_t start = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n && f[i] != '.')
+            continue;
+        size_t len = i - start;
+        const char *t = f + start;
+        if (len == 0 || (len > 1 && memchr(t, '*', len)) ||
+            (len > 1 && memchr(t, '>', len)) || (t[0] == '>' && i != n))
+            return 0;
+        start = i + 1;
+    }
+    return 1;
+}
+
 /* ADR-8 filters: key characters and '*' tokens, a final '>' token, no
  * empty token. */
 int jsi_kv_filter(const js_kv *kv, const char *f, char **out) {
@@ -69,17 +86,12 @@ int jsi_kv_filter(const js_kv *kv, const char *f, char **out) {
             return JSI_ERR(JS_EINVAL, 0, "key filter: invalid \"%s\" "
                            "(allowed: letters, digits, -/_=. and the "
                            "wildcards * and >)", f);
-    char *s = jsi_kv_subject(kv, f);
-    if (!s)
-        return JSI_ERR(JS_ENOMEM, 0, "key filter");
-    if (f[0] == '.' || f[n - 1] == '.' ||
-        !jsi_subject_valid(s, kv->plen + n, 1)) {
-        jsi_free(s);
+    if (!wildcards_whole(f, n))
         return JSI_ERR(JS_EINVAL, 0, "key filter: invalid \"%s\" (empty "
-                       "token, or a wildcard that is not a whole token or "
-                       "'>' not last)", f);
-    }
-    *out = s;
+                       "token, a wildcard that is not a whole token, or '>' "
+                       "not last)", f);
+    if (!(*out = jsi_kv_subject(kv, f)))
+        return JSI_ERR(JS_ENOMEM, 0, "key filter");
     return 0;
 }
 
