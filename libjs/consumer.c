@@ -199,7 +199,8 @@ static int build_lps_range(js_consumer *c, uint64_t after, uint64_t end) {
     int rc = jsi_ms_subject_each(ms, c->filters, c->nfilters, lps_add, &w);
     if (rc)
         return rc;
-    qsort(c->lps, c->lps_n, sizeof *c->lps, cmp_u64);
+    if (c->lps_n)
+        qsort(c->lps, c->lps_n, sizeof *c->lps, cmp_u64);
     c->lps_end = c->lps_n ? end : 0;
     return 0;
 }
