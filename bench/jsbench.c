@@ -640,6 +640,27 @@ static double watch_walk(js_kv *kv, const char *filter, uint64_t *n,
     return now_s() - t0;
 }
 
+/* A writer rewriting random keys while a watch reads its initial values. */
+typedef struct rewriter {
+    js_kv *kv;
+    uint64_t keys, puts;
+    volatile int stop;
+} rewriter;
+
+static void *rewrite_main(void *arg) {
+    rewriter *w = arg;
+    char key[40];
+    uint64_t rng = 0x2545F4914F6CDD1Du;
+    while (!w->stop) {
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        kv_key(key, sizeof key, rng % w->keys);
+        if (js_kv_put(w->kv, key, "x", 1, NULL) != 0)
+            break;
+        w->puts++;
+    }
+    return NULL;
+}
+
 /* Baseline: read every message of the bucket's stream in order (what a
  * listing without a subject index has to do). */
 static double scan_walk(js_stream *s, uint64_t *n) {
@@ -703,9 +724,9 @@ static void kv_scale(const opts *o, size_t size) {
     double scan[16], t[4][16];
     long peak[4][16];
     uint64_t n[5];
-    const char *names[4] = {"keys (all)", "keys g0123.>", "watch (all, to marker)",
-                            "watch g0123.>"};
-    const char *filters[4] = {NULL, "g0123.>", NULL, "g0123.>"};
+    const char *names[4] = {"keys (all)", "keys g0012.>", "watch (all, to marker)",
+                            "watch g0012.>"};
+    const char *filters[4] = {NULL, "g0012.>", NULL, "g0012.>"};
     for (int r = 0; r < reps; r++) {
         scan[r] = scan_walk(s, &n[4]);
         for (int k = 0; k < 4; k++) {
@@ -720,6 +741,19 @@ static void kv_scale(const opts *o, size_t size) {
             peak[k][r] = w.peak;
         }
     }
+    /* A watch while another thread rewrites keys (each put removes the
+     * key's previous entry, which the watch may not have read yet). */
+    double wt[16], wp[16];
+    for (int r = 0; r < reps; r++) {
+        rewriter rw = {kv, keys, 0, 0};
+        pthread_t th;
+        pthread_create(&th, NULL, rewrite_main, &rw);
+        uint64_t got;
+        wt[r] = watch_walk(kv, NULL, &got, NULL);
+        rw.stop = 1;
+        pthread_join(th, NULL);
+        wp[r] = (double)rw.puts / wt[r];
+    }
     double ms = median(scan, reps);
     printf("%-26s %8" PRIu64 " %10.1f %12.0f %10s %8.3f\n",
            "baseline: stream scan", n[4], ms * 1e3, (double)n[4] / ms, "-",
@@ -732,6 +766,10 @@ static void kv_scale(const opts *o, size_t size) {
         printf("%-26s %8" PRIu64 " %10.1f %12.0f %10.0f %8.3f\n", names[k],
                n[k], m * 1e3, (double)n[k] / m, median(pk, reps), m / ms);
     }
+    double m = median(wt, reps);
+    printf("%-26s %8" PRIu64 " %10.1f %12.0f %10s %8.3f   (writer: %.0f "
+           "puts/s)\n", "watch (all) while writing", keys, m * 1e3,
+           (double)keys / m, "-", m / ms, median(wp, reps));
     js_stream_release(s);
     js_kv_release(kv);
     js_close(st);

@@ -109,6 +109,35 @@ static void drop_pending(js_consumer *c, uint64_t lo, uint64_t hi) {
     jsi_consumer_floor(c);
 }
 
+/* Index of the first of v[0..n) (sorted) that is >= x. */
+static size_t lower_u64(const uint64_t *v, size_t n, uint64_t x) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* How many still-pending messages of a last-per-subject consumer the
+ * removal of [lo, hi] (one matching subject) takes: its entries still in
+ * the list, and any past the list (new messages). Counting them here, not
+ * by a recount that reads every listed message, keeps a watch over many
+ * keys linear while the keys are being rewritten. */
+static uint64_t lps_removed(const js_consumer *c, uint64_t lo, uint64_t hi) {
+    const uint64_t *v = c->lps + c->lps_i;
+    size_t n = c->lps_n - c->lps_i;
+    uint64_t top = c->lps[c->lps_n - 1];
+    uint64_t k = lower_u64(v, n, hi > UINT64_MAX - 1 ? hi : hi + 1) -
+                 lower_u64(v, n, lo);
+    if (hi > top)
+        k += hi - JSI_MAX(lo, top + 1) + 1;
+    return k;
+}
+
 void jsi_consumers_on_remove(void *ctx, uint64_t lo, uint64_t hi,
                              const char *subj, size_t slen) {
     js_stream *s = ctx;
@@ -127,10 +156,11 @@ void jsi_consumers_on_remove(void *ctx, uint64_t lo, uint64_t hi,
         }
         if (c->recount || hi < c->next_sseq)
             continue;
-        if (!subj || lps_mode(c)) {
+        if (!subj) {
             c->recount = 1;
         } else if (jsi_ccfg_matches(&c->cfg, subj, slen)) {
-            uint64_t n = hi - JSI_MAX(lo, c->next_sseq) + 1;
+            uint64_t n = lps_mode(c) ? lps_removed(c, lo, hi)
+                                     : hi - JSI_MAX(lo, c->next_sseq) + 1;
             c->num_pending -= JSI_MIN(n, c->num_pending);
         }
     }
