@@ -1047,7 +1047,8 @@ typedef struct js_kv_watcher js_kv_watcher;
  * entry), in revision order, read through the subject index; then one
  * NULL entry, the marker that the initial values are all delivered (at
  * once when there are none, or with updates_only); then every new entry
- * as it is stored. Each entry's delta is the number of matching entries
+ * as it is stored. As in NATS, entries stored while the initial values
+ * are being read may come before the marker. Each entry's delta is the number of matching entries
  * the watch had still to deliver after it (NATS's num_pending). As in
  * NATS, a watcher reads the bucket as it is when it gets to an entry:
  * entries removed before then (history limit, ttl, purges) are skipped,
