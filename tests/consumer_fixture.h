@@ -18,19 +18,12 @@
 #include <unistd.h>
 
 #include "jetstream.h"
+#include "check_rc.h"
 #include "testutil.h"
 
 #define SEC ((int64_t)1000000000)
 #define MS ((int64_t)1000000)
 #define T0 ((int64_t)1700000000 * SEC)
-
-#define CHECK_RC(expr, want)                                                \
-    do {                                                                    \
-        int rc_ = (expr), w_ = (want);                                      \
-        ck_assert_msg(rc_ == w_, "%s: got %d (%s), want %d (%s); errmsg: %s", \
-                      #expr, rc_, js_strerror(rc_), w_, js_strerror(w_),    \
-                      js_errmsg());                                         \
-    } while (0)
 
 #define CHECK_ERR(nats, word)                                               \
     do {                                                                    \

@@ -21,12 +21,10 @@
 #include <unistd.h>
 
 #include "jetstream.h"
-#include "testutil.h"
+#include "kv_fixture.h"
 
-#define SEC ((int64_t)1000000000)
 #define MS ((int64_t)1000000)
 #define MINUTE (60 * SEC)
-#define T0 ((int64_t)1700000000 * SEC)
 #define WAIT (5 * SEC) /* real time allowed for an entry that must come */
 
 #define PUT JS_KV_OP_PUT
@@ -34,58 +32,6 @@
 #define PURGE JS_KV_OP_PURGE
 
 #define NELEM(a) (sizeof(a) / sizeof *(a))
-
-#define CHECK_RC(expr, want)                                                \
-    do {                                                                    \
-        int rc_ = (expr), w_ = (want);                                      \
-        ck_assert_msg(rc_ == w_, "%s: got %d (%s), want %d (%s); errmsg: %s", \
-                      #expr, rc_, js_strerror(rc_), w_, js_strerror(w_),    \
-                      js_errmsg());                                         \
-    } while (0)
-
-static char *base_dir;
-static char store_path[1024];
-static int64_t fake_now;
-static js_store *S;
-static js_kv *KV; /* bucket "cfg", history 5 */
-
-/* ---- fixture ------------------------------------------------------------ */
-
-static void open_store(void) {
-    js_open_opts o = JS_OPEN_OPTS_INIT;
-    o.sync = JS_SYNC_NONE;
-    o.clock = tu_clock;
-    o.clock_ctx = &fake_now;
-    CHECK_RC(js_open(store_path, &o, &S), 0);
-}
-
-static void setup(void) {
-    static unsigned n;
-    tu_clock_set(&fake_now, T0);
-    snprintf(store_path, sizeof store_path, "%s/kvw-%ld-%u", base_dir,
-             (long)getpid(), n++);
-    open_store();
-    js_kv_config c = JS_KV_CONFIG_INIT;
-    c.bucket = "cfg";
-    c.history = 5;
-    CHECK_RC(js_kv_create(S, &c, &KV), 0);
-}
-
-static void teardown(void) {
-    js_kv_release(KV);
-    KV = NULL;
-    if (S)
-        CHECK_RC(js_close(S), 0);
-    S = NULL;
-}
-
-/* Close the store (real files, the default backend) and open it again. */
-static void reopen(void) {
-    js_kv_release(KV);
-    CHECK_RC(js_close(S), 0);
-    open_store();
-    CHECK_RC(js_kv_open(S, "cfg", &KV), 0);
-}
 
 static int64_t mono_ns(void) {
     struct timespec ts;

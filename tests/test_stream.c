@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "jetstream.h"
+#include "check_rc.h"
 #include "testutil.h"
 
 #define SEC ((int64_t)1000000000)
@@ -24,14 +25,6 @@
 #define T0 ((int64_t)1700000000 * SEC)
 
 /* Fails the test with the library's own words when rc is not want. */
-#define CHECK_RC(expr, want)                                                \
-    do {                                                                    \
-        int rc_ = (expr), w_ = (want);                                      \
-        ck_assert_msg(rc_ == w_, "%s: got %d (%s), want %d (%s); errmsg: %s", \
-                      #expr, rc_, js_strerror(rc_), w_, js_strerror(w_),    \
-                      js_errmsg());                                         \
-    } while (0)
-
 /* The last failure's NATS code and a word its detail must contain. */
 #define CHECK_ERR(nats, word)                                               \
     do {                                                                    \

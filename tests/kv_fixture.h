@@ -1,0 +1,61 @@
+/*
+ * kv_fixture.h - the fixture the KV test programs share: a store on real
+ * files with a fake clock (fake_now, starting at T0) and the bucket "cfg"
+ * with history 5, fresh for every test; reopen() closes and opens both.
+ * The including program sets base_dir before running its suite.
+ */
+#ifndef JS_KV_FIXTURE_H
+#define JS_KV_FIXTURE_H
+
+#include <stdio.h>
+#include <unistd.h>
+
+#include "check_rc.h"
+#include "testutil.h"
+
+#define SEC ((int64_t)1000000000)
+#define T0 ((int64_t)1700000000 * SEC)
+
+static char *base_dir;
+static char store_path[1024];
+static int64_t fake_now;
+static js_store *S;
+static js_kv *KV; /* bucket "cfg", history 5 */
+
+static void open_store(void) {
+    js_open_opts o = JS_OPEN_OPTS_INIT;
+    o.sync = JS_SYNC_NONE;
+    o.clock = tu_clock;
+    o.clock_ctx = &fake_now;
+    CHECK_RC(js_open(store_path, &o, &S), 0);
+}
+
+static void setup(void) {
+    static unsigned n;
+    tu_clock_set(&fake_now, T0);
+    snprintf(store_path, sizeof store_path, "%s/kv-%ld-%u", base_dir,
+             (long)getpid(), n++);
+    open_store();
+    js_kv_config c = JS_KV_CONFIG_INIT;
+    c.bucket = "cfg";
+    c.history = 5;
+    CHECK_RC(js_kv_create(S, &c, &KV), 0);
+}
+
+static void teardown(void) {
+    js_kv_release(KV);
+    KV = NULL;
+    if (S)
+        CHECK_RC(js_close(S), 0);
+    S = NULL;
+}
+
+/* Close the store (real files, the default backend) and open it again. */
+static void reopen(void) {
+    js_kv_release(KV);
+    CHECK_RC(js_close(S), 0);
+    open_store();
+    CHECK_RC(js_kv_open(S, "cfg", &KV), 0);
+}
+
+#endif
