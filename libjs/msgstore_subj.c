@@ -6,10 +6,20 @@
  * return rather than the number of subjects.
  *
  * Both structures always hold exactly the same entries; only the
- * functions here change them.
+ * functions here change them. The tree is intrusive: its leaves are the
+ * hash's entries and it reads their inline subjects, so the subjects are
+ * stored once. That is sound because an entry's subject never changes and
+ * an entry leaves the tree before the hash frees it.
  */
 #include "msgstore_int.h"
 #include "stree.h"
+
+static const char *entry_key(const void *val, size_t *len) {
+    const jsi_sidx_entry *e = val;
+
+    *len = e->len;
+    return e->subj;
+}
 
 jsi_sidx_entry *jsi_ms_subj_upsert(jsi_ms *ms, const char *subj, size_t len,
                                    int *created) {
@@ -32,7 +42,7 @@ void jsi_ms_subj_remove(jsi_ms *ms, jsi_sidx_entry *e) {
 
 int jsi_ms_subj_init(jsi_ms *ms) {
     jsi_sidx *x = jsi_sidx_new();
-    jsi_stree *t = jsi_stree_new();
+    jsi_stree *t = jsi_stree_new(entry_key);
     if (!x || !t) {
         jsi_sidx_free(x);
         jsi_stree_free(t);

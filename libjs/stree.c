@@ -2,16 +2,19 @@
  * stree.c - the ordered subject tree: a byte-wise patricia tree with lazy
  * prefixes.
  *
- * A leaf holds the whole subject and the value. An inner node branches at
- * byte offset pos: every key below it shares the same first pos bytes (its
- * prefix) and the node has at least two entries: an optional term leaf (the
- * key that is exactly the prefix, which sorts first) and children keyed by
- * their byte at pos, kept sorted. A child node's pos is greater than its
- * parent's. Nodes do not store their prefix bytes; rep points at any leaf
- * below the node, whose first pos bytes are the prefix. Lookups therefore
- * compare whole keys once, at the leaf (as in a crit-bit tree).
+ * A leaf is the caller's value; its key is read through the tree's key
+ * function, so a leaf costs no allocation of its own. An inner node
+ * branches at byte offset pos: every key below it shares the same first
+ * pos bytes (its prefix) and the node has at least two entries: an
+ * optional term leaf (the key that is exactly the prefix, which sorts
+ * first) and children keyed by their byte at pos, kept sorted. A child
+ * node's pos is greater than its parent's. Nodes do not store their prefix
+ * bytes; rep is any value below the node, whose key's first pos bytes are
+ * the prefix. Lookups therefore compare whole keys once, at the leaf (as
+ * in a crit-bit tree).
  *
- * Entries are tagged pointers: low bit 1 for a leaf, 0 for a node.
+ * Entries are tagged pointers: low bit 1 for a leaf (the value's address
+ * plus one, hence values are at least 2-byte aligned), 0 for a node.
  */
 #include "stree.h"
 
@@ -20,16 +23,11 @@
 
 typedef uintptr_t sref;
 
-typedef struct sleaf {
-    void *val;
-    uint32_t len;
-    char subj[]; /* len bytes and a NUL */
-} sleaf;
-
 typedef struct snode {
     uint32_t pos;      /* branch byte offset */
     uint16_t n, cap;   /* children used, allocated (<= 256) */
-    sleaf *rep;        /* any leaf below: its first pos bytes are the prefix */
+    void *rep;         /* any value below: its key's first pos bytes are
+                        * the prefix */
     sref term;         /* leaf whose key is exactly the prefix, or 0 */
     uint8_t lab[];     /* cap labels, padded to 8, then cap children: a
                         * lookup reads the header and labels together */
@@ -39,12 +37,13 @@ struct jsi_stree {
     sref root;
     size_t size;
     size_t mem;
+    jsi_stree_key_fn key;
 };
 
 #define IS_LEAF(r) (((r) & 1u) != 0)
-#define LEAF(r) ((sleaf *)((r) & ~(sref)1))
+#define VAL(r) ((void *)((r) & ~(sref)1))
 #define NODE(r) ((snode *)(r))
-#define LEAF_REF(l) ((sref)(l) | 1u)
+#define LEAF_REF(v) ((sref)(v) | 1u)
 
 #define LABPAD(cap) (((size_t)(cap) + 7) & ~(size_t)7)
 #define KIDS(n) ((sref *)(void *)((n)->lab + LABPAD((n)->cap)))
@@ -54,8 +53,6 @@ static uint8_t *labels(const snode *n) { return (uint8_t *)n->lab; }
 static size_t node_bytes(unsigned cap) {
     return sizeof(snode) + LABPAD(cap) + cap * sizeof(sref);
 }
-
-static size_t leaf_bytes(size_t len) { return offsetof(sleaf, subj) + len + 1; }
 
 /* Capacity steps: tight for the small fan-outs that dominate real trees. */
 static unsigned grow_cap(unsigned cap) {
@@ -70,7 +67,15 @@ static unsigned fit_cap(unsigned n) {
     return c;
 }
 
-static sleaf *rep_of(sref r) { return IS_LEAF(r) ? LEAF(r) : NODE(r)->rep; }
+static void *rep_of(sref r) { return IS_LEAF(r) ? VAL(r) : NODE(r)->rep; }
+
+static int key_is(const jsi_stree *t, const void *v, const char *s,
+                  size_t len) {
+    size_t kl;
+    const char *k = t->key(v, &kl);
+
+    return kl == len && memcmp(k, s, len) == 0;
+}
 
 /* First index whose label is >= c. */
 static unsigned lower_bound(const snode *n, uint8_t c) {
@@ -97,11 +102,13 @@ static int find_label(const snode *n, uint8_t c) {
     return i < n->n && labels(n)[i] == c ? (int)i : -1;
 }
 
-jsi_stree *jsi_stree_new(void) {
+jsi_stree *jsi_stree_new(jsi_stree_key_fn key) {
     jsi_stree *t = jsi_calloc(1, sizeof(*t));
 
-    if (t != NULL)
+    if (t != NULL) {
         t->mem = sizeof(*t);
+        t->key = key;
+    }
     return t;
 }
 
@@ -110,22 +117,16 @@ jsi_stree *jsi_stree_new(void) {
 static void free_ref(sref r) {
     snode *stack = NULL;
 
-    if (r != 0 && IS_LEAF(r))
-        jsi_free(LEAF(r));
-    else if (r != 0)
+    if (r != 0 && !IS_LEAF(r))
         stack = NODE(r), stack->rep = NULL;
     while (stack != NULL) {
         snode *n = stack;
 
-        stack = (snode *)(void *)n->rep;
-        if (n->term != 0)
-            jsi_free(LEAF(n->term));
+        stack = n->rep;
         for (unsigned i = 0; i < n->n; i++) {
-            if (IS_LEAF(KIDS(n)[i])) {
-                jsi_free(LEAF(KIDS(n)[i]));
-            } else {
+            if (!IS_LEAF(KIDS(n)[i])) {
                 snode *k = NODE(KIDS(n)[i]);
-                k->rep = (sleaf *)(void *)stack;
+                k->rep = stack;
                 stack = k;
             }
         }
@@ -143,24 +144,6 @@ void jsi_stree_free(jsi_stree *t) {
 size_t jsi_stree_size(const jsi_stree *t) { return t->size; }
 
 size_t jsi_stree_memory(const jsi_stree *t) { return t->mem; }
-
-static sleaf *new_leaf(jsi_stree *t, const char *s, size_t len, void *val) {
-    sleaf *l = jsi_malloc(leaf_bytes(len));
-
-    if (l == NULL)
-        return NULL;
-    l->val = val;
-    l->len = (uint32_t)len;
-    memcpy(l->subj, s, len);
-    l->subj[len] = '\0';
-    t->mem += leaf_bytes(len);
-    return l;
-}
-
-static void free_leaf(jsi_stree *t, sleaf *l) {
-    t->mem -= leaf_bytes(l->len);
-    jsi_free(l);
-}
 
 /* Follow s as far as the tree goes (without checking skipped bytes); the
  * entry reached. Its rep shares with s at least as many leading bytes as
@@ -186,16 +169,12 @@ static sref descend(sref r, const char *s, size_t len) {
 
 void *jsi_stree_find(const jsi_stree *t, const char *s, size_t len) {
     sref r = descend(t->root, s, len);
-    const sleaf *l;
 
-    if (r == 0 || !IS_LEAF(r))
-        return NULL;
-    l = LEAF(r);
-    return l->len == len && memcmp(l->subj, s, len) == 0 ? l->val : NULL;
+    return r != 0 && IS_LEAF(r) && key_is(t, VAL(r), s, len) ? VAL(r) : NULL;
 }
 
 /* Add leaf l as a child labelled c of the node in *slot, growing it. */
-static int add_child(jsi_stree *t, sref *slot, sleaf *l, uint8_t c) {
+static int add_child(jsi_stree *t, sref *slot, sref l, uint8_t c) {
     snode *n = NODE(*slot);
     unsigned i;
 
@@ -214,34 +193,35 @@ static int add_child(jsi_stree *t, sref *slot, sleaf *l, uint8_t c) {
     i = lower_bound(n, c);
     memmove(KIDS(n) + i + 1, KIDS(n) + i, (n->n - i) * sizeof(sref));
     memmove(labels(n) + i + 1, labels(n) + i, n->n - i);
-    KIDS(n)[i] = LEAF_REF(l);
+    KIDS(n)[i] = l;
     labels(n)[i] = c;
     n->n++;
     return 0;
 }
 
-/* Replace the entry in *slot (whose keys all differ from l's at byte L, or
- * end there) with a new node at pos L holding it and l. */
-static int split(jsi_stree *t, sref *slot, sleaf *l, size_t L) {
+/* Replace the entry in *slot (whose keys all differ from s's at byte L, or
+ * end there) with a new node at pos L holding it and val, whose key is s. */
+static int split(jsi_stree *t, sref *slot, void *val, const char *s,
+                 size_t len, size_t L) {
     snode *n = jsi_malloc(node_bytes(2));
-    sref old = *slot, nl = LEAF_REF(l);
-    const sleaf *orep = rep_of(old);
+    sref old = *slot, nl = LEAF_REF(val);
+    size_t olen;
+    const char *okey = t->key(rep_of(old), &olen);
 
     if (n == NULL)
         return JS_ENOMEM;
     t->mem += node_bytes(2);
     n->pos = (uint32_t)L;
     n->cap = 2;
-    n->rep = l;
-    if (l->len == L || orep->len == L) {
-        int lterm = l->len == L;
-        sref kid = lterm ? old : nl;
+    n->rep = val;
+    if (len == L || olen == L) {
+        int lterm = len == L;
         n->term = lterm ? nl : old;
         n->n = 1;
-        KIDS(n)[0] = kid;
-        labels(n)[0] = (uint8_t)rep_of(kid)->subj[L];
+        KIDS(n)[0] = lterm ? old : nl;
+        labels(n)[0] = (uint8_t)(lterm ? okey[L] : s[L]);
     } else {
-        uint8_t a = (uint8_t)orep->subj[L], b = (uint8_t)l->subj[L];
+        uint8_t a = (uint8_t)okey[L], b = (uint8_t)s[L];
         n->term = 0;
         n->n = 2;
         KIDS(n)[a < b ? 0 : 1] = old;
@@ -253,60 +233,86 @@ static int split(jsi_stree *t, sref *slot, sleaf *l, size_t L) {
     return 0;
 }
 
-int jsi_stree_insert(jsi_stree *t, const char *s, size_t len, void *val,
-                     void **old) {
-    sref r, *slot;
-    sleaf *rep, *l;
-    size_t L = 0, m;
-    int rc;
+/* Walk s's path from the root and point every rep on it that is `from` at
+ * `to` instead: a value that leaves the tree, or is replaced, may be freed
+ * by the caller, so no node may keep reading its key. Returns the slot the
+ * path ends in: s's leaf if s is in the tree. */
+static sref *repoint(jsi_stree *t, const char *s, size_t len,
+                     const void *from, void *to) {
+    sref *slot = &t->root;
 
-    if (old != NULL)
-        *old = NULL;
-    if (len == 0 || len > JS_MAX_SUBJECT_LEN)
-        return JS_EINVAL;
-    if (t->root == 0) {
-        if ((l = new_leaf(t, s, len, val)) == NULL)
-            return JS_ENOMEM;
-        t->root = LEAF_REF(l);
-        t->size = 1;
-        return 0;
+    while (*slot != 0 && !IS_LEAF(*slot)) {
+        snode *n = NODE(*slot);
+        int i;
+
+        if (n->rep == from)
+            n->rep = to;
+        if (n->pos == len)
+            slot = &n->term;
+        else if (n->pos > len || (i = find_label(n, (uint8_t)s[n->pos])) < 0)
+            break;
+        else
+            slot = &KIDS(n)[i];
     }
-    r = descend(t->root, s, len);
-    rep = rep_of(r);
-    m = len < rep->len ? len : rep->len;
-    while (L < m && s[L] == rep->subj[L])
-        L++;
-    if (L == len && L == rep->len) {
-        if (old != NULL)
-            *old = rep->val;
-        rep->val = val;
-        return 0;
-    }
-    /* The new key leaves the tree at byte L: below the last node with
-     * pos < L, whose child for s[pos] must exist. */
-    slot = &t->root;
+    return slot;
+}
+
+/* Values are leaves in place, so they must leave the tag bit free, and
+ * their key is what the tree will compare from now on. */
+static int value_ok(const jsi_stree *t, const void *val, const char *s,
+                    size_t len) {
+    return val != NULL && ((uintptr_t)val & 1u) == 0 && key_is(t, val, s, len);
+}
+
+/* Hang the leaf val (key s, new to the tree) where its key leaves the
+ * tree at byte L: below the last node with pos < L, whose child for
+ * s[pos] must exist. */
+static int attach(jsi_stree *t, void *val, const char *s, size_t len,
+                  size_t L) {
+    sref *slot = &t->root;
+
     while (!IS_LEAF(*slot) && NODE(*slot)->pos < L) {
         snode *n = NODE(*slot);
         slot = &KIDS(n)[find_label(n, (uint8_t)s[n->pos])];
     }
-    if ((l = new_leaf(t, s, len, val)) == NULL)
-        return JS_ENOMEM;
-    if (!IS_LEAF(*slot) && NODE(*slot)->pos == L) {
-        if (L == len) {
-            NODE(*slot)->term = LEAF_REF(l);
-            rc = 0;
-        } else {
-            rc = add_child(t, slot, l, (uint8_t)s[L]);
-        }
-    } else {
-        rc = split(t, slot, l, L);
-    }
-    if (rc != 0) {
-        free_leaf(t, l);
-        return rc;
-    }
-    t->size++;
+    if (IS_LEAF(*slot) || NODE(*slot)->pos != L)
+        return split(t, slot, val, s, len, L);
+    if (L < len)
+        return add_child(t, slot, LEAF_REF(val), (uint8_t)s[L]);
+    NODE(*slot)->term = LEAF_REF(val);
     return 0;
+}
+
+int jsi_stree_insert(jsi_stree *t, const char *s, size_t len, void *val,
+                     void **old) {
+    void *rep;
+    const char *rk;
+    size_t L = 0, m, rlen;
+    int rc;
+
+    if (old != NULL)
+        *old = NULL;
+    if (len == 0 || len > JS_MAX_SUBJECT_LEN || !value_ok(t, val, s, len))
+        return JS_EINVAL;
+    if (t->root == 0) {
+        t->root = LEAF_REF(val);
+        t->size = 1;
+        return 0;
+    }
+    rep = rep_of(descend(t->root, s, len));
+    rk = t->key(rep, &rlen);
+    m = len < rlen ? len : rlen;
+    while (L < m && s[L] == rk[L])
+        L++;
+    if (L == len && L == rlen) { /* descend() reached s's own leaf */
+        *repoint(t, s, len, rep, val) = LEAF_REF(val);
+        if (old != NULL)
+            *old = rep;
+        return 0;
+    }
+    if ((rc = attach(t, val, s, len, L)) == 0)
+        t->size++;
+    return rc;
 }
 
 /* Shrink n (in *slot) after a removal, if that saves memory. A failed
@@ -329,9 +335,9 @@ static void maybe_shrink(jsi_stree *t, sref *slot) {
 }
 
 /* Take the entry in *slot out of its parent node (in *pslot); collapse
- * the parent into its last entry if it has one left. Returns a leaf still
+ * the parent into its last entry if it has one left. Returns a value still
  * in the parent's former subtree. */
-static sleaf *unlink_entry(jsi_stree *t, sref *pslot, sref *slot) {
+static void *unlink_entry(jsi_stree *t, sref *pslot, sref *slot) {
     snode *p = NODE(*pslot);
     sref rest;
 
@@ -354,11 +360,13 @@ static sleaf *unlink_entry(jsi_stree *t, sref *pslot, sref *slot) {
     return rep_of(rest);
 }
 
-void *jsi_stree_remove(jsi_stree *t, const char *s, size_t len) {
-    sref *pslot = NULL, *slot = &t->root, r;
-    sleaf *victim, *repl = NULL;
-    void *val;
+/* The slot of s's leaf, and in *pslot its parent's (NULL at the root);
+ * NULL if s is not in the tree. */
+static sref *find_slot(jsi_stree *t, const char *s, size_t len,
+                       sref **pslot) {
+    sref *slot = &t->root;
 
+    *pslot = NULL;
     while (*slot != 0 && !IS_LEAF(*slot)) {
         snode *n = NODE(*slot);
         sref *next = NULL;
@@ -372,34 +380,29 @@ void *jsi_stree_remove(jsi_stree *t, const char *s, size_t len) {
         }
         if (next == NULL)
             return NULL;
-        pslot = slot;
+        *pslot = slot;
         slot = next;
     }
-    if (*slot == 0)
-        return NULL;
-    victim = LEAF(*slot);
-    if (victim->len != len || memcmp(victim->subj, s, len) != 0)
-        return NULL;
-    if (pslot == NULL)
-        t->root = 0;
-    else
-        repl = unlink_entry(t, pslot, slot);
-    /* Every node whose rep was the victim is an ancestor of it, and the
-     * victim's former siblings lie under all of them. */
-    for (r = t->root; repl != NULL && r != 0 && !IS_LEAF(r);) {
-        snode *n = NODE(r);
-        int i;
+    return *slot != 0 && key_is(t, VAL(*slot), s, len) ? slot : NULL;
+}
 
-        if (n->rep == victim)
-            n->rep = repl;
-        if (n->pos >= len || (i = find_label(n, (uint8_t)s[n->pos])) < 0)
-            break;
-        r = KIDS(n)[i];
+void *jsi_stree_remove(jsi_stree *t, const char *s, size_t len) {
+    sref *pslot, *slot = find_slot(t, s, len, &pslot);
+    void *victim;
+
+    if (slot == NULL)
+        return NULL;
+    victim = VAL(*slot);
+    if (pslot == NULL) {
+        t->root = 0;
+    } else {
+        /* Every node whose rep was the victim is an ancestor of it, and
+         * the victim's former siblings lie under all of them. */
+        void *repl = unlink_entry(t, pslot, slot);
+        repoint(t, s, len, victim, repl);
     }
-    val = victim->val;
-    free_leaf(t, victim);
     t->size--;
-    return val;
+    return victim;
 }
 
 /* ---- ordered, filtered walk ------------------------------------------- */
@@ -458,13 +461,13 @@ typedef struct bound {
     int beyond;
 } bound;
 
-static int leaf_passes(const sleaf *l, const bound *B) {
-    size_t m = l->len < B->len ? l->len : B->len;
-    int c = memcmp(l->subj, B->b, m);
+static int leaf_passes(const char *k, size_t kl, const bound *B) {
+    size_t m = kl < B->len ? kl : B->len;
+    int c = memcmp(k, B->b, m);
 
     if (c != 0)
         return c > 0;
-    return !B->beyond && l->len > B->len;
+    return !B->beyond && kl > B->len;
 }
 
 enum { NB_SKIP, NB_FREE, NB_TERM, NB_LABEL };
@@ -473,9 +476,10 @@ enum { NB_SKIP, NB_FREE, NB_TERM, NB_LABEL };
  * term (the prefix equals b), or also compare child labels with b[pos].
  * The first known bytes of its prefix are known to equal b's; when that
  * covers the prefix, rep (a likely cache miss) is not read. */
-static int node_vs_bound(const snode *n, const bound *B, size_t known) {
-    size_t q = n->pos, m = q < B->len ? q : B->len;
-    int c = known >= m ? 0 : memcmp(n->rep->subj + known, B->b + known, m - known);
+static int node_vs_bound(const snode *n, const bound *B, size_t known,
+                         jsi_stree_key_fn key) {
+    size_t q = n->pos, m = q < B->len ? q : B->len, kl;
+    int c = known >= m ? 0 : memcmp(key(n->rep, &kl) + known, B->b + known, m - known);
 
     if (c != 0)
         return c < 0 ? NB_SKIP : NB_FREE;
@@ -500,6 +504,7 @@ typedef struct frame {
 
 /* The walk state of one jsi_stree_next call. */
 typedef struct walk {
+    jsi_stree_key_fn key;
     const char *f;
     size_t flen;
     bound B;
@@ -512,12 +517,13 @@ typedef struct walk {
  * it can be skipped. */
 static void push_node(walk *w, const snode *n, int nb, int all, size_t known) {
     int req = REQ_ANY;
+    size_t kl;
     frame *f;
 
-    if (nb != NB_FREE && (nb = node_vs_bound(n, &w->B, known)) == NB_SKIP)
+    if (nb != NB_FREE && (nb = node_vs_bound(n, &w->B, known, w->key)) == NB_SKIP)
         return;
     if (!all) {
-        int pf = prefix_check(w->f, w->flen, n->rep->subj, n->pos, &req);
+        int pf = prefix_check(w->f, w->flen, w->key(n->rep, &kl), n->pos, &req);
         if (pf == PF_NONE)
             return;
         if (pf == PF_ALL) {
@@ -587,12 +593,33 @@ static sref step(walk *w, int *nb, int *all, size_t *known) {
     return 0;
 }
 
+/* Leaf r's value if it passes the bound (unless nb says it is free) and
+ * the filter (unless all), with its key in *subj, *len; else NULL. */
+static void *leaf_hit(const walk *w, sref r, int nb, int all,
+                      const char **subj, size_t *len) {
+    size_t kl;
+    const char *k = w->key(VAL(r), &kl);
+
+    if (nb != NB_FREE && !leaf_passes(k, kl, &w->B))
+        return NULL;
+    if (!all && !jsi_subject_match(w->f, w->flen, k, kl))
+        return NULL;
+    if (subj != NULL)
+        *subj = k;
+    if (len != NULL)
+        *len = kl;
+    return VAL(r);
+}
+
 void *jsi_stree_next(const jsi_stree *t, const char *filter, const char *after,
                      size_t after_len, const char **subj, size_t *len) {
     walk w;
     int any;
     const snode *last = NULL;
+    size_t klen;
+    void *v;
 
+    w.key = t->key;
     w.f = filter;
     w.flen = filter != NULL ? strlen(filter) : 0;
     any = filter == NULL || (w.flen == 1 && filter[0] == '>');
@@ -611,15 +638,8 @@ void *jsi_stree_next(const jsi_stree *t, const char *filter, const char *after,
         w.dropped = 0;
         for (;;) {
             if (r != 0 && IS_LEAF(r)) {
-                const sleaf *l = LEAF(r);
-                if ((nb == NB_FREE || leaf_passes(l, &w.B)) &&
-                    (all || jsi_subject_match(filter, w.flen, l->subj, l->len))) {
-                    if (subj != NULL)
-                        *subj = l->subj;
-                    if (len != NULL)
-                        *len = l->len;
-                    return l->val;
-                }
+                if ((v = leaf_hit(&w, r, nb, all, subj, len)) != NULL)
+                    return v;
             } else if (r != 0) {
                 push_node(&w, NODE(r), nb, all, known);
             }
@@ -633,7 +653,7 @@ void *jsi_stree_next(const jsi_stree *t, const char *filter, const char *after,
             return NULL;
         /* Frames above the stack's depth were dropped: continue from the
          * root past everything under the last finished node. */
-        w.B.b = last->rep->subj;
+        w.B.b = t->key(last->rep, &klen);
         w.B.len = last->pos;
         w.B.beyond = 1;
     }
@@ -671,9 +691,9 @@ int jsi_stree_iter_next(jsi_stree_iter *it, const jsi_stree *t,
 
 static int each_ref(sref r, int (*fn)(void *, void *), void *ctx) {
     if (IS_LEAF(r))
-        return fn(LEAF(r)->val, ctx);
+        return fn(VAL(r), ctx);
     const snode *n = NODE(r);
-    int rc = n->term ? fn(LEAF(n->term)->val, ctx) : 0;
+    int rc = n->term ? fn(VAL(n->term), ctx) : 0;
     for (unsigned i = 0; rc == 0 && i < n->n; i++)
         rc = each_ref(KIDS(n)[i], fn, ctx);
     return rc;
@@ -694,8 +714,10 @@ void jsi_stree_iter_free(jsi_stree_iter *it) {
 /* ---- invariant check (tests) ------------------------------------------ */
 
 typedef struct check_acc {
+    const jsi_stree *t;
     size_t leaves, mem;
-    const sleaf *prev; /* the previous leaf in order */
+    const char *prev; /* the previous leaf's key in order, and its length */
+    size_t prevlen;
 } check_acc;
 
 #define CHECK(c)                  \
@@ -704,52 +726,75 @@ typedef struct check_acc {
             return -__LINE__;     \
     } while (0)
 
-/* Check the subtree r, all of whose keys start with pre[0..plen). */
-static int check_ref(sref r, const char *pre, size_t plen, check_acc *a) {
-    const snode *n;
+static int check_ref(sref r, const char *pre, size_t plen, check_acc *a);
+
+/* Check leaf r, whose key starts with pre[0..plen) and follows a->prev. */
+static int check_leaf(sref r, const char *pre, size_t plen, check_acc *a) {
+    size_t kl;
+    const char *k = a->t->key(VAL(r), &kl);
+
+    CHECK(VAL(r) != NULL && k != NULL);
+    CHECK(kl > 0 && kl <= JS_MAX_SUBJECT_LEN);
+    CHECK(kl >= plen && memcmp(k, pre, plen) == 0);
+    if (a->prev != NULL) {
+        size_t m = a->prevlen < kl ? a->prevlen : kl;
+        int c = memcmp(a->prev, k, m);
+        CHECK(c < 0 || (c == 0 && a->prevlen < kl));
+    }
+    a->prev = k;
+    a->prevlen = kl;
+    a->leaves++;
+    return 0;
+}
+
+/* Check the entries of node n, whose prefix is pre[0..n->pos). */
+static int check_entries(const snode *n, const char *pre, check_acc *a) {
     int rc;
 
-    if (IS_LEAF(r)) {
-        const sleaf *l = LEAF(r);
-        CHECK(l->len >= plen && memcmp(l->subj, pre, plen) == 0);
-        CHECK(l->len > 0 && l->subj[l->len] == '\0');
-        if (a->prev != NULL) {
-            size_t m = a->prev->len < l->len ? a->prev->len : l->len;
-            int c = memcmp(a->prev->subj, l->subj, m);
-            CHECK(c < 0 || (c == 0 && a->prev->len < l->len));
-        }
-        a->prev = l;
-        a->leaves++;
-        a->mem += leaf_bytes(l->len);
-        return 0;
-    }
-    n = NODE(r);
-    a->mem += node_bytes(n->cap);
-    CHECK(n->pos >= plen && n->rep != NULL && n->rep->len >= n->pos);
-    CHECK(memcmp(n->rep->subj, pre, plen) == 0);
-    CHECK(n->n <= n->cap && n->cap >= 2 && n->n + (n->term != 0) >= 2);
-    CHECK(n->cap == fit_cap(n->cap));
-    pre = n->rep->subj; /* the node's own prefix */
     if (n->term != 0) {
-        CHECK(IS_LEAF(n->term) && LEAF(n->term)->len == n->pos);
-        if ((rc = check_ref(n->term, pre, n->pos, a)) != 0)
+        size_t tl;
+        CHECK(IS_LEAF(n->term));
+        CHECK(a->t->key(VAL(n->term), &tl) != NULL && tl == n->pos);
+        if ((rc = check_leaf(n->term, pre, n->pos, a)) != 0)
             return rc;
     }
     for (unsigned i = 0; i < n->n; i++) {
-        const sleaf *rl = rep_of(KIDS(n)[i]);
+        size_t rl;
+        const char *rk = a->t->key(rep_of(KIDS(n)[i]), &rl);
         CHECK(i == 0 || labels(n)[i - 1] < labels(n)[i]);
-        CHECK(rl->len > n->pos && (uint8_t)rl->subj[n->pos] == labels(n)[i]);
+        CHECK(rl > n->pos && (uint8_t)rk[n->pos] == labels(n)[i]);
         CHECK(IS_LEAF(KIDS(n)[i]) || NODE(KIDS(n)[i])->pos > n->pos);
         if ((rc = check_ref(KIDS(n)[i], pre, n->pos, a)) != 0)
             return rc;
     }
+    return 0;
+}
+
+/* Check the subtree r, all of whose keys start with pre[0..plen). */
+static int check_ref(sref r, const char *pre, size_t plen, check_acc *a) {
+    const snode *n;
+    const char *rk;
+    size_t rl;
+    int rc;
+
+    if (IS_LEAF(r))
+        return check_leaf(r, pre, plen, a);
+    n = NODE(r);
+    a->mem += node_bytes(n->cap);
+    CHECK(n->rep != NULL && ((uintptr_t)n->rep & 1u) == 0);
+    rk = a->t->key(n->rep, &rl);
+    CHECK(n->pos >= plen && rl >= n->pos && memcmp(rk, pre, plen) == 0);
+    CHECK(n->n <= n->cap && n->cap >= 2 && n->n + (n->term != 0) >= 2);
+    CHECK(n->cap == fit_cap(n->cap));
+    if ((rc = check_entries(n, rk, a)) != 0) /* rk: the node's own prefix */
+        return rc;
     /* rep lies below: it shares the prefix and its label exists. */
-    CHECK(descend(r, n->rep->subj, n->rep->len) == LEAF_REF(n->rep));
+    CHECK(descend(r, rk, rl) == LEAF_REF(n->rep));
     return 0;
 }
 
 int jsi_stree_check(const jsi_stree *t) {
-    check_acc a = {0, sizeof(*t), NULL};
+    check_acc a = {t, 0, sizeof(*t), NULL, 0};
     int rc;
 
     if (t->root != 0 && (rc = check_ref(t->root, "", 0, &a)) != 0)

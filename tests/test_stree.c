@@ -3,6 +3,10 @@
  * random inserts, removes and finds over several subject shapes, ordered
  * and filtered walks, walks resumed across changes, allocation failure at
  * every point. `test_stree bench [n]` runs the benchmark instead.
+ *
+ * The tree is intrusive, so each value is a small struct holding its key.
+ * Tests free a value as soon as it leaves the tree (replaced or removed),
+ * so under the sanitizers a tree still reading it fails loudly.
  */
 #include <check.h>
 #if defined(__GLIBC__)
@@ -34,6 +38,53 @@ static uint64_t rng(void) {
 }
 
 static unsigned rnd(unsigned n) { return (unsigned)(rng() % n); }
+
+/* ---- values: a struct holding its key -------------------------------------- */
+
+typedef struct tval {
+    size_t len;
+    char s[]; /* len bytes and a NUL */
+} tval;
+
+static const char *tval_key(const void *v, size_t *len) {
+    const tval *x = v;
+
+    *len = x->len;
+    return x->s;
+}
+
+static void *mkval(const char *s, size_t len) {
+    tval *x = malloc(sizeof(tval) + len + 1);
+
+    REQUIRE(x != NULL);
+    x->len = len;
+    memcpy(x->s, s, len);
+    x->s[len] = '\0';
+    return x;
+}
+
+static jsi_stree *new_tree(void) { return jsi_stree_new(tval_key); }
+
+static int free_val(void *v, void *ctx) {
+    free(v);
+    return 0;
+}
+
+/* Free the tree and every value still in it. */
+static void free_tree(jsi_stree *t) {
+    if (t != NULL)
+        jsi_stree_each(t, free_val, NULL);
+    jsi_stree_free(t);
+}
+
+/* Insert a fresh value for s; the one it replaces is freed. */
+static void *put(jsi_stree *t, const char *s, size_t len) {
+    void *v = mkval(s, len), *old = NULL;
+
+    REQUIRE(jsi_stree_insert(t, s, len, v, &old) == 0);
+    free(old);
+    return v;
+}
 
 /* ---- the model: a sorted array of (subject, value) ------------------------ */
 
@@ -200,7 +251,7 @@ static void check_walk(const jsi_stree *t, const model *m, const char *filter) {
         v = jsi_stree_next(t, filter, last, lastlen, &s, &len);
         REQUIRE(v == m->k[i].val);
         REQUIRE(len == m->k[i].len && memcmp(s, m->k[i].s, len) == 0);
-        REQUIRE(s[len] == '\0');
+        REQUIRE(s == ((tval *)v)->s && s[len] == '\0'); /* the value's own key */
         last = m->k[i].s;
         lastlen = m->k[i].len;
     }
@@ -241,7 +292,7 @@ static void check_all(const jsi_stree *t, model *m, int shape) {
 /* ---- basic behaviour ------------------------------------------------------- */
 
 START_TEST(empty_tree_finds_nothing) {
-    jsi_stree *t = jsi_stree_new();
+    jsi_stree *t = new_tree();
 
     ck_assert_ptr_nonnull(t);
     ck_assert_uint_eq(jsi_stree_size(t), 0);
@@ -256,64 +307,129 @@ START_TEST(empty_tree_finds_nothing) {
 END_TEST
 
 START_TEST(insert_replaces_and_returns_old_value) {
-    jsi_stree *t = jsi_stree_new();
-    int a, b;
-    void *old = &a;
+    jsi_stree *t = new_tree();
+    size_t mem = jsi_stree_memory(t);
+    void *a = mkval("x.y", 3), *b = mkval("x.y", 3), *old = a;
 
-    ck_assert_int_eq(jsi_stree_insert(t, "x.y", 3, &a, &old), 0);
+    ck_assert_int_eq(jsi_stree_insert(t, "x.y", 3, a, &old), 0);
     ck_assert_ptr_null(old);
-    ck_assert_int_eq(jsi_stree_insert(t, "x.y", 3, &b, &old), 0);
-    ck_assert_ptr_eq(old, &a);
+    ck_assert_int_eq(jsi_stree_insert(t, "x.y", 3, b, &old), 0);
+    ck_assert_ptr_eq(old, a);
     ck_assert_uint_eq(jsi_stree_size(t), 1);
-    ck_assert_ptr_eq(jsi_stree_find(t, "x.y", 3), &b);
-    ck_assert_ptr_eq(jsi_stree_remove(t, "x.y", 3), &b);
+    ck_assert_ptr_eq(jsi_stree_find(t, "x.y", 3), b);
+    ck_assert_ptr_eq(jsi_stree_remove(t, "x.y", 3), b);
     ck_assert_uint_eq(jsi_stree_size(t), 0);
-    ck_assert_uint_eq(jsi_stree_memory(t), jsi_stree_memory(t));
+    ck_assert_uint_eq(jsi_stree_memory(t), mem);
     jsi_stree_free(t);
+    free(a);
+    free(b);
+}
+END_TEST
+
+/* A replaced value may be a rep of nodes above it: once replaced and freed
+ * it must not be read again (the sanitizers and check() would see it). */
+START_TEST(replaced_value_is_no_longer_referenced) {
+    static const char *keys[] = {"a.b", "a.b.c", "a.bc", "a.b.d", "b"};
+    jsi_stree *t = new_tree();
+    void *v[5];
+
+    for (int i = 0; i < 5; i++)
+        v[i] = put(t, keys[i], strlen(keys[i]));
+    for (int i = 4; i >= 0; i--) {
+        void *w = put(t, keys[i], strlen(keys[i])); /* frees v[i] */
+        ck_assert_ptr_ne(w, v[i]);
+        ck_assert_int_eq(jsi_stree_check(t), 0);
+        ck_assert_ptr_eq(jsi_stree_find(t, keys[i], strlen(keys[i])), w);
+    }
+    ck_assert_ptr_nonnull(jsi_stree_next(t, "a.b.>", "a.b.c", 5, NULL, NULL));
+    ck_assert_uint_eq(jsi_stree_size(t), 5);
+    free_tree(t);
 }
 END_TEST
 
 START_TEST(insert_rejects_empty_and_oversized_subjects) {
-    jsi_stree *t = jsi_stree_new();
+    jsi_stree *t = new_tree();
     static char big[JS_MAX_SUBJECT_LEN + 2];
-    int a;
+    void *empty = mkval("", 0), *over, *a;
 
     memset(big, 'a', sizeof(big) - 1);
-    ck_assert_int_eq(jsi_stree_insert(t, "", 0, &a, NULL), JS_EINVAL);
-    ck_assert_int_eq(jsi_stree_insert(t, big, JS_MAX_SUBJECT_LEN + 1, &a, NULL),
+    over = mkval(big, JS_MAX_SUBJECT_LEN + 1);
+    a = mkval(big, JS_MAX_SUBJECT_LEN);
+    ck_assert_int_eq(jsi_stree_insert(t, "", 0, empty, NULL), JS_EINVAL);
+    ck_assert_int_eq(jsi_stree_insert(t, big, JS_MAX_SUBJECT_LEN + 1, over, NULL),
                      JS_EINVAL);
-    ck_assert_int_eq(jsi_stree_insert(t, big, JS_MAX_SUBJECT_LEN, &a, NULL), 0);
-    ck_assert_ptr_eq(jsi_stree_find(t, big, JS_MAX_SUBJECT_LEN), &a);
+    ck_assert_int_eq(jsi_stree_insert(t, big, JS_MAX_SUBJECT_LEN, a, NULL), 0);
+    ck_assert_ptr_eq(jsi_stree_find(t, big, JS_MAX_SUBJECT_LEN), a);
     ck_assert_uint_eq(jsi_stree_size(t), 1);
-    jsi_stree_free(t);
+    free_tree(t);
+    free(empty);
+    free(over);
+}
+END_TEST
+
+/* A leaf is the value pointer tagged in its low bit, so NULL and odd
+ * values cannot be stored; nor can a value whose key differs from the
+ * subject given. Each is refused and the tree is left as it was. */
+START_TEST(insert_rejects_null_odd_and_mismatched_values) {
+    jsi_stree *t = new_tree();
+    char *raw = malloc(sizeof(tval) + 8);
+    void *odd = raw + 1, *a = mkval("a.b", 3), *old = a;
+    size_t mem;
+
+    ck_assert_ptr_nonnull(raw);
+    ck_assert_int_eq(jsi_stree_insert(t, "a.b", 3, odd, &old), JS_EINVAL);
+    ck_assert_ptr_null(old);
+    ck_assert_int_eq(jsi_stree_insert(t, "a.b", 3, NULL, NULL), JS_EINVAL);
+    ck_assert_int_eq(jsi_stree_insert(t, "a.c", 3, a, NULL), JS_EINVAL);
+    ck_assert_int_eq(jsi_stree_insert(t, "a.bc", 4, a, NULL), JS_EINVAL);
+    ck_assert_int_eq(jsi_stree_insert(t, "a", 1, a, NULL), JS_EINVAL);
+    ck_assert_uint_eq(jsi_stree_size(t), 0);
+    put(t, "a.bc", 4);
+    ck_assert_int_eq(jsi_stree_insert(t, "a.b", 3, a, NULL), 0);
+    mem = jsi_stree_memory(t);
+    /* refused as a replacement too, and as a new key beside others */
+    ck_assert_int_eq(jsi_stree_insert(t, "a.b", 3, odd, &old), JS_EINVAL);
+    ck_assert_ptr_null(old);
+    ck_assert_int_eq(jsi_stree_insert(t, "a.c", 3, (char *)a + 1, NULL), JS_EINVAL);
+    ck_assert_ptr_eq(jsi_stree_find(t, "a.b", 3), a);
+    ck_assert_ptr_null(jsi_stree_find(t, "a.c", 3));
+    ck_assert_uint_eq(jsi_stree_size(t), 2);
+    ck_assert_uint_eq(jsi_stree_memory(t), mem);
+    ck_assert_int_eq(jsi_stree_check(t), 0);
+    free_tree(t);
+    free(raw);
 }
 END_TEST
 
 START_TEST(keys_that_are_byte_prefixes_sort_before_their_extensions) {
     static const char *in[] = {"a.bc", "a.b.c", "a.b", "a", "a.b.c.d", "ab", "a.b0"};
     static const char *want[] = {"a", "a.b", "a.b.c", "a.b.c.d", "a.b0", "a.bc", "ab"};
-    jsi_stree *t = jsi_stree_new();
+    jsi_stree *t = new_tree();
+    void *v[7];
     const char *s = NULL;
     size_t len = 0;
 
-    for (size_t i = 0; i < 7; i++)
-        ck_assert_int_eq(jsi_stree_insert(t, in[i], strlen(in[i]), (void *)in[i], NULL), 0);
+    for (size_t i = 0; i < 7; i++) {
+        v[i] = mkval(in[i], strlen(in[i]));
+        ck_assert_int_eq(jsi_stree_insert(t, in[i], strlen(in[i]), v[i], NULL), 0);
+    }
     for (size_t i = 0; i < 7; i++) {
         ck_assert_ptr_nonnull(jsi_stree_next(t, NULL, s, len, &s, &len));
         ck_assert_str_eq(s, want[i]);
     }
     ck_assert_ptr_null(jsi_stree_next(t, NULL, s, len, &s, &len));
-    ck_assert_ptr_eq(jsi_stree_next(t, "a.b", NULL, 0, &s, &len), in[2]);
-    ck_assert_ptr_eq(jsi_stree_next(t, "a.*", "a.b", 3, &s, &len), in[6]);
-    ck_assert_ptr_eq(jsi_stree_next(t, "a.b.>", NULL, 0, &s, &len), in[1]);
-    ck_assert_ptr_eq(jsi_stree_next(t, "a.b.>", "a.b.c", 5, &s, &len), in[4]);
+    ck_assert_ptr_eq(jsi_stree_next(t, "a.b", NULL, 0, &s, &len), v[2]);
+    ck_assert_ptr_eq(jsi_stree_next(t, "a.*", "a.b", 3, &s, &len), v[6]);
+    ck_assert_ptr_eq(jsi_stree_next(t, "a.b.>", NULL, 0, &s, &len), v[1]);
+    ck_assert_ptr_eq(jsi_stree_next(t, "a.b.>", "a.b.c", 5, &s, &len), v[4]);
     ck_assert_ptr_null(jsi_stree_next(t, "a.b.>", "a.b.c.d", 7, &s, &len));
     ck_assert_ptr_null(jsi_stree_next(t, "a..b", NULL, 0, &s, &len)); /* invalid */
-    ck_assert_ptr_eq(jsi_stree_remove(t, "a.b", 3), in[2]);
+    ck_assert_ptr_eq(jsi_stree_remove(t, "a.b", 3), v[2]);
+    free(v[2]);
     ck_assert_ptr_null(jsi_stree_find(t, "a.b", 3));
-    ck_assert_ptr_eq(jsi_stree_find(t, "a.b.c", 5), in[1]);
+    ck_assert_ptr_eq(jsi_stree_find(t, "a.b.c", 5), v[1]);
     ck_assert_int_eq(jsi_stree_check(t), 0);
-    jsi_stree_free(t);
+    free_tree(t);
 }
 END_TEST
 
@@ -321,10 +437,9 @@ END_TEST
 
 START_TEST(random_operations_agree_with_sorted_model) {
     int shape = _i;
-    jsi_stree *t = jsi_stree_new();
+    jsi_stree *t = new_tree();
     model m = {0};
     char b[8192];
-    uintptr_t nextval = 1;
 
     rng_state = 1000 + (uint64_t)shape;
     for (int op = 1; op <= 12000; op++) {
@@ -332,16 +447,18 @@ START_TEST(random_operations_agree_with_sorted_model) {
         unsigned what = rnd(10);
 
         if (what < 5) {
-            void *old = NULL, *v = (void *)(nextval++ * 8);
+            void *old = NULL, *v = mkval(b, len);
             mkey *k = m_find(&m, b, len);
             void *want = k ? k->val : NULL;
             REQUIRE(jsi_stree_insert(t, b, len, v, &old) == 0);
             REQUIRE(old == want);
+            free(old);
             m_insert(&m, b, len, v);
         } else if (what < 8) {
             mkey *k = m_find(&m, b, len);
             void *want = k ? k->val : NULL;
             REQUIRE(jsi_stree_remove(t, b, len) == want);
+            free(want);
             m_remove(&m, b, len);
         } else {
             mkey *k = m_find(&m, b, len);
@@ -355,6 +472,7 @@ START_TEST(random_operations_agree_with_sorted_model) {
     while (m.n > 0) {
         mkey *k = &m.k[rnd((unsigned)m.n)];
         REQUIRE(jsi_stree_remove(t, k->s, k->len) == k->val);
+        free(k->val);
         m_remove(&m, k->s, k->len);
         if (m.n % 97 == 0)
             REQUIRE(jsi_stree_check(t) == 0);
@@ -371,28 +489,27 @@ END_TEST
 START_TEST(walk_past_a_subtree_deeper_than_the_stack_continues) {
     static const char *extra[] = {"b", "a.a.a.a.a.a.a.a.a.a.b", "a.b.c", "c.d",
                                   "a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.c"};
-    jsi_stree *t = jsi_stree_new();
+    jsi_stree *t = new_tree();
     model m = {0};
     char b[8192];
+    void *ex[5];
     size_t n = 0;
 
     rng_state = 99;
     for (int k = 1; k <= 220; k++) {
         n += (size_t)sprintf(b + n, "%sa", n ? "." : "");
-        REQUIRE(jsi_stree_insert(t, b, n, (void *)(uintptr_t)(8 * k), NULL) == 0);
-        m_insert(&m, b, n, (void *)(uintptr_t)(8 * k));
+        m_insert(&m, b, n, put(t, b, n));
     }
     for (int i = 0; i < 5; i++) {
-        void *v = (void *)(uintptr_t)(8 * (1000 + i));
-        REQUIRE(jsi_stree_insert(t, extra[i], strlen(extra[i]), v, NULL) == 0);
-        m_insert(&m, extra[i], strlen(extra[i]), v);
+        ex[i] = put(t, extra[i], strlen(extra[i]));
+        m_insert(&m, extra[i], strlen(extra[i]), ex[i]);
     }
     check_all(t, &m, SH_CHAIN);
     /* after the deepest key: a 21-token key, then the shallow "a.b.c" */
-    ck_assert_ptr_eq(jsi_stree_next(t, NULL, b, n, NULL, NULL), (void *)(uintptr_t)(8 * 1004));
-    ck_assert_ptr_eq(jsi_stree_next(t, "*.b.>", b, n, NULL, NULL), (void *)(uintptr_t)(8 * 1002));
-    ck_assert_ptr_eq(jsi_stree_next(t, "c.*", b, n, NULL, NULL), (void *)(uintptr_t)(8 * 1003));
-    jsi_stree_free(t);
+    ck_assert_ptr_eq(jsi_stree_next(t, NULL, b, n, NULL, NULL), ex[4]);
+    ck_assert_ptr_eq(jsi_stree_next(t, "*.b.>", b, n, NULL, NULL), ex[2]);
+    ck_assert_ptr_eq(jsi_stree_next(t, "c.*", b, n, NULL, NULL), ex[3]);
+    free_tree(t);
     m_free(&m);
 }
 END_TEST
@@ -403,7 +520,7 @@ END_TEST
 START_TEST(walk_interleaved_with_changes_returns_stable_keys_once) {
     int shape = _i % SH_N;
     const char *filter = _i < SH_N ? NULL : filters[(size_t)_i % NFILTERS];
-    jsi_stree *t = jsi_stree_new();
+    jsi_stree *t = new_tree();
     model m = {0}, stable = {0};
     char b[8192], last[8192];
     size_t lastlen = 0, seen = 0;
@@ -414,8 +531,7 @@ START_TEST(walk_interleaved_with_changes_returns_stable_keys_once) {
     rng_state = 77 + (uint64_t)_i;
     for (int i = 0; i < 1500; i++) {
         size_t l = gen(shape, b);
-        REQUIRE(jsi_stree_insert(t, b, l, (void *)(uintptr_t)(i * 8 + 8), NULL) == 0);
-        m_insert(&m, b, l, (void *)(uintptr_t)(i * 8 + 8));
+        m_insert(&m, b, l, put(t, b, l));
     }
     for (size_t i = 0; i < m.n; i++)
         if (matches(filter, &m.k[i]))
@@ -436,10 +552,9 @@ START_TEST(walk_interleaved_with_changes_returns_stable_keys_once) {
         for (int c = rnd(4); c > 0; c--) { /* changes between steps */
             size_t l = gen(shape, b);
             if (rnd(2)) {
-                REQUIRE(jsi_stree_insert(t, b, l, (void *)(uintptr_t)8, NULL) == 0);
-                m_insert(&m, b, l, (void *)(uintptr_t)8);
+                m_insert(&m, b, l, put(t, b, l));
             } else {
-                jsi_stree_remove(t, b, l);
+                free(jsi_stree_remove(t, b, l));
                 m_remove(&m, b, l);
                 m_remove(&stable, b, l); /* no longer present throughout */
             }
@@ -450,7 +565,7 @@ START_TEST(walk_interleaved_with_changes_returns_stable_keys_once) {
         REQUIRE(stable.k[i].val == NULL);
     REQUIRE(seen >= stable.n);
     REQUIRE(jsi_stree_check(t) == 0);
-    jsi_stree_free(t);
+    free_tree(t);
     m_free(&m);
     m_free(&stable);
 }
@@ -471,17 +586,17 @@ START_TEST(insert_out_of_memory_at_every_point_leaves_tree_unchanged) {
 
     rng_state = 5 + (uint64_t)shape;
     jsi_alloc_fail_at(1, 0);
-    ck_assert_ptr_null(jsi_stree_new());
+    ck_assert_ptr_null(new_tree());
     jsi_alloc_fail_at(0, 0);
-    t = jsi_stree_new();
+    t = new_tree();
     for (int i = 0; i < 600; i++) {
         size_t len = gen(shape, b), mem = jsi_stree_memory(t);
-        void *v = (void *)(uintptr_t)(i * 8 + 8);
+        void *v = mkval(b, len), *old = NULL;
         int rc;
 
         for (uint64_t k = 1;; k++) {
             jsi_alloc_fail_at(k, 0);
-            rc = jsi_stree_insert(t, b, len, v, NULL);
+            rc = jsi_stree_insert(t, b, len, v, &old);
             jsi_alloc_fail_at(0, 0);
             if (rc == 0)
                 break;
@@ -493,6 +608,7 @@ START_TEST(insert_out_of_memory_at_every_point_leaves_tree_unchanged) {
             REQUIRE(jsi_stree_find(t, b, len) ==
                     (m_find(&m, b, len) ? m_find(&m, b, len)->val : NULL));
         }
+        free(old);
         m_insert(&m, b, len, v);
         if (i % 100 == 0)
             check_all(t, &m, shape);
@@ -505,6 +621,7 @@ START_TEST(insert_out_of_memory_at_every_point_leaves_tree_unchanged) {
     while (m.n > 0) {
         mkey *k = &m.k[rnd((unsigned)m.n)];
         REQUIRE(jsi_stree_remove(t, k->s, k->len) == k->val);
+        free(k->val);
         m_remove(&m, k->s, k->len);
         if (m.n % 50 == 0)
             REQUIRE(jsi_stree_check(t) == 0);
@@ -519,7 +636,7 @@ END_TEST
 /* The iterator walks like next(); a failed copy leaves it in place. */
 START_TEST(iterator_out_of_memory_retries_from_the_same_place) {
     const char *filter = _i == 0 ? NULL : filters[(size_t)_i % NFILTERS];
-    jsi_stree *t = jsi_stree_new();
+    jsi_stree *t = new_tree();
     jsi_stree_iter it = JSI_STREE_ITER_INIT(filter);
     model m = {0};
     char b[8192];
@@ -529,8 +646,7 @@ START_TEST(iterator_out_of_memory_retries_from_the_same_place) {
     for (int k = 0; k < 800; k++) {
         int shape = (int)rnd(SH_N);
         size_t len = gen(shape, b);
-        REQUIRE(jsi_stree_insert(t, b, len, (void *)(uintptr_t)(8 * k + 8), NULL) == 0);
-        m_insert(&m, b, len, (void *)(uintptr_t)(8 * k + 8));
+        m_insert(&m, b, len, put(t, b, len));
     }
     for (;;) {
         const char *s;
@@ -557,7 +673,7 @@ START_TEST(iterator_out_of_memory_retries_from_the_same_place) {
     REQUIRE(_i != 0 || failures > 0);
     jsi_stree_iter_free(&it);
     jsi_stree_iter_free(&it);
-    jsi_stree_free(t);
+    free_tree(t);
     m_free(&m);
 }
 END_TEST
@@ -568,7 +684,9 @@ static Suite *stree_suite(void) {
 
     tcase_add_test(t, empty_tree_finds_nothing);
     tcase_add_test(t, insert_replaces_and_returns_old_value);
+    tcase_add_test(t, replaced_value_is_no_longer_referenced);
     tcase_add_test(t, insert_rejects_empty_and_oversized_subjects);
+    tcase_add_test(t, insert_rejects_null_odd_and_mismatched_values);
     tcase_add_test(t, keys_that_are_byte_prefixes_sort_before_their_extensions);
     suite_add_tcase(s, t);
 
@@ -617,108 +735,142 @@ static size_t subject_of(int kind, size_t i, char *b) {
 /* Visit keys in a scrambled but covering order: i * step mod n. */
 static size_t scramble(size_t i, size_t n) { return (i * 7919) % n; }
 
-static void bench(size_t n) {
+static const char *bench_filter(int kind) {
+    return kind == 0 ? "$KV.cfg.key12345" : "sensor.site123.>";
+}
+
+/* The hash the tree indexes in the store, measured on its own. */
+static jsi_sidx *bench_sidx(int kind, size_t n) {
     char b[256];
+    size_t h0 = heap_used(), cnt, pos = 0, got = 0;
+    const char *f = bench_filter(kind);
+    jsi_sidx *x = jsi_sidx_new();
+    jsi_sidx_entry *e;
+    volatile uintptr_t sink = 0;
+    double t0 = now(), t1;
+
+    for (size_t i = 0; i < n; i++) {
+        size_t l = subject_of(kind, scramble(i, n), b);
+        int created;
+        if (jsi_sidx_upsert(x, b, l, &created) == NULL)
+            abort();
+    }
+    t1 = now();
+    printf("sidx upsert   %8.0f ns/op %10.0f op/s  memory(): %.1f B/subject  heap: %.1f B/subject\n",
+           (t1 - t0) * 1e9 / n, n / (t1 - t0), (double)jsi_sidx_memory(x) / n,
+           (double)(heap_used() - h0) / n);
+    t0 = now();
+    for (size_t i = 0; i < n; i++) {
+        size_t l = subject_of(kind, scramble(i * 13, n), b);
+        sink += (uintptr_t)jsi_sidx_get(x, b, l);
+    }
+    t1 = now();
+    printf("sidx get      %8.0f ns/op %10.0f op/s\n", (t1 - t0) * 1e9 / n, n / (t1 - t0));
+    t0 = now();
+    for (cnt = 0; jsi_sidx_next(x, &pos) != NULL; cnt++)
+        ;
+    t1 = now();
+    printf("sidx next (unordered walk, no changes allowed) %8.0f ns/key %10.0f keys/s (%zu keys)\n",
+           (t1 - t0) * 1e9 / cnt, cnt / (t1 - t0), cnt);
+    /* the filter by brute force: walk everything, match each */
+    t0 = now();
+    for (pos = 0; (e = jsi_sidx_next(x, &pos)) != NULL;)
+        got += (size_t)jsi_subject_match(f, strlen(f), e->subj, e->len);
+    t1 = now();
+    printf("sidx filtered walk '%s' (walk all + match): %zu matches, %.0f ns per walk\n",
+           f, got, (t1 - t0) * 1e9);
+    (void)sink;
+    return x;
+}
+
+static const char *entry_key(const void *val, size_t *len) {
+    const jsi_sidx_entry *e = val;
+
+    *len = e->len;
+    return e->subj;
+}
+
+/* A literal-prefix filter with few matches, walked many times. */
+static void bench_filtered(const jsi_stree *t, const char *f) {
     char last[256];
+    const char *s;
+    size_t len, lastlen = 0, got = 0;
+    int reps = 100000;
+    double t0 = now(), t1;
 
-    for (int kind = 0; kind < 2; kind++) {
-        const char *shape = kind == 0 ? "$KV.cfg.key<N>" : "sensor.site<S>.dev<D>.temp";
-        size_t h0 = heap_used(), lastlen = 0, cnt = 0, mem;
-        double t0, t1;
-        jsi_stree *t = jsi_stree_new();
-        jsi_sidx *x;
-        const char *s;
-        size_t len, pos = 0;
-        volatile uintptr_t sink = 0;
-
-        printf("== %zu subjects %s\n", n, shape);
-        t0 = now();
-        for (size_t i = 0; i < n; i++) {
-            size_t l = subject_of(kind, scramble(i, n), b);
-            if (jsi_stree_insert(t, b, l, (void *)(uintptr_t)(i + 1), NULL) != 0)
-                abort();
-        }
-        t1 = now();
-        mem = heap_used() - h0;
-        printf("stree insert  %8.0f ns/op %10.0f op/s  memory(): %.1f B/subject  heap: %.1f B/subject\n",
-               (t1 - t0) * 1e9 / n, n / (t1 - t0), (double)jsi_stree_memory(t) / n,
-               (double)mem / n);
-        t0 = now();
-        for (size_t i = 0; i < n; i++) {
-            size_t l = subject_of(kind, scramble(i * 13, n), b);
-            sink += (uintptr_t)jsi_stree_find(t, b, l);
-        }
-        t1 = now();
-        printf("stree find    %8.0f ns/op %10.0f op/s\n", (t1 - t0) * 1e9 / n, n / (t1 - t0));
-        t0 = now();
-        for (cnt = 0; jsi_stree_next(t, NULL, cnt ? last : NULL, lastlen, &s, &len); cnt++) {
+    for (int r = 0; r < reps; r++) {
+        lastlen = 0;
+        for (int first = 1; jsi_stree_next(t, f, first ? NULL : last, lastlen, &s, &len); first = 0) {
             memcpy(last, s, len);
             lastlen = len;
+            got++;
         }
-        t1 = now();
-        printf("stree next (ordered walk, resumed from a copy each step) %8.0f ns/key %10.0f keys/s (%zu keys)\n",
-               (t1 - t0) * 1e9 / cnt, cnt / (t1 - t0), cnt);
-        {
-            /* literal-prefix filter with few matches, many times */
-            const char *f = kind == 0 ? "$KV.cfg.key12345" : "sensor.site123.>";
-            int reps = 100000;
-            size_t got = 0;
-            t0 = now();
-            for (int r = 0; r < reps; r++) {
-                lastlen = 0;
-                for (int first = 1; jsi_stree_next(t, f, first ? NULL : last, lastlen, &s, &len); first = 0) {
-                    memcpy(last, s, len);
-                    lastlen = len;
-                    got++;
-                }
-            }
-            t1 = now();
-            printf("stree filtered walk '%s': %zu matches, %.0f ns per walk, %.0f ns per next() call\n",
-                   f, got / reps, (t1 - t0) * 1e9 / reps, (t1 - t0) * 1e9 / (reps * (got / reps + 1)));
-        }
-        jsi_stree_free(t);
+    }
+    t1 = now();
+    printf("stree filtered walk '%s': %zu matches, %.0f ns per walk, %.0f ns per next() call\n",
+           f, got / reps, (t1 - t0) * 1e9 / reps, (t1 - t0) * 1e9 / (reps * (got / reps + 1)));
+}
 
-        h0 = heap_used();
-        x = jsi_sidx_new();
-        t0 = now();
-        for (size_t i = 0; i < n; i++) {
-            size_t l = subject_of(kind, scramble(i, n), b);
-            int created;
-            if (jsi_sidx_upsert(x, b, l, &created) == NULL)
-                abort();
-        }
-        t1 = now();
-        mem = heap_used() - h0;
-        printf("sidx upsert   %8.0f ns/op %10.0f op/s  memory(): %.1f B/subject  heap: %.1f B/subject\n",
-               (t1 - t0) * 1e9 / n, n / (t1 - t0), (double)jsi_sidx_memory(x) / n,
-               (double)mem / n);
-        t0 = now();
-        for (size_t i = 0; i < n; i++) {
-            size_t l = subject_of(kind, scramble(i * 13, n), b);
-            sink += (uintptr_t)jsi_sidx_get(x, b, l);
-        }
-        t1 = now();
-        printf("sidx get      %8.0f ns/op %10.0f op/s\n", (t1 - t0) * 1e9 / n, n / (t1 - t0));
-        t0 = now();
-        for (cnt = 0; jsi_sidx_next(x, &pos) != NULL; cnt++)
-            ;
-        t1 = now();
-        printf("sidx next (unordered walk, no changes allowed) %8.0f ns/key %10.0f keys/s (%zu keys)\n",
-               (t1 - t0) * 1e9 / cnt, cnt / (t1 - t0), cnt);
-        {
-            /* the same filter by brute force: walk everything, match each */
-            const char *f = kind == 0 ? "$KV.cfg.key12345" : "sensor.site123.>";
-            size_t flen = strlen(f), got = 0;
-            jsi_sidx_entry *e;
-            t0 = now();
-            for (pos = 0; (e = jsi_sidx_next(x, &pos)) != NULL;)
-                got += (size_t)jsi_subject_match(f, flen, e->subj, e->len);
-            t1 = now();
-            printf("sidx filtered walk '%s' (walk all + match): %zu matches, %.0f ns per walk\n",
-                   f, got, (t1 - t0) * 1e9);
-        }
+/* The tree over the hash's entries, as the message store builds it (the
+ * heap figure is therefore the tree's own: the subjects are the hash's). */
+static void bench_stree(int kind, size_t n, jsi_sidx *x) {
+    char b[256], last[256];
+    jsi_sidx_entry **es = malloc(n * sizeof(*es));
+    size_t h0, lastlen = 0, cnt;
+    jsi_stree *t;
+    const char *s;
+    size_t len;
+    volatile uintptr_t sink = 0;
+    double t0, t1;
+
+    if (es == NULL)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        size_t l = subject_of(kind, scramble(i, n), b);
+        if ((es[i] = jsi_sidx_get(x, b, l)) == NULL)
+            abort();
+    }
+    h0 = heap_used();
+    if ((t = jsi_stree_new(entry_key)) == NULL)
+        abort();
+    t0 = now();
+    for (size_t i = 0; i < n; i++)
+        if (jsi_stree_insert(t, es[i]->subj, es[i]->len, es[i], NULL) != 0)
+            abort();
+    t1 = now();
+    printf("stree insert  %8.0f ns/op %10.0f op/s  memory(): %.1f B/subject  heap: %.1f B/subject\n",
+           (t1 - t0) * 1e9 / n, n / (t1 - t0), (double)jsi_stree_memory(t) / n,
+           (double)(heap_used() - h0) / n);
+    free(es);
+    t0 = now();
+    for (size_t i = 0; i < n; i++) {
+        size_t l = subject_of(kind, scramble(i * 13, n), b);
+        sink += (uintptr_t)jsi_stree_find(t, b, l);
+    }
+    t1 = now();
+    printf("stree find    %8.0f ns/op %10.0f op/s\n", (t1 - t0) * 1e9 / n, n / (t1 - t0));
+    t0 = now();
+    for (cnt = 0; jsi_stree_next(t, NULL, cnt ? last : NULL, lastlen, &s, &len); cnt++) {
+        memcpy(last, s, len);
+        lastlen = len;
+    }
+    t1 = now();
+    printf("stree next (ordered walk, resumed from a copy each step) %8.0f ns/key %10.0f keys/s (%zu keys)\n",
+           (t1 - t0) * 1e9 / cnt, cnt / (t1 - t0), cnt);
+    bench_filtered(t, bench_filter(kind));
+    jsi_stree_free(t);
+    (void)sink;
+}
+
+static void bench(size_t n) {
+    for (int kind = 0; kind < 2; kind++) {
+        jsi_sidx *x;
+
+        printf("== %zu subjects %s\n", n,
+               kind == 0 ? "$KV.cfg.key<N>" : "sensor.site<S>.dev<D>.temp");
+        x = bench_sidx(kind, n);
+        bench_stree(kind, n, x);
         jsi_sidx_free(x);
-        (void)sink;
     }
 }
 
