@@ -34,7 +34,8 @@ struct js_sub {
     int gone;      /* unsubscribed: queued deliveries are dropped */
     int orphan;    /* unsubscribed with deliveries queued: the dispatch
                       round that hands over the last one frees it */
-    int mark;      /* the next round first calls cb with a NULL message */
+    int mark;      /* once the consumer has nothing to deliver, cb gets
+                      one NULL message */
 };
 
 struct js_consumer {
@@ -117,9 +118,9 @@ void jsi_consumer_ref(js_consumer *c);
 void jsi_consumer_unref(js_consumer *c);
 /* Check a handle and take its stream's lock: 0, or an error, lock free. */
 int jsi_consumer_enter(js_consumer *c);
-/* js_consumer_subscribe(), and with mark set the first dispatch round
- * calls cb once with a NULL message before any message (a KV watcher's
- * end-of-initial-values marker when there are none). */
+/* js_consumer_subscribe(), and with mark set cb is called once with a
+ * NULL message the first time a dispatch round finds nothing to deliver
+ * (a KV watcher's end of initial values when it has run out of them). */
 int jsi_consumer_subscribe(js_consumer *c, js_msg_handler cb, void *ctx,
                            int mark, js_sub **out);
 /* Recompute the ack floor from the pending set. */

@@ -157,8 +157,9 @@ static int rate_ok(js_consumer *c, int64_t now, int64_t *wake) {
     return 0;
 }
 
-static void take_for_subs(js_consumer *c, int64_t now, round *r,
-                          int64_t *next) {
+/* Nothing to deliver now: subscriptions that asked to hear of it get one
+ * NULL message. */
+static void mark_idle(js_consumer *c, round *r) {
     for (size_t i = 0; i < c->nsubs; i++) {
         js_sub *sub = c->subs[i];
         if (sub->mark && round_push(r, sub, NULL) == 0) {
@@ -166,6 +167,10 @@ static void take_for_subs(js_consumer *c, int64_t now, round *r,
             sub->queued++;
         }
     }
+}
+
+static void take_for_subs(js_consumer *c, int64_t now, round *r,
+                          int64_t *next) {
     for (int k = 0; k < ROUND_MAX && c->nsubs; k++) {
         int64_t wake = INT64_MAX;
         js_msg *m;
@@ -173,6 +178,8 @@ static void take_for_subs(js_consumer *c, int64_t now, round *r,
             return;
         int rc = jsi_consumer_take(c, now, &wake, 0, &m);
         *next = JSI_MIN(*next, wake);
+        if (rc == JS_ETIMEOUT)
+            mark_idle(c, r);
         if (rc)
             return;
         js_sub *sub = c->subs[c->rr++ % c->nsubs];

@@ -5,9 +5,13 @@
  * subscription the dispatcher runs. The initial values of a last-per-
  * subject consumer come from the subject index, never from a scan.
  *
- * The end of the initial values is known from the consumer's num_pending
- * at creation: once that many entries have arrived, or an entry arrives
- * with nothing pending after it, the marker follows it.
+ * The initial values are the entries stored up to the stream's last
+ * sequence when the watch began (end_seq). The marker goes before the
+ * first entry past end_seq, after an entry with nothing pending behind
+ * it, or as soon as the watcher finds nothing to deliver. Counting entries
+ * against the initial num_pending, as NATS clients do, holds the marker
+ * back for good when listed entries are removed unread while a writer
+ * keeps the count above 0.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -30,9 +34,10 @@ struct js_kv_watcher {
     void *ctx;
     js_kv_watch_opts o;
     pthread_mutex_t mu;   /* pull form: one reader at a time */
-    uint64_t init_pending, received;
-    int init_done;
-    int marker_due;       /* the marker is owed before the next entry */
+    uint64_t end_seq;     /* the last initial value's sequence, at most */
+    int init_done;        /* the marker has been given (or is due) */
+    int marker_due;       /* pull: the marker is owed before the next entry */
+    struct js_kv_entry *held; /* pull: an entry owed after the marker */
 };
 
 static int import_opts(const js_kv_watch_opts *in, js_kv_watch_opts *o) {
@@ -73,12 +78,16 @@ static int make_consumer(js_kv_watcher *w, const char *filter, int push) {
     if (rc)
         return rc;
     w->name = jsi_strdup(i->name);
-    w->init_pending = i->num_pending;
     js_consumer_info_free(i);
     if (!w->name)
         return JSI_ERR(JS_ENOMEM, 0, "watch");
-    w->init_done = w->o.updates_only || w->init_pending == 0;
-    w->marker_due = w->init_done;
+    /* Read after the consumer took its snapshot: entries stored in
+     * between count as initial values, which is allowed (they may come
+     * before the marker); the reverse would not be. */
+    if ((rc = jsi_stream_enter(w->kv->s)) != 0)
+        return rc;
+    w->end_seq = jsi_ms_last_seq(w->kv->s->ms);
+    pthread_mutex_unlock(&w->kv->s->mu);
     return 0;
 }
 
@@ -89,6 +98,7 @@ static void watcher_free(js_kv_watcher *w) {
         js_consumer_release(w->c);
     }
     pthread_mutex_destroy(&w->mu);
+    js_kv_entry_free(w->held);
     w->magic = 0;
     jsi_free(w->name);
     jsi_free(w);
@@ -119,10 +129,8 @@ static int watch_new(js_kv *kv, const char *filter,
     if (rc == 0)
         rc = make_consumer(w, subj, cb != NULL);
     jsi_free(subj);
-    if (rc == 0 && cb) {
-        rc = jsi_consumer_subscribe(w->c, on_msg, w, w->marker_due, &w->sub);
-        w->marker_due = 0;
-    }
+    if (rc == 0 && cb)
+        rc = jsi_consumer_subscribe(w->c, on_msg, w, 1, &w->sub);
     if (rc) {
         watcher_free(w);
         return rc;
@@ -145,42 +153,52 @@ JS_API int js_kv_watch_subscribe(js_kv *kv, const char *filter,
     return watch_new(kv, filter, opts, cb, ctx, out);
 }
 
+enum { MARK_NONE, MARK_BEFORE, MARK_AFTER };
+
 /* Turn a delivered message into the entry to hand out (*e NULL when
- * ignore_deletes drops it), counting it towards the initial values. */
-static int take(js_kv_watcher *w, js_msg *m, struct js_kv_entry **e) {
+ * ignore_deletes drops it); *mark says where the marker goes, if here. */
+static int take(js_kv_watcher *w, js_msg *m, struct js_kv_entry **e,
+                int *mark) {
     js_msg_meta md = JS_MSG_META_INIT;
     int rc = js_msg_metadata(m, &md);
     int op = jsi_kv_entry_op(m);
     *e = NULL;
+    *mark = MARK_NONE;
     if (rc == 0 && !(w->o.ignore_deletes && op != JS_KV_OP_PUT)) {
         rc = jsi_kv_make_entry(w->kv, js_msg_subject(m) + w->kv->plen, m, e);
         if (rc == 0)
             (*e)->delta = md.num_pending;
     }
-    if (!w->init_done) {
-        w->received++;
-        if (w->received >= w->init_pending || md.num_pending == 0)
-            w->init_done = w->marker_due = 1;
-    }
+    if (!w->init_done && md.stream_seq > w->end_seq)
+        *mark = MARK_BEFORE;
+    else if (!w->init_done && md.num_pending == 0)
+        *mark = MARK_AFTER;
+    w->init_done |= *mark != MARK_NONE;
     js_msg_free(m);
     return rc;
 }
 
+/* Dispatcher callbacks for one watcher run one at a time, in order. */
 static void on_msg(js_consumer *c, js_msg *m, void *ctx) {
     js_kv_watcher *w = ctx;
-    struct js_kv_entry *e;
-    if (!m) {
-        w->cb(w, NULL, w->ctx);
+    struct js_kv_entry *e = NULL;
+    int mark = MARK_NONE;
+    if (!m) { /* nothing left to deliver */
+        if (!w->init_done) {
+            w->init_done = 1;
+            w->cb(w, NULL, w->ctx);
+        }
         return;
     }
     /* An entry that cannot be made (out of memory) is skipped: the
      * watcher goes on with the next. */
-    if (take(w, m, &e) == 0 && e)
-        w->cb(w, e, w->ctx);
-    if (w->marker_due) {
-        w->marker_due = 0;
+    take(w, m, &e, &mark);
+    if (mark == MARK_BEFORE)
         w->cb(w, NULL, w->ctx);
-    }
+    if (e)
+        w->cb(w, e, w->ctx);
+    if (mark == MARK_AFTER)
+        w->cb(w, NULL, w->ctx);
 }
 
 static int64_t remaining(int64_t timeout, int64_t end) {
@@ -198,15 +216,37 @@ static int next_locked(js_kv_watcher *w, int64_t timeout,
             w->marker_due = 0;
             return 0;
         }
+        if (w->held) {
+            *entry = w->held;
+            w->held = NULL;
+            return 0;
+        }
+        /* Until the marker is given, first look without waiting: finding
+         * nothing means the initial values are all delivered. */
         js_msg *m;
-        int rc = js_consumer_next(w->c, remaining(timeout, end), &m);
+        int rc = js_consumer_next(w->c, w->init_done ? remaining(timeout, end)
+                                                     : 0, &m);
+        if (rc == JS_ETIMEOUT && !w->init_done) {
+            jsi_err_clear();
+            w->init_done = 1;
+            return 0;
+        }
         if (rc == JS_ECONSUMER_NOT_FOUND) /* removed with its stream */
             return JSI_ERR(JS_ESTREAM_NOT_FOUND, 10059, "bucket %s deleted",
                            w->kv->bucket);
+        int mark;
         if (rc == 0)
-            rc = take(w, m, entry);
-        if (rc || *entry)
+            rc = take(w, m, entry, &mark);
+        if (rc)
             return rc;
+        if (mark == MARK_BEFORE) {
+            w->held = *entry;
+            *entry = NULL;
+            return 0;
+        }
+        w->marker_due = mark == MARK_AFTER;
+        if (*entry)
+            return 0;
     }
 }
 

@@ -234,6 +234,40 @@ void jsi_ms_subject_fix_last(jsi_ms *ms, jsi_sidx_entry *e) {
     }
 }
 
+/* Is the record of live sequence k of loaded block b one of e's? */
+static int blk_rec_is(const jsi_blk *b, uint64_t k, const jsi_sidx_entry *e) {
+    jsi_rechdr h;
+    if (k >= b->noffs || b->offs[k] == JSI_NO_OFF)
+        return 0;
+    const uint8_t *r = b->buf + b->offs[k];
+    return jsi_rec_parse_hdr(r, (size_t)(b->size - b->offs[k]), &h) == 1 &&
+           h.type == JSI_REC_MSG && h.subj_len == e->len &&
+           memcmp(r + JSI_REC_HDR_LEN, e->subj, e->len) == 0;
+}
+
+/* The first live message of e at or after seq, or 0. Reads only blocks
+ * whose summary holds e and, inside one, compares subjects before asking
+ * whether a sequence was removed: the next message of a key can be many
+ * thousands of records on (history trimming in a large KV bucket). */
+static uint64_t subject_next(jsi_ms *ms, const jsi_sidx_entry *e,
+                             uint64_t seq) {
+    int i = jsi_ms_blk_find(ms, seq);
+    for (size_t n = i < 0 ? 0 : (size_t)i; n < ms->nblks; n++) {
+        jsi_blk *b = ms->blks[n];
+        if (b->lo > e->last)
+            break;
+        if (b->hi < b->lo || b->hi < seq || jsi_ms_sum_get(b, e) == 0 ||
+            jsi_ms_blk_load(ms, b) != 0)
+            continue;
+        for (uint64_t s = JSI_MAX(seq, b->lo); s <= b->hi; s++)
+            if (blk_rec_is(b, s - b->lo, e) &&
+                !jsi_rs_contains(&ms->deleted, s) &&
+                !jsi_rs_contains(&ms->lost, s))
+                return s;
+    }
+    return 0;
+}
+
 int jsi_ms_subject_fix(jsi_ms *ms, jsi_sidx_entry *e) {
     jsi_ms_subject_fix_last(ms, e);
     /* One message: first is last, with no scan (the common case of a
@@ -242,7 +276,9 @@ int jsi_ms_subject_fix(jsi_ms *ms, jsi_sidx_entry *e) {
     if (e->count == 1)
         e->first = e->last, e->first_stale &= ~JSI_SUBJ_FIRST_STALE;
     if (e->first_stale & JSI_SUBJ_FIRST_STALE) {
-        uint64_t s = JSI_MAX(e->first, ms->first);
+        uint64_t s = JSI_MAX(e->first, ms->first), fast = subject_next(ms, e, s);
+        if (fast && fast <= e->last)
+            s = fast;
         while (s <= e->last && !rec_is_subject(ms, s, e))
             s = jsi_rs_next_gap(&ms->deleted, s + 1);
         if (s > e->last)

@@ -159,13 +159,12 @@ static int dedupe_rebuild(js_stream *s) {
 
 /* ---- limits ------------------------------------------------------------- */
 
-/* The per-subject entry with exact first/last, or NULL. */
+/* The per-subject entry, or NULL. Its count is exact; first and last may
+ * be stale: a caller fixes what it reads, since making `first` exact can
+ * mean walking from the old first to the next message of the subject. */
 static jsi_sidx_entry *subject_entry(js_stream *s, const char *subj,
                                      size_t slen) {
-    jsi_sidx_entry *e = jsi_sidx_get(jsi_ms_sidx(s->ms), subj, slen);
-    if (e && e->first_stale)
-        jsi_ms_subject_fix(s->ms, e);
-    return e;
+    return jsi_sidx_get(jsi_ms_sidx(s->ms), subj, slen);
 }
 
 static int expire_age(js_stream *s, int64_t now) {
