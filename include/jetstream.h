@@ -1047,8 +1047,10 @@ typedef struct js_kv_watcher js_kv_watcher;
  * entry), in revision order, read through the subject index; then one
  * NULL entry, the marker that the initial values are all delivered (at
  * once when there are none, or with updates_only); then every new entry
- * as it is stored. As in NATS, entries stored while the initial values
- * are being read may come before the marker. Each entry's delta is the number of matching entries
+ * as it is stored. The marker falls between the entries stored before
+ * the watch began and those stored after (one stored while js_kv_watch()
+ * runs may come before it); it comes even while writers never pause,
+ * where NATS clients' counting can hold it back. Each entry's delta is the number of matching entries
  * the watch had still to deliver after it (NATS's num_pending). As in
  * NATS, a watcher reads the bucket as it is when it gets to an entry:
  * entries removed before then (history limit, ttl, purges) are skipped,
