@@ -28,7 +28,6 @@ struct js_kv_watcher {
     uint32_t magic;
     js_kv *kv;
     js_consumer *c;
-    char *name;           /* the consumer's */
     js_sub *sub;          /* callback form */
     js_kv_watch_handler cb;
     void *ctx;
@@ -72,15 +71,8 @@ static int make_consumer(js_kv_watcher *w, const char *filter, int push) {
         cc.deliver_subject = inbox;
     }
     int rc = js_consumer_add(w->kv->s, &cc, &w->c);
-    struct js_consumer_info *i = NULL;
-    if (rc == 0)
-        rc = js_consumer_info(w->c, &i);
     if (rc)
         return rc;
-    w->name = jsi_strdup(i->name);
-    js_consumer_info_free(i);
-    if (!w->name)
-        return JSI_ERR(JS_ENOMEM, 0, "watch");
     /* Read after the consumer took its snapshot: entries stored in
      * between count as initial values, which is allowed (they may come
      * before the marker); the reverse would not be. */
@@ -93,14 +85,13 @@ static int make_consumer(js_kv_watcher *w, const char *filter, int push) {
 
 static void watcher_free(js_kv_watcher *w) {
     if (w->c) {
-        if (w->name)
-            js_consumer_delete(w->kv->s, w->name);
+        /* The name lives as long as our reference. */
+        js_consumer_delete(w->kv->s, w->c->name);
         js_consumer_release(w->c);
     }
     pthread_mutex_destroy(&w->mu);
     js_kv_entry_free(w->held);
     w->magic = 0;
-    jsi_free(w->name);
     jsi_free(w);
 }
 
