@@ -744,7 +744,12 @@ static void kv_scale(const opts *o, size_t size) {
     /* A watch while another thread rewrites keys (each put removes the
      * key's previous entry, which the watch may not have read yet). */
     double wt[16], wp[16];
-    for (int r = 0; r < reps; r++) {
+    /* Past the block cache, a rewrite whose old entry sits in an evicted
+     * block loads that whole block to remove the entry, and the watch
+     * and the writer then take turns evicting each other's blocks: that
+     * measures the cache, not the watch. */
+    int write_row = keys <= 100000;
+    for (int r = 0; write_row && r < reps; r++) {
         rewriter rw = {kv, keys, 0, 0};
         pthread_t th;
         pthread_create(&th, NULL, rewrite_main, &rw);
@@ -766,9 +771,13 @@ static void kv_scale(const opts *o, size_t size) {
         printf("%-26s %8" PRIu64 " %10.1f %12.0f %10.0f %8.3f\n", names[k],
                n[k], m * 1e3, (double)n[k] / m, median(pk, reps), m / ms);
     }
-    double m = median(wt, reps);
-    printf("%-26s %8" PRIu64 " %10.1f %12.0f %10s %8.3f   (writer: %.0f "
-           "puts/s)\n", "watch (all) while writing", keys, m * 1e3,
+    double m = write_row ? median(wt, reps) : 0;
+    if (!write_row)
+        printf("%-26s (only up to 100000 keys: see -u)\n",
+               "watch (all), writer on");
+    else
+        printf("%-26s %8" PRIu64 " %10.1f %12.0f %10s %8.3f   (writer: %.0f "
+           "puts/s)\n", "watch (all), writer on", keys, m * 1e3,
            (double)keys / m, "-", m / ms, median(wp, reps));
     js_stream_release(s);
     js_kv_release(kv);

@@ -23,6 +23,12 @@ static void subject_unlink(jsi_ms *ms, jsi_sidx_entry *e, uint64_t seq) {
     } else if (seq == e->last) {
         e->first_stale |= JSI_SUBJ_LAST_STALE;
     }
+    /* One message left: whichever end is exact gives the other for free,
+     * so a key with history 1 never needs a scan for its first. */
+    if (e->count == 1 && !(e->first_stale & JSI_SUBJ_LAST_STALE))
+        e->first = e->last, e->first_stale = 0;
+    else if (e->count == 1 && !(e->first_stale & JSI_SUBJ_FIRST_STALE))
+        e->last = e->first, e->first_stale = 0;
 }
 
 /* Move first past removed and lost sequences after its message went. */
