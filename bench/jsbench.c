@@ -679,6 +679,30 @@ static double scan_walk(js_stream *s, uint64_t *n) {
     return now_s() - t0;
 }
 
+/* Random gets, then random rewrites: past the block cache each one whose
+ * message sits in an evicted block loads that block. */
+static void random_ops(js_kv *kv, uint64_t keys) {
+    enum { OPS = 2000 };
+    char key[40];
+    uint64_t rng = 0x9E3779B97F4A7C15u;
+    for (int put = 0; put < 2; put++) {
+        double t0 = now_s();
+        for (int i = 0; i < OPS; i++) {
+            rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+            kv_key(key, sizeof key, rng % keys);
+            struct js_kv_entry *e;
+            int rc = put ? js_kv_put(kv, key, "x", 1, NULL)
+                         : js_kv_get(kv, key, 0, &e);
+            if (rc)
+                die(put ? "put" : "get", rc);
+            if (!put)
+                js_kv_entry_free(e);
+        }
+        printf("random %-19s %8d %10.1f %12.0f\n", put ? "puts" : "gets", OPS,
+               (now_s() - t0) * 1e3, OPS / (now_s() - t0));
+    }
+}
+
 static void kv_scale(const opts *o, size_t size) {
     char dir[4096], key[40];
     js_open_opts oo = JS_OPEN_OPTS_INIT;
@@ -779,6 +803,7 @@ static void kv_scale(const opts *o, size_t size) {
         printf("%-26s %8" PRIu64 " %10.1f %12.0f %10s %8.3f   (writer: %.0f "
            "puts/s)\n", "watch (all), writer on", keys, m * 1e3,
            (double)keys / m, "-", m / ms, median(wp, reps));
+    random_ops(kv, keys);
     js_stream_release(s);
     js_kv_release(kv);
     js_close(st);
