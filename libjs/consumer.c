@@ -180,9 +180,7 @@ static int lps_add(jsi_sidx_entry *e, void *ctx) {
     js_consumer *c = w->c;
     if (!e->count || c->lps_n == w->cap)
         return 0;
-    int rc = jsi_ms_subject_fix(c->s->ms, e);
-    if (rc)
-        return rc;
+    jsi_ms_subject_fix_last(c->s->ms, e); /* last_upto reads only last */
     uint64_t seq = last_upto(c->s->ms, e, w->after, w->end);
     if (seq)
         c->lps[c->lps_n++] = seq;

@@ -46,6 +46,8 @@ static int refill(js_kv_keylist *l) {
     int got = jsi_stream_subjects(l->kv->s, l->filter,
                                   l->started ? l->after : NULL, l->after_len,
                                   BATCH, add_slot, l);
+    if (got < 0) /* drop a part batch: a retry starts from `after` again */
+        l->n = 0;
     if (got == JS_ENOMEM)
         return JSI_ERR(JS_ENOMEM, 0, "keys");
     if (got < 0)

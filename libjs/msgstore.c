@@ -245,25 +245,31 @@ static int blk_rec_is(const jsi_blk *b, uint64_t k, const jsi_sidx_entry *e) {
            memcmp(r + JSI_REC_HDR_LEN, e->subj, e->len) == 0;
 }
 
-/* The first live message of e at or after seq, or 0. Reads only blocks
- * whose summary holds e and, inside one, compares subjects before asking
- * whether a sequence was removed: the next message of a key can be many
- * thousands of records on (history trimming in a large KV bucket). */
-static uint64_t subject_next(jsi_ms *ms, const jsi_sidx_entry *e,
-                             uint64_t seq) {
+/* The first live message of e at or after seq, into *out (0: none up to
+ * e->last). Reads only blocks whose summary holds e and, inside one,
+ * compares subjects before asking whether a sequence was removed: the
+ * next message of a key can be many thousands of records on (history
+ * trimming in a large KV bucket). */
+static int subject_next(jsi_ms *ms, const jsi_sidx_entry *e, uint64_t seq,
+                        uint64_t *out) {
     int i = jsi_ms_blk_find(ms, seq);
+    *out = 0;
     for (size_t n = i < 0 ? 0 : (size_t)i; n < ms->nblks; n++) {
         jsi_blk *b = ms->blks[n];
         if (b->lo > e->last)
             break;
-        if (b->hi < b->lo || b->hi < seq || jsi_ms_sum_get(b, e) == 0 ||
-            jsi_ms_blk_load(ms, b) != 0)
+        if (b->hi < b->lo || b->hi < seq || jsi_ms_sum_get(b, e) == 0)
             continue;
-        for (uint64_t s = JSI_MAX(seq, b->lo); s <= b->hi; s++)
+        int rc = jsi_ms_blk_load(ms, b);
+        if (rc)
+            return rc;
+        for (uint64_t s = JSI_MAX(seq, b->lo); s <= b->hi && s <= e->last; s++)
             if (blk_rec_is(b, s - b->lo, e) &&
                 !jsi_rs_contains(&ms->deleted, s) &&
-                !jsi_rs_contains(&ms->lost, s))
-                return s;
+                !jsi_rs_contains(&ms->lost, s)) {
+                *out = s;
+                return 0;
+            }
     }
     return 0;
 }
@@ -276,12 +282,11 @@ int jsi_ms_subject_fix(jsi_ms *ms, jsi_sidx_entry *e) {
     if (e->count == 1)
         e->first = e->last, e->first_stale &= ~JSI_SUBJ_FIRST_STALE;
     if (e->first_stale & JSI_SUBJ_FIRST_STALE) {
-        uint64_t s = JSI_MAX(e->first, ms->first), fast = subject_next(ms, e, s);
-        if (fast && fast <= e->last)
-            s = fast;
-        while (s <= e->last && !rec_is_subject(ms, s, e))
-            s = jsi_rs_next_gap(&ms->deleted, s + 1);
-        if (s > e->last)
+        uint64_t s;
+        int rc = subject_next(ms, e, JSI_MAX(e->first, ms->first), &s);
+        if (rc)
+            return rc;
+        if (!s)
             return JSI_ERR(JS_ECORRUPT, 0, "subject %s: first not found",
                            e->subj);
         e->first = s;

@@ -100,12 +100,12 @@ static int fcache_set(jsi_fcache *c, const char *const *f, size_t nf) {
     return 0;
 }
 
-/* Fill c with the ids of every subject its filters match, or make it
- * dense if that is most of them. */
 static int push_id(jsi_sidx_entry *e, void *ctx) {
     return idvec_push(ctx, e->id);
 }
 
+/* Fill c with the ids of every subject its filters match, or make it
+ * dense if that is most of them. */
 static int fcache_build(jsi_ms *ms, jsi_fcache *c) {
     idvec x = {c->ids, 0, c->cap};
     c->stale = 1;

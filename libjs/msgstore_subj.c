@@ -66,7 +66,6 @@ jsi_sidx_entry *jsi_ms_subject_next(jsi_ms *ms, const char *filter,
     return jsi_stree_next(ms->stree, filter, after, after_len, NULL, NULL);
 }
 
-
 /* A filter whose first token is a wildcard gains little from the tree:
  * walking the hash is cheaper then. */
 static int leading_wild(const char *f) {

@@ -659,35 +659,7 @@ void *jsi_stree_next(const jsi_stree *t, const char *filter, const char *after,
     }
 }
 
-/* ---- streaming iterator ------------------------------------------------ */
-
-int jsi_stree_iter_next(jsi_stree_iter *it, const jsi_stree *t,
-                        const char **subj, size_t *len, void **val) {
-    const char *s;
-    size_t n;
-    void *v = jsi_stree_next(t, it->filter, it->started ? it->last : NULL,
-                             it->len, &s, &n);
-
-    if (v == NULL)
-        return 0;
-    if (n > it->cap) {
-        size_t cap = n < 64 ? 64 : n;
-        char *p = jsi_realloc(it->last, cap);
-        if (p == NULL)
-            return JS_ENOMEM;
-        it->last = p;
-        it->cap = cap;
-    }
-    memcpy(it->last, s, n);
-    it->len = n;
-    it->started = 1;
-    if (subj != NULL)
-        *subj = s;
-    if (len != NULL)
-        *len = n;
-    *val = v;
-    return 1;
-}
+/* ---- whole walk --------------------------------------------------------- */
 
 static int each_ref(sref r, int (*fn)(void *, void *), void *ctx) {
     if (IS_LEAF(r))
@@ -702,13 +674,6 @@ static int each_ref(sref r, int (*fn)(void *, void *), void *ctx) {
 int jsi_stree_each(const jsi_stree *t, int (*fn)(void *val, void *ctx),
                    void *ctx) {
     return t->root ? each_ref(t->root, fn, ctx) : 0;
-}
-
-void jsi_stree_iter_free(jsi_stree_iter *it) {
-    jsi_free(it->last);
-    it->last = NULL;
-    it->len = it->cap = 0;
-    it->started = 0;
 }
 
 /* ---- invariant check (tests) ------------------------------------------ */

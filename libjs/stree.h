@@ -64,26 +64,6 @@ void *jsi_stree_remove(jsi_stree *t, const char *subj, size_t len);
 void *jsi_stree_next(const jsi_stree *t, const char *filter, const char *after,
                      size_t after_len, const char **subj, size_t *len);
 
-/* A streaming iterator over next(): it keeps its own copy of the last
- * subject returned, so the tree may change between steps (subjects present
- * throughout are returned once, in order; others may or may not be). The
- * filter is borrowed and must outlive the iterator. */
-typedef struct jsi_stree_iter {
-    const char *filter; /* NULL or ">" for every subject */
-    char *last;         /* copy of the last subject returned */
-    size_t len, cap;
-    int started;
-} jsi_stree_iter;
-
-#define JSI_STREE_ITER_INIT(filter) {(filter), NULL, 0, 0, 0}
-
-/* The next subject: 1 with *val (and *subj, *len if not NULL, borrowed as
- * for next()), 0 at the end, or JS_ENOMEM copying it (the iterator has not
- * moved; calling again retries). */
-int jsi_stree_iter_next(jsi_stree_iter *it, const jsi_stree *t,
-                        const char **subj, size_t *len, void **val);
-void jsi_stree_iter_free(jsi_stree_iter *it); /* frees the copy only */
-
 /* Call fn(val, ctx) for every subject in byte order until it returns
  * non-zero (returned). Cheaper than next() for a whole walk. fn must not
  * change the tree. */

@@ -321,7 +321,7 @@ static int sidx_resize(jsi_sidx *x, size_t cap) {
 }
 
 /* Make room for `more` entries within the load limit. */
-static int sidx_reserve(jsi_sidx *x, size_t more) {
+int jsi_sidx_reserve(jsi_sidx *x, size_t more) {
     size_t cap = x->cap ? x->cap : SIDX_MIN_CAP;
 
     if (more > SIZE_MAX / 10 - x->n)
@@ -334,11 +334,6 @@ static int sidx_reserve(jsi_sidx *x, size_t more) {
     return cap == x->cap ? 0 : sidx_resize(x, cap);
 }
 
-int jsi_sidx_reserve(jsi_sidx *x, size_t more) {
-    return sidx_reserve(x, more);
-}
-
-static int sidx_reserve_one(jsi_sidx *x) { return sidx_reserve(x, 1); }
 
 jsi_sidx_entry *jsi_sidx_upsert(jsi_sidx *x, const char *subj, size_t len,
                                 int *created) {
@@ -353,7 +348,7 @@ jsi_sidx_entry *jsi_sidx_upsert(jsi_sidx *x, const char *subj, size_t len,
         }
     }
     if (len > UINT32_MAX || len > SIZE_MAX - sizeof(jsi_sidx_entry) - 1 ||
-        sidx_reserve_one(x) != 0) {
+        jsi_sidx_reserve(x, 1) != 0) {
         JSI_ERR(JS_ENOMEM, 0, "subject index: out of memory");
         return NULL;
     }

@@ -640,6 +640,18 @@ END_TEST
 
 /* ---- history ------------------------------------------------------------- */
 
+/* The key's history is one marker: revision rev, operation op. */
+static void expect_only_marker(const char *key, uint64_t rev, int op) {
+    struct js_kv_entry **h;
+    size_t n;
+    CHECK_RC(js_kv_history(KV, key, &h, &n), 0);
+    ck_assert_uint_eq(n, 1);
+    want_t want = {key, rev, op, NULL};
+    check_entry(h[0], "cfg", &want, 0);
+    ck_assert_uint_eq(h[0]->delta, 0);
+    js_kv_history_free(h, n);
+}
+
 START_TEST(test_history_is_every_entry_oldest_first_with_markers) {
     uint64_t r1 = put("k", "one");
     put("other", "x");
@@ -665,13 +677,7 @@ START_TEST(test_history_is_every_entry_oldest_first_with_markers) {
     js_kv_history_free(h, n);
     CHECK_RC(js_kv_history(KV, "missing", &h, &n), JS_EKEY_NOT_FOUND);
     /* A key whose only entry is a delete marker has a history. */
-    uint64_t rm = del("marker-only");
-    CHECK_RC(js_kv_history(KV, "marker-only", &h, &n), 0);
-    ck_assert_uint_eq(n, 1);
-    want_t m = {"marker-only", rm, DEL, NULL};
-    check_entry(h[0], "cfg", &m, 0);
-    ck_assert_uint_eq(h[0]->delta, 0);
-    js_kv_history_free(h, n);
+    expect_only_marker("marker-only", del("marker-only"), DEL);
 }
 END_TEST
 
@@ -679,15 +685,7 @@ START_TEST(test_history_after_purge_is_the_purge_marker_alone) {
     put("k", "1");
     put("k", "2");
     del("k");
-    uint64_t rp = purge("k");
-    struct js_kv_entry **h;
-    size_t n;
-    CHECK_RC(js_kv_history(KV, "k", &h, &n), 0);
-    ck_assert_uint_eq(n, 1);
-    want_t want = {"k", rp, PURGE, NULL};
-    check_entry(h[0], "cfg", &want, 0);
-    ck_assert_uint_eq(h[0]->delta, 0);
-    js_kv_history_free(h, n);
+    expect_only_marker("k", purge("k"), PURGE);
 }
 END_TEST
 

@@ -633,51 +633,6 @@ START_TEST(insert_out_of_memory_at_every_point_leaves_tree_unchanged) {
 }
 END_TEST
 
-/* The iterator walks like next(); a failed copy leaves it in place. */
-START_TEST(iterator_out_of_memory_retries_from_the_same_place) {
-    const char *filter = _i == 0 ? NULL : filters[(size_t)_i % NFILTERS];
-    jsi_stree *t = new_tree();
-    jsi_stree_iter it = JSI_STREE_ITER_INIT(filter);
-    model m = {0};
-    char b[8192];
-    size_t i = 0, failures = 0;
-
-    rng_state = 31 + (uint64_t)_i;
-    for (int k = 0; k < 800; k++) {
-        int shape = (int)rnd(SH_N);
-        size_t len = gen(shape, b);
-        m_insert(&m, b, len, put(t, b, len));
-    }
-    for (;;) {
-        const char *s;
-        size_t len;
-        void *v;
-        int rc;
-
-        jsi_alloc_fail_at(rnd(2) ? 1 : 0, 0);
-        rc = jsi_stree_iter_next(&it, t, &s, &len, &v);
-        jsi_alloc_fail_at(0, 0);
-        if (rc == JS_ENOMEM) {
-            failures++;
-            continue;
-        }
-        while (i < m.n && !matches(filter, &m.k[i]))
-            i++;
-        if (rc == 0)
-            break;
-        REQUIRE(rc == 1 && i < m.n && v == m.k[i].val);
-        REQUIRE(len == m.k[i].len && memcmp(s, m.k[i].s, len) == 0);
-        i++;
-    }
-    REQUIRE(i == m.n);
-    REQUIRE(_i != 0 || failures > 0);
-    jsi_stree_iter_free(&it);
-    jsi_stree_iter_free(&it);
-    free_tree(t);
-    m_free(&m);
-}
-END_TEST
-
 static Suite *stree_suite(void) {
     Suite *s = suite_create("stree");
     TCase *t = tcase_create("basic");
@@ -703,7 +658,6 @@ static Suite *stree_suite(void) {
     tcase_add_checked_fixture(t, NULL, alloc_teardown);
     tcase_add_loop_test(t, insert_out_of_memory_at_every_point_leaves_tree_unchanged,
                         0, SH_N);
-    tcase_add_loop_test(t, iterator_out_of_memory_retries_from_the_same_place, 0, 6);
     suite_add_tcase(s, t);
     return s;
 }
