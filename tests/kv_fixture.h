@@ -2,7 +2,7 @@
  * kv_fixture.h - the fixture the KV test programs share: a store on real
  * files with a fake clock (fake_now, starting at T0) and the bucket "cfg"
  * with history 5, fresh for every test; reopen() closes and opens both.
- * The including program sets base_dir before running its suite.
+ * kv_main() runs a program's tests with it, in a scratch directory.
  */
 #ifndef JS_KV_FIXTURE_H
 #define JS_KV_FIXTURE_H
@@ -56,6 +56,29 @@ static void reopen(void) {
     CHECK_RC(js_close(S), 0);
     open_store();
     CHECK_RC(js_kv_open(S, "cfg", &KV), 0);
+}
+
+/* Run the tests add() puts in the suite and case `name`, with this
+ * fixture, under a fresh /tmp/test_<name>.XXXXXX; main()'s exit status. */
+static int kv_main(const char *name, int timeout, void (*add)(TCase *tc)) {
+    char tag[64];
+    snprintf(tag, sizeof tag, "test_%s", name);
+    base_dir = tu_mkdtemp(tag);
+    if (!base_dir)
+        return 1;
+    Suite *s = suite_create(name);
+    TCase *tc = tcase_create(name);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, timeout);
+    add(tc);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    tu_rmtree(base_dir);
+    free(base_dir);
+    return failed != 0;
 }
 
 #endif

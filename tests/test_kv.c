@@ -298,14 +298,7 @@ START_TEST(test_exactly_one_of_concurrent_creates_wins) {
 }
 END_TEST
 
-int main(void) {
-    base_dir = tu_mkdtemp("test_kv");
-    if (!base_dir)
-        return 1;
-    Suite *s = suite_create("kv");
-    TCase *tc = tcase_create("kv");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
+static void add_tests(TCase *tc) {
     tcase_add_test(tc, test_bucket_is_the_stream_nats_kv_add_makes);
     tcase_add_test(tc, test_bucket_and_key_names_follow_adr8);
     tcase_add_test(tc, test_put_get_and_get_by_revision);
@@ -318,12 +311,8 @@ int main(void) {
     tcase_add_test(tc, test_exactly_one_of_concurrent_creates_wins);
     tcase_add_test(tc, test_handles_of_a_deleted_bucket_stay_stale);
     tcase_add_test(tc, test_expected_last_subject_sequence_after_removing_the_last);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    tu_rmtree(base_dir);
-    free(base_dir);
-    return failed != 0;
+}
+
+int main(void) {
+    return kv_main("kv", 60, add_tests);
 }

@@ -1950,14 +1950,7 @@ START_TEST(test_null_and_bad_arguments_are_refused) {
 }
 END_TEST
 
-int main(void) {
-    base_dir = tu_mkdtemp("test_kv_watch");
-    if (!base_dir)
-        return 1;
-    Suite *s = suite_create("kv_watch");
-    TCase *tc = tcase_create("kv_watch");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 30);
+static void add_tests(TCase *tc) {
     tcase_add_test(tc, test_keys_are_live_keys_in_byte_order_without_markers);
     tcase_add_test(tc, test_keys_filters_match_whole_tokens);
     tcase_add_test(tc, test_bad_filters_are_einval);
@@ -1999,12 +1992,8 @@ int main(void) {
     tcase_add_test(tc, test_stopped_callback_watcher_under_dispatcher_threads);
     tcase_add_test(tc, test_deleted_bucket_ends_listings_and_watchers_with_errors);
     tcase_add_test(tc, test_null_and_bad_arguments_are_refused);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    tu_rmtree(base_dir);
-    free(base_dir);
-    return failed != 0;
+}
+
+int main(void) {
+    return kv_main("kv_watch", 30, add_tests);
 }
