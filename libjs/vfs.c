@@ -394,6 +394,23 @@ static int is_dir(js_vfs *vfs, const char *path) {
     return rc > 0 ? 0 : rc;
 }
 
+/* mkdir p and make its entry durable: until the parent is synced, a power
+ * cut may take the new directory back, with everything later made and
+ * synced inside it. p is cut short and restored while working. */
+static int mkdir_durable(js_vfs *vfs, char *p) {
+    char *cut = strrchr(p, '/');
+    int rc = vfs->mkdir(vfs, p);
+
+    if (rc != 0 || !cut)
+        return rc;
+    if (cut == p)
+        return vfs->sync_dir(vfs, "/");
+    *cut = '\0';
+    rc = vfs->sync_dir(vfs, p);
+    *cut = '/';
+    return rc;
+}
+
 /* mkdir -p on p, which this may cut short and restore while working. */
 static int mkdirs_at(js_vfs *vfs, char *p) {
     char *cut;
@@ -401,7 +418,7 @@ static int mkdirs_at(js_vfs *vfs, char *p) {
 
     if (p[0] == '\0' || strcmp(p, "/") == 0)
         return 0; /* the roots always exist */
-    rc = vfs->mkdir(vfs, p);
+    rc = mkdir_durable(vfs, p);
     if (rc == JS_EEXIST)
         return is_dir(vfs, p);
     if (rc != JS_ENOTFOUND)
@@ -419,7 +436,7 @@ static int mkdirs_at(js_vfs *vfs, char *p) {
     *cut = '/';
     if (rc != 0)
         return rc;
-    rc = vfs->mkdir(vfs, p);
+    rc = mkdir_durable(vfs, p);
     return rc == JS_EEXIST ? is_dir(vfs, p) : rc;
 }
 

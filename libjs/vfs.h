@@ -34,7 +34,8 @@ int jsi_vfs_read_file(js_vfs *vfs, const char *path, jsi_buf *b, size_t max);
 int jsi_vfs_write_atomic(js_vfs *vfs, const char *dir, const char *name,
                          const void *data, size_t len);
 
-/* mkdir -p (JS_EEXIST is not an error). */
+/* mkdir -p (JS_EEXIST is not an error). Each directory it makes is durable
+ * on return: its parent is synced after the mkdir. */
 int jsi_vfs_mkdirs(js_vfs *vfs, const char *path);
 
 /* Remove a directory and everything under it (depth first). */
