@@ -134,6 +134,11 @@ int jsi_consumer_log_done(js_consumer *c, uint64_t sseq);
 /* Write queued state records; sync if asked. Called with s->mu held; may
  * release it while writing. */
 int jsi_consumer_log_flush(js_consumer *c, int sync);
+
+/* A state log is rewritten as one snapshot once it passes
+ * max(this, 4 x the last snapshot): 64 KiB. A variable so the power-cut
+ * tests can reach the rewrite in a few acks. */
+extern uint64_t jsi_consumer_log_min_rewrite;
 /* Next message to deliver now into *out (a js_msg carrying its delivery),
  * or JS_ETIMEOUT with *wake set to when something may become due. */
 int jsi_consumer_take(js_consumer *c, int64_t now, int64_t *wake,

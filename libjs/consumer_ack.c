@@ -9,8 +9,7 @@
 #include "consumer.h"
 #include "events.h"
 
-#define LOG_MIN_REWRITE (64u * 1024)
-
+uint64_t jsi_consumer_log_min_rewrite = 64u * 1024;
 
 /* ---- retention --------------------------------------------------------------- */
 
@@ -210,7 +209,7 @@ static int write_round(js_consumer *c, int sync) {
         if (sync)
             c->log_synced_gen = gen;
         if (jsi_cslog_size(c->log) >
-            JSI_MAX(LOG_MIN_REWRITE, 4 * c->snap_size))
+            JSI_MAX(jsi_consumer_log_min_rewrite, 4 * c->snap_size))
             rc = compact(c);
     }
     c->log_busy = 0;

@@ -14,7 +14,9 @@
  *   - a new publish gets a sequence above every one acknowledged, so
  *     sequences are never reused;
  *   - a durable consumer never redelivers an ACKED ack and delivers every
- *     message present that nobody acked (none is skipped);
+ *     message present that nobody acked (none is skipped). A plain ack is
+ *     ACKED only once a later ack_sync or js_flush returned 0 (as
+ *     documented: until then a crash costs one redelivery);
  *   - a KV key's latest entry is its last ACKED operation or a MAYBE one
  *     after it, and no revision an ACKED purge removed is there.
  *
@@ -55,6 +57,7 @@ typedef struct pc_model {
     uint64_t seq[PC_MAXID + 1];
     int rm[PC_MAXSEQ];    /* removal of a sequence */
     uint64_t max_seq;     /* highest sequence acknowledged in any way */
+    uint64_t maybe_pubs;  /* failed publishes (each may have been stored) */
     int next_id;
     /* durable consumer "C" on S */
     int cons_st;
@@ -62,6 +65,8 @@ typedef struct pc_model {
     uint64_t plain[PC_MAXSEQ]; /* plain acks waiting for a flush point */
     size_t nplain;
     int workqueue;        /* an ack removes the message */
+    /* stream "T": made, then deleted (catalogue changes) */
+    int t_st, t_del;
     /* KV bucket "kv": keys k0..k3 */
     int kv_st;
     pc_kvop kv[PC_KEYS][PC_KVOPS];
@@ -79,6 +84,28 @@ typedef struct pc_run {
 
 static inline int64_t pc_clock(void *ctx) {
     return *(int64_t *)ctx;
+}
+
+/* Open r->dir on r->vfs with 4 KiB blocks and the fake clock. */
+static inline int pc_open(pc_run *r) {
+    js_open_opts o = JS_OPEN_OPTS_INIT;
+    o.vfs = r->vfs;
+    o.block_size = 4096;
+    o.clock = pc_clock;
+    o.clock_ctx = &r->clock;
+    r->st = NULL;
+    return js_open(r->dir, &o, &r->st);
+}
+
+/* Close and open again in the middle of a workload (a clean close writes
+ * the index checkpoint and rewrites state). 0 or the first failure; on
+ * failure r->st is NULL and the workload's later calls fail. */
+static inline int pc_reopen(pc_run *r) {
+    int rc = js_close(r->st);
+    r->st = NULL;
+    if (rc == 0)
+        rc = pc_open(r);
+    return rc;
 }
 
 /* ---- messages ---------------------------------------------------------- */
@@ -104,12 +131,20 @@ static inline void pc_note_seq(pc_model *m, uint64_t seq) {
         m->max_seq = seq;
 }
 
-/* Limit removal after an acknowledged publish at seq. */
-static inline void pc_apply_limits(pc_model *m, uint64_t seq) {
+/* Limit removal after a publish at seq: acked, or (maybe) one that
+ * failed but may have been stored at seq and pushed older ones out. */
+static inline void pc_apply_limits(pc_model *m, uint64_t seq, int st) {
     if (m->max_msgs <= 0 || seq <= (uint64_t)m->max_msgs)
         return;
     for (uint64_t q = 1; q <= seq - (uint64_t)m->max_msgs; q++)
-        m->rm[q] = PC_ACKED;
+        if (m->rm[q] != PC_ACKED)
+            m->rm[q] = st;
+}
+
+/* A failed publish: stored or not, at most one past the highest seq. */
+static inline void pc_pub_failed(pc_model *m) {
+    m->maybe_pubs++;
+    pc_apply_limits(m, m->max_seq + m->maybe_pubs, PC_MAYBE);
 }
 
 static inline int pc_pub(pc_run *r) {
@@ -126,7 +161,9 @@ static inline int pc_pub(pc_run *r) {
         ck_assert_uint_lt(a.seq, PC_MAXSEQ);
         m->seq[id] = a.seq;
         pc_note_seq(m, a.seq);
-        pc_apply_limits(m, a.seq);
+        pc_apply_limits(m, a.seq, PC_ACKED);
+    } else {
+        pc_pub_failed(m);
     }
     return rc;
 }
@@ -157,9 +194,10 @@ static inline int pc_pub_batch(pc_run *r, size_t n) {
             m->pub[id] = PC_ACKED;
             m->seq[id] = acks[i].seq;
             pc_note_seq(m, acks[i].seq);
-            pc_apply_limits(m, acks[i].seq);
+            pc_apply_limits(m, acks[i].seq, PC_ACKED);
         } else {
             m->pub[id] = PC_MAYBE;
+            pc_pub_failed(m);
         }
     }
     return rc;
@@ -179,6 +217,20 @@ static inline int pc_stream(pc_run *r, int retention, int max_msgs) {
     r->m.workqueue = retention == JS_RETENTION_WORKQUEUE;
     int rc = js_stream_add(r->st, &c, NULL);
     r->m.stream_st = rc == 0 ? PC_ACKED : PC_MAYBE;
+    return rc;
+}
+
+/* Catalogue changes: a second stream made, then deleted. */
+static inline int pc_stream_t(pc_run *r, int del) {
+    static const char *subjects[] = {"t.>"};
+    js_stream_config c = JS_STREAM_CONFIG_INIT;
+    c.name = "T";
+    c.subjects = subjects;
+    c.num_subjects = 1;
+    int rc = del ? js_stream_delete(r->st, "T") : js_stream_add(r->st, &c,
+                                                                  NULL);
+    int *st = del ? &r->m.t_del : &r->m.t_st;
+    *st = rc == 0 ? PC_ACKED : PC_MAYBE;
     return rc;
 }
 
@@ -263,7 +315,7 @@ static inline int pc_consumer(pc_run *r) {
     return rc;
 }
 
-/* A flush point made the queued plain acks durable. */
+/* ack_sync, js_flush or js_close made the queued plain acks durable. */
 static inline void pc_plain_durable(pc_model *m) {
     for (size_t i = 0; i < m->nplain; i++) {
         m->ack[m->plain[i]] = PC_ACKED;
@@ -286,9 +338,9 @@ static inline int pc_fetch_ack(pc_run *r, size_t n, int how) {
     js_msg *msgs[32];
     size_t got = 0;
     ck_assert_uint_le(n, 32);
+    /* A fetch writes the queued plain acks but does not sync them: they
+     * survive a process crash, not a power cut (js_msg_ack(3)). */
     rc = js_consumer_fetch(c, msgs, n, NULL, &got);
-    if (rc == 0)
-        pc_plain_durable(m); /* a fetch writes the queued acks first */
     for (size_t i = 0; i < got; i++) {
         uint64_t seq = js_msg_seq(msgs[i]);
         int k = how == 3 ? (int)(i & 1) : how;

@@ -42,12 +42,14 @@
 #define SIMFS_H
 
 #include <errno.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "jetstream.h"
 
@@ -150,6 +152,24 @@ static inline void sim_fatal(const char *what, const char *path, int rc) {
     fprintf(stderr, "simfs: %s %s: %s\n", what, path ? path : "",
             js_strerror(rc));
     abort();
+}
+
+static inline int sim_rm_cb(const char *path, const struct stat *st,
+                            int flag, struct FTW *ftw) {
+    (void)st, (void)flag, (void)ftw;
+    return remove(path) == 0 ? 0 : -1;
+}
+
+/* rm -rf path; keep_top: empty it but keep the directory itself. */
+static inline int sim_rm_tree(const char *path, int keep_top) {
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return 0;
+    if (!keep_top)
+        return nftw(path, sim_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    int rc = nftw(path, sim_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    mkdir(path, 0700); /* nftw removed it last */
+    return rc;
 }
 
 /* The parent directory of path, into buf. */
@@ -634,11 +654,8 @@ static inline void sim_reset(simfs *fs) {
     fs->fault_classes = 0;
     fs->fault_at = fs->fault_calls = 0;
     fs->fault_forever = 0;
-    char cmd[4300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'/* 2>/dev/null", fs->grave_dir);
-    if (system(cmd) != 0) {
-        /* nothing to remove is fine */
-    }
+    if (sim_rm_tree(fs->grave_dir, 1) != 0)
+        sim_fatal("emptying the grave", fs->grave_dir, JS_EIO);
 }
 
 static inline void sim_free(simfs *fs) {
@@ -776,7 +793,6 @@ static inline void sim_mark_gone_under(simfs *fs, const char *dir) {
 }
 
 static inline void sim_undo_ns(simfs *fs, sim_nsop *op) {
-    char cmd[4300];
     switch (op->kind) {
     case SIM_NS_CREATE:
         if (unlink(op->ino->path) != 0)
@@ -802,8 +818,7 @@ static inline void sim_undo_ns(simfs *fs, sim_nsop *op) {
         /* Whatever was made inside goes with it, synced or not: the
          * directory's own entry never reached the disk. */
         sim_mark_gone_under(fs, op->a);
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", op->a);
-        if (system(cmd) != 0)
+        if (sim_rm_tree(op->a, 0) != 0)
             sim_fatal("undo mkdir", op->a, JS_EIO);
         break;
     case SIM_NS_RMDIR:
