@@ -71,7 +71,7 @@ extern "C" {
 #define JS_ECORRUPT (-5)            /* stored data failed its checksum */
 #define JS_ELOCKED (-6)             /* store is open elsewhere */
 #define JS_EMISUSE (-7)             /* bad, stale or closed handle */
-#define JS_EFAILED (-8)             /* a stream stopped writing after an I/O
+#define JS_EFAILED (-8)             /* the store stopped writing after an I/O
                                        failure; close and reopen the store */
 #define JS_ENOTFOUND (-9)           /* file or item not found */
 #define JS_ESTREAM_NOT_FOUND (-10)  /* no such stream (NATS 10059) */
@@ -290,7 +290,11 @@ typedef struct js_open_opts {
  * handle in *out. opts may be NULL for the defaults. A second open of the
  * same store, in this process or another, fails with JS_ELOCKED. Opening
  * recovers from any earlier crash; data found damaged is reported in each
- * stream's info (lost_msgs) and never stops the open.
+ * stream's info (lost_msgs) and never stops the open. Once a write, sync or
+ * other change to storage fails, the store is fail-stop: every later
+ * change (publish, ack, delete, create...) fails with JS_EFAILED until
+ * the store is closed and opened again, so nothing is ever acknowledged
+ * after a failed sync; reads go on working.
  * Errors: JS_EINVAL, JS_ENOTFOUND (no_create), JS_ELOCKED, JS_EIO,
  * JS_ENOMEM, JS_ECORRUPT (the catalogue itself is unreadable).
  */

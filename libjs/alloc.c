@@ -25,6 +25,10 @@ void jsi_alloc_fail_at(uint64_t n, int forever) {
     __atomic_store_n(&fail_at, n, __ATOMIC_SEQ_CST);
 }
 
+uint64_t jsi_alloc_seen(void) {
+    return __atomic_load_n(&seen, __ATOMIC_SEQ_CST);
+}
+
 uint64_t jsi_alloc_failed(void) {
     return __atomic_load_n(&failed, __ATOMIC_SEQ_CST);
 }

@@ -484,12 +484,18 @@ static int tail_reserve(jsi_ms *ms, size_t len, jsi_blk **out) {
     return 0;
 }
 
-int jsi_ms_append_raw(jsi_ms *ms, const uint8_t *rec, size_t len) {
-    jsi_blk *t;
+int jsi_ms_refuse(const jsi_ms *ms) {
     if (ms->failed)
         return JSI_ERR(JS_EFAILED, 0, "store failed earlier: %s",
                        js_strerror(ms->failed));
-    int rc = tail_reserve(ms, len, &t);
+    return jsi_vfs_guard_failed(ms->cfg.vfs);
+}
+
+int jsi_ms_append_raw(jsi_ms *ms, const uint8_t *rec, size_t len) {
+    jsi_blk *t;
+    int rc = jsi_ms_refuse(ms);
+    if (rc == 0)
+        rc = tail_reserve(ms, len, &t);
     if (rc)
         return rc;
     memcpy(t->buf + t->size, rec, len);
@@ -505,15 +511,15 @@ int jsi_ms_append(jsi_ms *ms, const char *subj, size_t slen, const void *hdr,
     size_t len = JSI_REC_HDR_LEN + slen + hlen + dlen;
     jsi_blk *t;
     int created = 0;
-    if (ms->failed)
-        return JSI_ERR(JS_EFAILED, 0, "store failed earlier: %s",
-                       js_strerror(ms->failed));
+    int rc = jsi_ms_refuse(ms);
+    if (rc)
+        return rc;
     if (len > JSI_REC_MAX_LEN)
         return JSI_ERR(JS_EMSG_SIZE, 10054, "message too large");
     jsi_sidx_entry *e = jsi_ms_subj_upsert(ms, subj, slen, &created);
     if (!e)
         return JSI_ERR(JS_ENOMEM, 0, "subject index");
-    int rc = tail_reserve(ms, len, &t);
+    rc = tail_reserve(ms, len, &t);
     uint64_t s = ms->last + 1;
     if (rc == 0)
         rc = jsi_ms_sum_reserve(t);

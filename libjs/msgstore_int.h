@@ -154,6 +154,9 @@ int jsi_ms_rec_at(jsi_ms *ms, uint64_t seq, const uint8_t **p,
 /* Fill r with views into the record at p (header h). */
 void jsi_ms_rec_view(const uint8_t *p, const jsi_rechdr *h, jsi_rec *r);
 int jsi_ms_flush(jsi_ms *ms, int sync);
+/* JS_EFAILED (with the detail set) once this stream's writes or the
+ * store's storage failed (vfs_guard.c): no more changes until reopened. */
+int jsi_ms_refuse(const jsi_ms *ms);
 int jsi_ms_own_io(jsi_ms *ms);     /* wait for and take the I/O token */
 void jsi_ms_release_io(jsi_ms *ms);
 jsi_blk *jsi_ms_blk_new(jsi_ms *ms, uint64_t no, uint64_t lo, size_t cap);

@@ -166,9 +166,9 @@ static int erase_record(jsi_ms *ms, uint64_t seq) {
 int jsi_ms_remove(jsi_ms *ms, uint64_t seq, int erase) {
     const uint8_t *p;
     jsi_rechdr h;
-    if (ms->failed)
-        return JSI_ERR(JS_EFAILED, 0, "store failed earlier");
-    int rc = jsi_ms_rec_at(ms, seq, &p, &h);
+    int rc = jsi_ms_refuse(ms);
+    if (rc == 0)
+        rc = jsi_ms_rec_at(ms, seq, &p, &h);
     if (rc == JS_ECORRUPT) /* unreadable: nothing the caller can remove */
         rc = JS_EMSG_NOT_FOUND;
     if (rc)
@@ -274,9 +274,9 @@ static uint64_t matching_total(jsi_ms *ms, const char *filter) {
 int jsi_ms_purge(jsi_ms *ms, const char *filter, uint64_t seq, uint64_t keep,
                  uint64_t *purged) {
     uint64_t n = 0;
-    int rc = 0;
-    if (ms->failed)
-        return JSI_ERR(JS_EFAILED, 0, "store failed earlier");
+    int rc = jsi_ms_refuse(ms);
+    if (rc)
+        return rc;
     int all = !filter || !*filter || strcmp(filter, ">") == 0;
     if (all) {
         uint64_t upto = ms->last + 1;

@@ -50,6 +50,7 @@ static void store_free(js_store *st) {
     jsi_free(st->path);
     if (st->memvfs)
         jsi_vfs_mem_free(st->memvfs);
+    jsi_vfs_guard_free(st->vfs);
     pthread_rwlock_destroy(&st->lock);
     pthread_mutex_destroy(&st->names_mu);
     jsi_evq_free(&st->events);
@@ -287,13 +288,17 @@ JS_API int js_open(const char *path, const js_open_opts *opts, js_store **out) {
     int rc = import_opts(opts, &o);
     if (rc)
         return rc;
-    js_vfs *vfs = js_vfs_find(o.vfs);
-    if (!vfs)
+    js_vfs *base = js_vfs_find(o.vfs);
+    if (!base)
         return JSI_ERR(JS_EINVAL, 0, "vfs: no backend named \"%s\"",
                        o.vfs ? o.vfs : "(default)");
     js_store *st = jsi_calloc(1, sizeof *st);
-    if (!st)
+    /* Everything the store writes goes through its fail-stop guard. */
+    js_vfs *vfs = st ? jsi_vfs_guard_new(base) : NULL;
+    if (!vfs) {
+        jsi_free(st);
         return JSI_ERR(JS_ENOMEM, 0, "open");
+    }
     st->magic = JSI_STORE_MAGIC;
     st->refs = 1;
     pthread_rwlock_init(&st->lock, NULL);

@@ -41,6 +41,8 @@ char *jsi_strndup(const char *s, size_t n);
  * allocations have failed since it was set. */
 void jsi_alloc_fail_at(uint64_t n, int forever);
 uint64_t jsi_alloc_failed(void);
+/* Allocations counted since the hook was last armed. */
+uint64_t jsi_alloc_seen(void);
 
 /* ---- checksums ------------------------------------------------------- */
 /* CRC-32C (Castagnoli), hardware instruction where available. Chainable:

@@ -206,7 +206,7 @@ char *jsi_path_join(const char *dir, const char *name) {
 /* ---- files ----------------------------------------------------------- */
 
 /* A file's method table is complete for the version it claims. */
-static int io_ok(const js_vfs_io *io) {
+int jsi_vfs_io_ok(const js_vfs_io *io) {
     return io && io->version >= 1 && io->close && io->read && io->write &&
            io->truncate && io->sync && io->size && io->control;
 }
@@ -231,7 +231,7 @@ int jsi_vfs_open(js_vfs *vfs, const char *path, int flags,
     if (rc > 0)
         rc = JSI_ERR(JS_EIO, 0, "open %s: vfs %s returned %d", path,
                      vfs->name, rc);
-    else if (rc == 0 && !io_ok(f->io)) {
+    else if (rc == 0 && !jsi_vfs_io_ok(f->io)) {
         /* Unusable methods: the file cannot even be closed through them. */
         rc = JSI_ERR(JS_EINVAL, 0, "open %s: vfs %s gave an incomplete io "
                      "table", path, vfs->name);

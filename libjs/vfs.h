@@ -17,6 +17,18 @@ js_vfs *jsi_vfs_mem(void);
 js_vfs *jsi_vfs_mem_new(void);
 void jsi_vfs_mem_free(js_vfs *vfs);
 
+/* The store's fail-stop layer over base (vfs_guard.c): after the first
+ * unexpected failure of a call that changes storage, every such call
+ * fails with JS_EFAILED. NULL on ENOMEM. */
+js_vfs *jsi_vfs_guard_new(js_vfs *base);
+void jsi_vfs_guard_free(js_vfs *vfs);
+/* 0, or JS_EFAILED with the detail set if vfs is a guard that has
+ * latched a failure. */
+int jsi_vfs_guard_failed(js_vfs *vfs);
+
+/* 1 if a file's method table is complete for the version it claims. */
+int jsi_vfs_io_ok(const js_vfs_io *io);
+
 /* Open a file: allocates vfs->file_size bytes, calls vfs->open, and frees
  * the object again on failure. */
 int jsi_vfs_open(js_vfs *vfs, const char *path, int flags, js_vfs_file **out);

@@ -290,6 +290,10 @@ static inline int sim_gate(simfs *fs, unsigned cls, int mutating,
         if (n == fs->fault_at || (fs->fault_forever && n > fs->fault_at &&
                                   fs->fault_at)) {
             fs->faults++;
+            if (getenv("SIMFS_TRACE"))
+                fprintf(stderr, "simfs: fault %s at call %llu of 0x%x %s\n",
+                        js_strerror(fs->fault_rc), (unsigned long long)n,
+                        cls, path ? path : "");
             return fs->fault_rc;
         }
     }
@@ -652,7 +656,7 @@ static inline void sim_reset(simfs *fs) {
     fs->calls = fs->cut_at = 0;
     fs->dead = 0;
     fs->fault_classes = 0;
-    fs->fault_at = fs->fault_calls = 0;
+    fs->fault_at = fs->fault_calls = fs->faults = 0;
     fs->fault_forever = 0;
     if (sim_rm_tree(fs->grave_dir, 1) != 0)
         sim_fatal("emptying the grave", fs->grave_dir, JS_EIO);

@@ -1,0 +1,262 @@
+/*
+ * test_iofault.c - I/O errors and allocation failures at every call of the
+ * canonical workloads.
+ *
+ * For each workload of tests/powercut.h and each kind of call (read,
+ * write, sync, rename, truncate, open, remove, mkdir, list), simfs fails
+ * the k-th such call with EIO (and ENOSPC where a disk can be full), once
+ * or for ever, for every k the workload reaches. Each run must end (no
+ * crash, no hang), every call must return a code (the model counts a
+ * failed call as MAYBE), and after a failed sync nothing more may be
+ * acknowledged until the store is reopened: no ack after a failed fsync.
+ * The store is then closed, reopened with the faults gone and checked
+ * against the model (nothing acknowledged lost, nothing removed back,
+ * sequences rising).
+ *
+ * The allocator hook does the same for every allocation of each
+ * workload: the n-th allocation fails, once or for ever.
+ */
+#include <check.h>
+#include <unistd.h>
+
+#include "jetstream.h"
+#include "powercut.h"
+#include "simfs.h"
+#include "testutil_fs.h"
+#include "util.h"
+
+static char *base_dir;
+static simfs *sim;
+static uint64_t total_runs, total_faults, total_alloc_runs;
+
+typedef struct fault_kind {
+    const char *name;
+    unsigned classes;
+    int rc;
+} fault_kind;
+
+static const fault_kind kinds[] = {
+    {"read", SIM_F_READ, JS_EIO},          {"write", SIM_F_WRITE, JS_EIO},
+    {"write-full", SIM_F_WRITE, JS_ENOSPC}, {"sync", SIM_F_SYNC, JS_EIO},
+    {"rename", SIM_F_RENAME, JS_EIO},       {"truncate", SIM_F_TRUNCATE, JS_EIO},
+    {"truncate-full", SIM_F_TRUNCATE, JS_ENOSPC},
+    {"open", SIM_F_OPEN, JS_EIO},           {"open-full", SIM_F_OPEN, JS_ENOSPC},
+    {"remove", SIM_F_REMOVE, JS_EIO},       {"mkdir", SIM_F_MKDIR, JS_EIO},
+    {"list", SIM_F_LIST, JS_EIO},
+};
+#define NKINDS (sizeof kinds / sizeof kinds[0])
+
+static uint64_t sim_faults(void) {
+    return sim->faults;
+}
+
+static void fresh(pc_run *r, const char *dir) {
+    memset(r, 0, sizeof *r);
+    r->dir = dir;
+    r->vfs = sim->name;
+    r->clock = 1700000000000000000LL;
+}
+
+/* After a failed sync nothing may be acknowledged: a publish and a KV put
+ * on a store whose sync failed must fail too. Only when the failed sync
+ * is known (the workload saw it) and the store is still open. */
+static void check_fail_stop(pc_run *r) {
+    int rc = pc_pub(r);
+    VCHECK(rc != 0, "a publish was acknowledged after a failed sync");
+    if (r->m.kv_st == PC_ACKED) {
+        rc = pc_kv_op(r, 0, KV_PUT, 0);
+        VCHECK(rc != 0, "a KV put was acknowledged after a failed sync");
+    }
+}
+
+/* One run with the fault armed; returns 1 if the fault was reached. */
+static int run_faulted(pc_run *r, workload_fn w, const fault_kind *fk,
+                       uint64_t k, int forever) {
+    sim_reset(sim);
+    sim_fault(sim, fk->classes, k, fk->rc, forever);
+    int rc = pc_open(r);
+    if (rc == 0) {
+        w(r);
+        /* Only a failure since the store was last opened counts: a
+         * workload that reopens starts afresh. */
+        if (fk->classes == SIM_F_SYNC && sim->faults > r->faults_at_open &&
+            r->st)
+            check_fail_stop(r);
+        sim_fault(sim, 0, 0, 0, 0);
+        (void)js_close(r->st);
+    }
+    int hit = sim->faults != 0;
+    total_faults += sim->faults;
+    sim_reset(sim); /* the page cache keeps everything: no power lost */
+    return hit;
+}
+
+static uint64_t count_calls(pc_run *r, workload_fn w, unsigned classes) {
+    sim_reset(sim);
+    /* Armed far away so only the counting happens. */
+    sim_fault(sim, classes, UINT64_MAX, JS_EIO, 0);
+    if (pc_open(r) == 0) {
+        w(r);
+        (void)js_close(r->st);
+    }
+    uint64_t n = sim_fault_calls(sim);
+    sim_reset(sim);
+    return n;
+}
+
+static void enumerate_faults(const char *name, workload_fn w) {
+    const char *only = getenv("PC_ONLY");
+    if (only && strcmp(only, name) != 0)
+        return;
+    char *dir = tu_path("%s/%s", base_dir, name);
+    pc_run r;
+    uint64_t runs = 0;
+    /* Debugging: PC_ONLY=<workload> PC_KIND=<kind> PC_K=<k> runs one kind
+     * (or one run; SIMFS_TRACE=1 shows the calls and the fault). */
+    const char *ekind = getenv("PC_KIND"), *ek = getenv("PC_K");
+    for (size_t i = 0; i < NKINDS; i++) {
+        if (ekind && strcmp(ekind, kinds[i].name) != 0)
+            continue;
+        fresh(&r, dir);
+        uint64_t calls = count_calls(&r, w, kinds[i].classes);
+        tu_rm_rf(dir);
+        for (uint64_t k = 1; k <= calls; k++) {
+            if (ek && k != strtoull(ek, NULL, 10))
+                continue;
+            for (int forever = 0; forever < 2; forever++) {
+                snprintf(where, sizeof where,
+                         "%s: %s fault at call %" PRIu64 " of %" PRIu64
+                         "%s", name, kinds[i].name, k, calls,
+                         forever ? ", for ever" : "");
+                fresh(&r, dir);
+                run_faulted(&r, w, &kinds[i], k, forever);
+                verify(&r);
+                sim_reset(sim);
+                tu_rm_rf(dir);
+                runs++;
+            }
+        }
+    }
+    total_runs += runs;
+    fprintf(stderr, "iofault %-14s %5" PRIu64 " faulted runs\n", name,
+            runs);
+    free(dir);
+}
+
+/* Every allocation of the workload fails in turn, once and for ever. */
+static void enumerate_allocs(const char *name, workload_fn w) {
+    const char *only = getenv("PC_ONLY");
+    if (only && strcmp(only, name) != 0)
+        return;
+    char *dir = tu_path("%s/%s", base_dir, name);
+    pc_run r;
+    fresh(&r, dir);
+    sim_reset(sim);
+    jsi_alloc_fail_at(UINT64_MAX, 0);
+    if (pc_open(&r) == 0) {
+        w(&r);
+        (void)js_close(r.st);
+    }
+    uint64_t allocs = jsi_alloc_seen();
+    jsi_alloc_fail_at(0, 0);
+    tu_rm_rf(dir);
+    for (uint64_t n = 1; n <= allocs; n++) {
+        for (int forever = 0; forever < 2; forever++) {
+            snprintf(where, sizeof where,
+                     "%s: allocation %" PRIu64 " of %" PRIu64 " fails%s",
+                     name, n, allocs, forever ? ", for ever" : "");
+            fresh(&r, dir);
+            sim_reset(sim);
+            jsi_alloc_fail_at(n, forever);
+            if (pc_open(&r) == 0) {
+                w(&r);
+                (void)js_close(r.st);
+            }
+            jsi_alloc_fail_at(0, 0);
+            verify(&r);
+            sim_reset(sim);
+            tu_rm_rf(dir);
+            total_alloc_runs++;
+        }
+    }
+    fprintf(stderr, "allocfail %-12s %5" PRIu64 " allocations x 2\n", name,
+            allocs);
+    free(dir);
+}
+
+#define WORKLOAD(name)                              \
+    START_TEST(io_faults_during_##name) {           \
+        enumerate_faults(#name, w_##name);          \
+    }                                               \
+    END_TEST                                        \
+    START_TEST(alloc_failures_during_##name) {      \
+        enumerate_allocs(#name, w_##name);          \
+    }                                               \
+    END_TEST
+
+WORKLOAD(publish)
+WORKLOAD(batch)
+WORKLOAD(delete)
+WORKLOAD(purge)
+WORKLOAD(limits)
+WORKLOAD(acks)
+WORKLOAD(workqueue)
+WORKLOAD(consumer_state)
+WORKLOAD(catalogue)
+WORKLOAD(kv)
+WORKLOAD(reopen)
+
+#define ADD(name)                                          \
+    do {                                                   \
+        tcase_add_test(io, io_faults_during_##name);       \
+        tcase_add_test(al, alloc_failures_during_##name);  \
+    } while (0)
+
+static Suite *iofault_suite(void) {
+    Suite *s = suite_create("iofault");
+    TCase *io = tcase_create("io");
+    TCase *al = tcase_create("alloc");
+    tcase_set_timeout(io, 900);
+    tcase_set_timeout(al, 900);
+    ADD(publish);
+    ADD(batch);
+    ADD(delete);
+    ADD(purge);
+    ADD(limits);
+    ADD(acks);
+    ADD(workqueue);
+    ADD(consumer_state);
+    ADD(catalogue);
+    ADD(kv);
+    ADD(reopen);
+    suite_add_tcase(s, io);
+    suite_add_tcase(s, al);
+    return s;
+}
+
+int main(void) {
+    base_dir = tu_path("%s/test_iofault.XXXXXX",
+                       access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+    if (!mkdtemp(base_dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    char *grave = tu_path("%s/.grave", base_dir);
+    sim = sim_new("simfs", grave);
+    pc_faults = sim_faults;
+    SRunner *sr = srunner_create(iofault_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    if (failed)
+        fprintf(stderr, "iofault: last run: %s\n", where);
+    fprintf(stderr,
+            "iofault: %" PRIu64 " faulted runs, %" PRIu64
+            " faults injected, %" PRIu64 " allocation-failure runs\n",
+            total_runs, total_faults, total_alloc_runs);
+    sim_free(sim);
+    free(grave);
+    tu_rm_rf(base_dir);
+    free(base_dir);
+    return failed ? 1 : 0;
+}
