@@ -87,7 +87,8 @@ MAN7 := $(sort $(wildcard man/man7/*.7))
 # Goals that run scripts/deps.sh first. deps is an order-only prerequisite of
 # every compile, so even under -j nothing is built before the packages are in.
 # A plain `make` never touches the package manager.
-DEPS_GOALS = check demo meta-check asan tsan valgrind abi-check abi-baseline
+DEPS_GOALS = check demo meta-check asan tsan valgrind abi-check abi-baseline \
+  crash-soak
 ifeq ($(NODEPS),)
 ifneq ($(filter $(DEPS_GOALS),$(MAKECMDGOALS)),)
 NEED_DEPS = deps
@@ -170,6 +171,15 @@ deps:
 # then run one after another and the last line is the summary.
 check: $(NEED_DEPS) meta-check $(TEST_BINS)
 	@$(SCRIPT_ENV) bash scripts/run-tests.sh $(TEST_BINS)
+
+# The process-crash tests with thousands of kill -9s each (make check runs
+# 300, 240 and 200): make crash-soak [SOAK_ITERS=2000].
+SOAK_ITERS ?= 2000
+CRASH_TESTS = test_crash test_consumer_crash test_kv_crash
+crash-soak: $(NEED_DEPS) $(CRASH_TESTS:%=$(BUILD)/tests/%)
+	@CRASH_ITERS=$(SOAK_ITERS) CONSUMER_CRASH_ITERS=$(SOAK_ITERS) \
+	  KV_CRASH_ITERS=$(SOAK_ITERS) $(SCRIPT_ENV) TEST_TIMEOUT=0 \
+	  bash scripts/run-tests.sh $(CRASH_TESTS:%=$(BUILD)/tests/%)
 
 unit-check: $(TEST_BINS)
 	@$(SCRIPT_ENV) bash scripts/run-tests.sh $(TEST_BINS)
@@ -280,5 +290,5 @@ clean:
 
 FORCE:
 
-.PHONY: all tests examples bench-build bench deps check unit-check meta-check $(META_TESTS:%=meta-%) \
+.PHONY: all tests examples bench-build bench deps check unit-check crash-soak meta-check $(META_TESTS:%=meta-%) \
   asan tsan valgrind abi-lib abi-baseline abi-check demo install uninstall clean FORCE

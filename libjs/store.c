@@ -256,8 +256,12 @@ static int load_catalog(js_store *st, int no_create) {
     for (size_t i = 0; rc == 0 && i < n; i++) {
         js_stream *s;
         rc = stream_start(st, e[i].id, e[i].created, &e[i].cfg, &s);
-        if (rc == 0 && (rc = list_push(st, s)) != 0)
+        if (rc == 0 && (rc = list_push(st, s)) != 0) {
+            /* Closed first, as close_streams() does: its consumers hold
+             * references that only closing drops. */
+            jsi_stream_close(s);
             jsi_stream_unref(s);
+        }
     }
     jsi_catalog_free(e, n);
     return rc;

@@ -418,7 +418,7 @@ static inline int pc_kv_op(pc_run *r, int k, int kind, int cas) {
             last = m->kv[k][i].rev;
             break;
         }
-    char key[8], val[64];
+    char key[16], val[64];
     size_t len = 0;
     snprintf(key, sizeof key, "k%d", k);
     uint64_t rev = 0;
@@ -578,7 +578,7 @@ static inline void verify_consumer(pc_run *r, js_stream *s, const uint8_t *prese
  * no value an acked purge removed is in its history. */
 static inline void verify_key(pc_run *r, js_kv *kv, int k) {
     pc_model *m = &r->m;
-    char key[8];
+    char key[16];
     snprintf(key, sizeof key, "k%d", k);
     int last = -1, purge = -1;
     for (int i = 0; i < m->nkv[k]; i++)

@@ -27,7 +27,6 @@
 
 static char *base_dir;
 static simfs *sim;
-static uint64_t total_runs, total_faults, total_alloc_runs;
 
 typedef struct fault_kind {
     const char *name;
@@ -86,7 +85,6 @@ static int run_faulted(pc_run *r, workload_fn w, const fault_kind *fk,
         (void)js_close(r->st);
     }
     int hit = sim->faults != 0;
-    total_faults += sim->faults;
     sim_reset(sim); /* the page cache keeps everything: no power lost */
     return hit;
 }
@@ -110,7 +108,7 @@ static void enumerate_faults(const char *name, workload_fn w) {
         return;
     char *dir = tu_path("%s/%s", base_dir, name);
     pc_run r;
-    uint64_t runs = 0;
+    uint64_t runs = 0, hits = 0;
     /* Debugging: PC_ONLY=<workload> PC_KIND=<kind> PC_K=<k> runs one kind
      * (or one run; SIMFS_TRACE=1 shows the calls and the fault). */
     const char *ekind = getenv("PC_KIND"), *ek = getenv("PC_K");
@@ -129,7 +127,7 @@ static void enumerate_faults(const char *name, workload_fn w) {
                          "%s", name, kinds[i].name, k, calls,
                          forever ? ", for ever" : "");
                 fresh(&r, dir);
-                run_faulted(&r, w, &kinds[i], k, forever);
+                hits += (uint64_t)run_faulted(&r, w, &kinds[i], k, forever);
                 verify(&r);
                 sim_reset(sim);
                 tu_rm_rf(dir);
@@ -137,9 +135,8 @@ static void enumerate_faults(const char *name, workload_fn w) {
             }
         }
     }
-    total_runs += runs;
-    fprintf(stderr, "iofault %-14s %5" PRIu64 " faulted runs\n", name,
-            runs);
+    fprintf(stderr, "iofault %-14s %5" PRIu64 " runs, %" PRIu64
+            " reached their fault\n", name, runs, hits);
     free(dir);
 }
 
@@ -160,8 +157,13 @@ static void enumerate_allocs(const char *name, workload_fn w) {
     uint64_t allocs = jsi_alloc_seen();
     jsi_alloc_fail_at(0, 0);
     tu_rm_rf(dir);
+    const char *ek = getenv("PC_K"), *ef = getenv("PC_FOREVER");
     for (uint64_t n = 1; n <= allocs; n++) {
+        if (ek && n != strtoull(ek, NULL, 10))
+            continue;
         for (int forever = 0; forever < 2; forever++) {
+            if (ef && forever != atoi(ef))
+                continue;
             snprintf(where, sizeof where,
                      "%s: allocation %" PRIu64 " of %" PRIu64 " fails%s",
                      name, n, allocs, forever ? ", for ever" : "");
@@ -176,7 +178,6 @@ static void enumerate_allocs(const char *name, workload_fn w) {
             verify(&r);
             sim_reset(sim);
             tu_rm_rf(dir);
-            total_alloc_runs++;
         }
     }
     fprintf(stderr, "allocfail %-12s %5" PRIu64 " allocations x 2\n", name,
@@ -250,10 +251,6 @@ int main(void) {
     srunner_free(sr);
     if (failed)
         fprintf(stderr, "iofault: last run: %s\n", where);
-    fprintf(stderr,
-            "iofault: %" PRIu64 " faulted runs, %" PRIu64
-            " faults injected, %" PRIu64 " allocation-failure runs\n",
-            total_runs, total_faults, total_alloc_runs);
     sim_free(sim);
     free(grave);
     tu_rm_rf(base_dir);

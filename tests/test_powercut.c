@@ -23,7 +23,6 @@
 
 static char *base_dir;
 static simfs *sim;
-static uint64_t total_cuts, total_damaged;
 
 /* ---- the loop ---------------------------------------------------------- */
 
@@ -55,7 +54,7 @@ static void enumerate(const char *name, workload_fn w) {
     verify(&r);
     tu_rm_rf(dir);
     ck_assert_uint_gt(calls, 0);
-    uint64_t cuts = 0;
+    uint64_t damaged = 0;
     for (uint64_t k = 1; k <= calls; k++) {
         if (ek && k != strtoull(ek, NULL, 10))
             continue;
@@ -70,15 +69,14 @@ static void enumerate(const char *name, workload_fn w) {
             snprintf(where, sizeof where, "%s: cut at call %" PRIu64
                      " of %" PRIu64 ", damage mode %d", name, k, calls, mode);
             run_workload(&r, w);
-            total_damaged += sim_power_fail(sim, mode, k);
+            damaged += sim_power_fail(sim, mode, k);
             verify(&r);
             tu_rm_rf(dir);
-            cuts++;
         }
     }
-    total_cuts += cuts;
-    fprintf(stderr, "powercut %-12s %4" PRIu64 " cut points x %d modes\n",
-            name, calls, SIM_NMODES);
+    fprintf(stderr, "powercut %-14s %4" PRIu64 " cut points x %d modes, "
+            "%" PRIu64 " files or directory changes damaged\n",
+            name, calls, SIM_NMODES, damaged);
     free(dir);
 }
 
@@ -136,9 +134,6 @@ int main(void) {
     srunner_free(sr);
     if (failed)
         fprintf(stderr, "powercut: last run: %s\n", where);
-    fprintf(stderr, "powercut: %" PRIu64 " power cuts, %" PRIu64
-            " files or directory changes damaged\n",
-            total_cuts, total_damaged);
     sim_free(sim);
     free(grave);
     tu_rm_rf(base_dir);
