@@ -32,9 +32,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "check_rc.h"
 #include "consumer.h"
 #include "jetstream.h"
+#include "testutil_fs.h"
 
 enum { PC_NONE, PC_MAYBE, PC_ACKED };
 
@@ -808,6 +811,26 @@ static inline void w_reopen(pc_run *r) {
         return;
     pc_purge(r, NULL, 6, 0);
     pc_pub(r);
+}
+
+/* Every workload, for X-macro lists: X(name) for each w_<name>. */
+#define PC_WORKLOADS(X)                                                   \
+    X(publish) X(batch) X(delete) X(purge) X(limits) X(acks) X(workqueue) \
+    X(consumer_state) X(catalogue) X(kv) X(reopen)
+
+/* A RAM-backed scratch directory when there is one: the batteries make
+ * and remove thousands of small files, and nothing in them needs a real
+ * disk (simfs never syncs). NULL if none can be made. */
+static inline char *pc_scratch_dir(const char *name) {
+    char *dir = tu_path("%s/%s.XXXXXX",
+                        access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp",
+                        name);
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        free(dir);
+        return NULL;
+    }
+    return dir;
 }
 
 #endif

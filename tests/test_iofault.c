@@ -195,23 +195,11 @@ static void enumerate_allocs(const char *name, workload_fn w) {
     }                                               \
     END_TEST
 
-WORKLOAD(publish)
-WORKLOAD(batch)
-WORKLOAD(delete)
-WORKLOAD(purge)
-WORKLOAD(limits)
-WORKLOAD(acks)
-WORKLOAD(workqueue)
-WORKLOAD(consumer_state)
-WORKLOAD(catalogue)
-WORKLOAD(kv)
-WORKLOAD(reopen)
+PC_WORKLOADS(WORKLOAD)
 
-#define ADD(name)                                          \
-    do {                                                   \
-        tcase_add_test(io, io_faults_during_##name);       \
-        tcase_add_test(al, alloc_failures_during_##name);  \
-    } while (0)
+#define ADD(name)                                  \
+    tcase_add_test(io, io_faults_during_##name);   \
+    tcase_add_test(al, alloc_failures_during_##name);
 
 static Suite *iofault_suite(void) {
     Suite *s = suite_create("iofault");
@@ -219,29 +207,16 @@ static Suite *iofault_suite(void) {
     TCase *al = tcase_create("alloc");
     tcase_set_timeout(io, 900);
     tcase_set_timeout(al, 900);
-    ADD(publish);
-    ADD(batch);
-    ADD(delete);
-    ADD(purge);
-    ADD(limits);
-    ADD(acks);
-    ADD(workqueue);
-    ADD(consumer_state);
-    ADD(catalogue);
-    ADD(kv);
-    ADD(reopen);
+    PC_WORKLOADS(ADD)
     suite_add_tcase(s, io);
     suite_add_tcase(s, al);
     return s;
 }
 
 int main(void) {
-    base_dir = tu_path("%s/test_iofault.XXXXXX",
-                       access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-    if (!mkdtemp(base_dir)) {
-        perror("mkdtemp");
+    base_dir = pc_scratch_dir("test_iofault");
+    if (!base_dir)
         return 1;
-    }
     char *grave = tu_path("%s/.grave", base_dir);
     sim = sim_new("simfs", grave);
     pc_faults = sim_faults;

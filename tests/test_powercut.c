@@ -80,52 +80,27 @@ static void enumerate(const char *name, workload_fn w) {
     free(dir);
 }
 
-#define WORKLOAD(name)                       \
-    START_TEST(power_cut_during_##name) {    \
-        enumerate(#name, w_##name);          \
-    }                                        \
+#define WORKLOAD(name)                    \
+    START_TEST(power_cut_during_##name) { \
+        enumerate(#name, w_##name);       \
+    }                                     \
     END_TEST
-
-WORKLOAD(publish)
-WORKLOAD(batch)
-WORKLOAD(delete)
-WORKLOAD(purge)
-WORKLOAD(limits)
-WORKLOAD(acks)
-WORKLOAD(workqueue)
-WORKLOAD(consumer_state)
-WORKLOAD(catalogue)
-WORKLOAD(kv)
-WORKLOAD(reopen)
+PC_WORKLOADS(WORKLOAD)
 
 static Suite *powercut_suite(void) {
     Suite *s = suite_create("powercut");
     TCase *tc = tcase_create("workloads");
     tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, power_cut_during_publish);
-    tcase_add_test(tc, power_cut_during_batch);
-    tcase_add_test(tc, power_cut_during_delete);
-    tcase_add_test(tc, power_cut_during_purge);
-    tcase_add_test(tc, power_cut_during_limits);
-    tcase_add_test(tc, power_cut_during_acks);
-    tcase_add_test(tc, power_cut_during_workqueue);
-    tcase_add_test(tc, power_cut_during_consumer_state);
-    tcase_add_test(tc, power_cut_during_catalogue);
-    tcase_add_test(tc, power_cut_during_kv);
-    tcase_add_test(tc, power_cut_during_reopen);
+#define ADD(name) tcase_add_test(tc, power_cut_during_##name);
+    PC_WORKLOADS(ADD)
     suite_add_tcase(s, tc);
     return s;
 }
 
 int main(void) {
-    /* RAM-backed when there is one: the runs make and remove thousands of
-     * small files, and nothing here needs a real disk (simfs never syncs). */
-    base_dir = tu_path("%s/test_powercut.XXXXXX",
-                       access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-    if (!mkdtemp(base_dir)) {
-        perror("mkdtemp");
+    base_dir = pc_scratch_dir("test_powercut");
+    if (!base_dir)
         return 1;
-    }
     char *grave = tu_path("%s/.grave", base_dir);
     sim = sim_new("simfs", grave);
     SRunner *sr = srunner_create(powercut_suite());
