@@ -971,7 +971,7 @@ START_TEST(test_msg_reads_refuse_null_wrong_and_absent) {
     REJECT(js_msg_get_next(NULL, NULL, 1, &m), JS_EMISUSE, "stream");
     REJECT(js_msg_get_next((js_stream *)S, NULL, 1, &m), JS_EMISUSE, "stream");
     REJECT(js_msg_get_next(s, NULL, 1, NULL), JS_EINVAL, "out");
-    REJECT(js_msg_get_next(s, "m 1", 1, &m), JS_EINVAL, NULL);
+    REJECT(js_msg_get_next(s, "m 1", 1, &m), JS_EINVAL, "filter");
     /* An empty filter is no filter. */
     CHECK_RC(js_msg_get_next(s, "", 1, &m), 0);
     js_msg_free(m);
