@@ -649,7 +649,8 @@ JS_API int js_consumer_update(js_stream *stream,
                               const js_consumer_config *cfg,
                               js_consumer **out);
 
-/* A handle to the consumer of that name. JS_ECONSUMER_NOT_FOUND if none. */
+/* A handle to the consumer of that name. JS_ECONSUMER_NOT_FOUND if none.
+ * On failure *out (if out is not NULL) is NULL. */
 JS_API int js_consumer_lookup(js_stream *stream, const char *name,
                               js_consumer **out);
 

@@ -1317,6 +1317,7 @@ START_TEST(test_consumer_lookup_delete_names_refusals) {
     for (size_t i = 0; i < NBAD; i++) {
         REJECT(js_consumer_lookup(s, bad_names[i], &out),
                JS_ECONSUMER_NOT_FOUND, NULL);
+        ck_assert_ptr_null(out);
     }
     REJECT(js_consumer_delete(NULL, "dur"), JS_EMISUSE, "stream");
     REJECT(js_consumer_delete((js_stream *)k, "dur"), JS_EMISUSE, "stream");
@@ -1558,6 +1559,7 @@ START_TEST(test_handles_of_a_deleted_stream_are_stream_not_found) {
     REJECT(js_consumer_update(s, &c, NULL), JS_ESTREAM_NOT_FOUND, NULL);
     js_consumer *other = (js_consumer *)&other;
     REJECT(js_consumer_lookup(s, "dur", &other), JS_ESTREAM_NOT_FOUND, NULL);
+    ck_assert_ptr_null(other);
     REJECT(js_consumer_delete(s, "dur"), JS_ESTREAM_NOT_FOUND, NULL);
     REJECT(js_consumer_names(s, &names, NULL), JS_ESTREAM_NOT_FOUND, NULL);
     /* Its consumers went with it. */
