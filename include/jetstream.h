@@ -703,13 +703,13 @@ typedef struct js_fetch_opts {
  * Up to max_msgs messages into msgs[0..*n). Waits (per opts) until at least
  * one is available, then returns every message available at once, up to
  * max_msgs and max_bytes. opts may be NULL (no wait, no byte limit).
- * Each message is freed with js_msg_free().
+ * Each message is freed with js_msg_free(). msgs and n are required.
  * The caller owns msgs[0..*n) whatever the return value.
- * Errors: as js_consumer_next(); JS_EINVAL when max_msgs is 0 or passes
- * the consumer's max_batch, or max_bytes or timeout pass max_bytes or
- * max_expires; JS_EMSG_SIZE when the first message alone is larger than
- * max_bytes (NATS 409 Message Size Exceeds MaxBytes); JS_EFAILED,
- * JS_EMISUSE.
+ * Errors: as js_consumer_next(); JS_EINVAL when msgs or n is NULL,
+ * max_msgs is 0 or passes the consumer's max_batch, or max_bytes or
+ * timeout pass max_bytes or max_expires; JS_EMSG_SIZE when the first
+ * message alone is larger than max_bytes (NATS 409 Message Size Exceeds
+ * MaxBytes); JS_EFAILED, JS_EMISUSE.
  */
 JS_API int js_consumer_fetch(js_consumer *consumer, js_msg **msgs,
                              size_t max_msgs, const js_fetch_opts *opts,

@@ -501,6 +501,8 @@ JS_API int js_consumer_fetch(js_consumer *c, js_msg **msgs, size_t max_msgs,
         rc = JSI_ERR(JS_EINVAL, 0, "opts: version %u unknown", opts->version);
     else if (!msgs)
         rc = JSI_ERR(JS_EINVAL, 0, "msgs: NULL");
+    else if (!n) /* the caller could not tell how many it now owns */
+        rc = JSI_ERR(JS_EINVAL, 0, "n: NULL");
     if (rc == 0 && opts)
         memcpy(&o, opts, fetch_opts_size(opts->version));
     if (rc == 0)

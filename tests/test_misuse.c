@@ -1372,6 +1372,7 @@ START_TEST(test_pull_calls_refuse_null_wrong_and_push_handles) {
     REJECT(js_consumer_fetch((js_consumer *)S, v, 4, NULL, &n), JS_EMISUSE,
            "consumer");
     REJECT(js_consumer_fetch(k, NULL, 4, NULL, &n), JS_EINVAL, "msgs");
+    REJECT(js_consumer_fetch(k, v, 4, NULL, NULL), JS_EINVAL, "n");
     REJECT(js_consumer_fetch(k, v, 0, NULL, &n), JS_EINVAL, "max_msgs");
     REJECT(js_consumer_fetch(push, v, 4, NULL, &n), JS_EINVAL, "push");
     o.version = 0;
