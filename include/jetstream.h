@@ -793,11 +793,13 @@ JS_API int js_msg_metadata(const js_msg *msg, js_msg_meta *meta);
  * means one redelivery. js_msg_ack_sync() returns once the ack is as durable as the
  * stream's sync policy promises a publish (under JS_SYNC_ALWAYS: on stable
  * storage), so the message is never delivered again. js_msg_nak()
- * redelivers after `delay` ns (0: at once). js_msg_in_progress() restarts
- * the ack_wait timer (with backoff: the delay for the deliveries so far). js_msg_term() stops redelivery and reports reason
- * (may be NULL) in a JS_EVENT_MSG_TERMINATED event.
- * Errors: JS_EINVAL (msg not from a consumer, or the consumer's ack policy
- * is none), JS_ECONSUMER_NOT_FOUND, JS_EIO, JS_EFAILED.
+ * redelivers after `delay` ns (0 or < 0: at once). js_msg_in_progress()
+ * restarts the ack_wait timer (with backoff: the delay for the deliveries
+ * so far). js_msg_term() stops redelivery and reports reason (may be NULL)
+ * in a JS_EVENT_MSG_TERMINATED event.
+ * Errors: JS_EMISUSE (msg is not a message, or its store is closed),
+ * JS_EINVAL (msg not from a consumer, or the consumer's ack policy is
+ * none), JS_ECONSUMER_NOT_FOUND, JS_EIO, JS_EFAILED.
  */
 JS_API int js_msg_ack(js_msg *msg);
 JS_API int js_msg_ack_sync(js_msg *msg);

@@ -347,6 +347,8 @@ static int apply(js_consumer *c, const js_msg *m, int kind, int64_t delay,
 static int ack_common(js_msg *m, int kind, int64_t delay, const char *reason,
                       int sync) {
     jsi_err_clear();
+    if (!jsi_msg_valid(m))
+        return JSI_ERR(JS_EMISUSE, 0, "not a message");
     js_consumer *c = jsi_msg_consumer(m, NULL);
     if (!c)
         return JSI_ERR(JS_EINVAL, 0, "the message was not delivered by a "

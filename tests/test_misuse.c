@@ -1486,6 +1486,11 @@ START_TEST(test_acks_and_metadata_refusals) {
     settle();
     for (int i = 0; i < 2; i++) {
         js_msg *x = i ? wrong : NULL;
+        REJECT(js_msg_ack(x), JS_EMISUSE, "message");
+        REJECT(js_msg_ack_sync(x), JS_EMISUSE, "message");
+        REJECT(js_msg_nak(x, 0), JS_EMISUSE, "message");
+        REJECT(js_msg_in_progress(x), JS_EMISUSE, "message");
+        REJECT(js_msg_term(x, NULL), JS_EMISUSE, "message");
         REJECT(js_msg_metadata(x, &meta), JS_EMISUSE, "message");
     }
     /* A message read with js_msg_get() came from no consumer. */
