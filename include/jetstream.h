@@ -1001,7 +1001,7 @@ JS_API int js_kv_keys(js_kv *kv, const char *filter, js_kv_keylist **out);
  * listing), 0 at the end, or a negative JS_E* code (JS_ESTREAM_NOT_FOUND
  * once the bucket is deleted, JS_EINVAL, JS_EMISUSE, JS_EIO, JS_ENOMEM). */
 JS_API int js_kv_keys_next(js_kv_keylist *keys, const char **key);
-/* NULL is accepted. */
+/* NULL, or a handle that is not a listing, is ignored. */
 JS_API void js_kv_keys_free(js_kv_keylist *keys);
 
 /*
