@@ -452,9 +452,11 @@ typedef struct js_pub_ack {
  * Nats-Expected-Last-Subject-Sequence(-Subject), Nats-Expected-Last-Msg-Id
  * and Nats-Rollup as NATS does. ack (may be NULL) gets the result.
  * Under JS_SYNC_ALWAYS the message is durable when this returns.
- * Errors: JS_EINVAL (bad subject), JS_ENO_STREAM, JS_EBAD_HEADER, and the
- * stream's rule codes (JS_EWRONG_LAST_SEQ, JS_EMAX_MSGS, ...), JS_EIO,
- * JS_EFAILED.
+ * Errors: JS_EINVAL (bad subject, NULL data or hdrs with a length, ack
+ * version), JS_ENO_STREAM, JS_EBAD_HEADER, JS_EHDR_SIZE, JS_EMSG_SIZE, and
+ * the stream's rule codes (JS_EWRONG_LAST_SEQ, JS_EMAX_MSGS, ...),
+ * JS_ENOSPC (also: the stream's sequences are used up; the last a message
+ * may take is UINT64_MAX - 1), JS_EMISUSE, JS_EIO, JS_EFAILED.
  */
 JS_API int js_publish(js_store *store, const char *subject, const void *hdrs,
                       size_t hdr_len, const void *data, size_t len,

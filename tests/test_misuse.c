@@ -676,6 +676,37 @@ START_TEST(test_stream_limits_below_minus_one_mean_unlimited) {
 }
 END_TEST
 
+/* A first_seq at the top of the sequence space: the stream refuses the
+ * message that would wrap (the last sequence a message may have is
+ * UINT64_MAX - 1) rather than store sequence 0. */
+START_TEST(test_sequence_space_does_not_wrap) {
+    js_stream_config c = JS_STREAM_CONFIG_INIT;
+    js_stream *s, *t;
+    js_pub_ack a = JS_PUB_ACK_INIT;
+    js_msg *m;
+    c.name = "W";
+    c.first_seq = UINT64_MAX - 1;
+    CHECK_RC(js_stream_add(S, &c, &s), 0);
+    CHECK_RC(js_publish(S, "W", NULL, 0, "x", 1, &a), 0);
+    ck_assert_uint_eq(a.seq, UINT64_MAX - 1);
+    settle();
+    REJECT(js_publish(S, "W", NULL, 0, "y", 1, &a), JS_ENOSPC, "sequence");
+    js_pub_msg b[1] = {{"W", NULL, 0, "z", 1}};
+    size_t done = 9;
+    REJECT(js_publish_batch(S, b, 1, NULL, &done), JS_ENOSPC, "sequence");
+    ck_assert_uint_eq(done, 0);
+    CHECK_RC(js_msg_get(s, UINT64_MAX - 1, &m), 0);
+    js_msg_free(m);
+    c.name = "W2";
+    c.first_seq = UINT64_MAX;
+    CHECK_RC(js_stream_add(S, &c, &t), 0);
+    settle();
+    REJECT(js_publish(S, "W2", NULL, 0, "y", 1, &a), JS_ENOSPC, "sequence");
+    js_stream_release(t);
+    js_stream_release(s);
+}
+END_TEST
+
 START_TEST(test_stream_update_refusals_change_nothing) {
     js_stream *s = add_stream("U", "u.>");
     pub("u.1", "x");
@@ -2189,6 +2220,7 @@ static Suite *misuse_suite(void) {
     tcase_add_test(tc, test_stream_add_refuses_unknown_enum_values);
     tcase_add_test(tc, test_stream_add_refuses_bad_durations_and_flags);
     tcase_add_test(tc, test_stream_limits_below_minus_one_mean_unlimited);
+    tcase_add_test(tc, test_sequence_space_does_not_wrap);
     tcase_add_test(tc, test_stream_update_refusals_change_nothing);
     tcase_add_test(tc, test_stream_lookup_names_and_delete_refusals);
     tcase_add_test(tc, test_stream_info_and_release_of_null_and_wrong_handles);
