@@ -18,7 +18,8 @@
  * - Inputs are copied before a call returns. Anything the library returns is
  *   freed with the matching js_*_free() / js_*_release().
  * - Timestamps are nanoseconds since the Unix epoch (UTC); durations are
- *   nanoseconds, as in NATS's JSON.
+ *   nanoseconds, as in NATS's JSON. A duration or timeout whose deadline
+ *   would pass INT64_MAX means "never" (it does not wrap).
  *
  * Threads
  * -------

@@ -2174,6 +2174,59 @@ END_TEST
 
 /* ---- absurd durations ------------------------------------------------------------ */
 
+/* Durations and timeouts up to INT64_MAX mean "practically never": no
+ * deadline may wrap into the past (and so fire at once). */
+START_TEST(test_huge_ack_wait_and_nak_delay_do_not_wrap) {
+    js_stream *s = add_stream("HW", "hw");
+    js_consumer_config c = JS_CONSUMER_CONFIG_INIT;
+    js_consumer *k, *b;
+    js_msg *m, *none;
+    int64_t backoff[1] = {INT64_MAX};
+    c.durable_name = "wait";
+    c.ack_wait = INT64_MAX;
+    c.inactive_threshold = INT64_MAX;
+    CHECK_RC(js_consumer_add(s, &c, &k), 0);
+    c.durable_name = "backoff";
+    c.ack_wait = 0;
+    c.backoff = backoff;
+    c.num_backoff = 1;
+    CHECK_RC(js_consumer_add(s, &c, &b), 0);
+    pub("hw", "x");
+    CHECK_RC(js_consumer_next(k, INT64_MAX, &m), 0);
+    js_msg_free(m);
+    CHECK_RC(js_consumer_next(b, INT64_MAX, &m), 0);
+    tu_clock_advance(&fake_now, 3600 * SEC);
+    CHECK_RC(js_consumer_next(k, 0, &none), JS_ETIMEOUT);
+    CHECK_RC(js_consumer_next(b, 0, &none), JS_ETIMEOUT);
+    CHECK_RC(js_msg_nak(m, INT64_MAX), 0);
+    js_msg_free(m);
+    tu_clock_advance(&fake_now, 3600 * SEC);
+    CHECK_RC(js_consumer_next(b, 0, &none), JS_ETIMEOUT);
+    CHECK_RC(js_dispatch(S, 0), 0);
+    js_consumer_release(b);
+    js_consumer_release(k);
+    js_stream_release(s);
+}
+END_TEST
+
+START_TEST(test_huge_inactive_threshold_keeps_an_ephemeral) {
+    js_stream *s = add_stream("HI", "hi");
+    js_consumer_config c = JS_CONSUMER_CONFIG_INIT;
+    js_consumer *k;
+    char **names;
+    size_t n;
+    c.inactive_threshold = INT64_MAX;
+    CHECK_RC(js_consumer_add(s, &c, &k), 0);
+    tu_clock_advance(&fake_now, 24 * 3600 * SEC);
+    CHECK_RC(js_dispatch(S, 0), 0);
+    CHECK_RC(js_consumer_names(s, &names, &n), 0);
+    ck_assert_uint_eq(n, 1);
+    js_names_free(names);
+    js_consumer_release(k);
+    js_stream_release(s);
+}
+END_TEST
+
 START_TEST(test_huge_stream_durations_keep_messages) {
     js_stream_config c = JS_STREAM_CONFIG_INIT;
     js_stream *s;
@@ -2192,6 +2245,45 @@ START_TEST(test_huge_stream_durations_keep_messages) {
     ck_assert_uint_eq(i->state->msgs, 1);
     js_stream_info_free(i);
     js_stream_release(s);
+}
+END_TEST
+
+START_TEST(test_huge_timeouts_return_what_is_there) {
+    js_kv *kv = add_kv("ht");
+    js_kv_watcher *w;
+    struct js_kv_entry *e;
+    js_stream *s = add_stream("HT", "ht");
+    js_consumer_config pc = JS_CONSUMER_CONFIG_INIT;
+    js_consumer *push;
+    js_sub *sub;
+    int got = 0;
+    js_fetch_opts o = JS_FETCH_OPTS_INIT;
+    js_msg *v[2];
+    size_t n;
+    CHECK_RC(js_kv_put(kv, "k", "v", 1, NULL), 0);
+    CHECK_RC(js_kv_watch(kv, NULL, NULL, &w), 0);
+    CHECK_RC(js_kv_watcher_next(w, INT64_MAX, &e), 0);
+    ck_assert_ptr_nonnull(e);
+    js_kv_entry_free(e);
+    CHECK_RC(js_kv_watcher_stop(w), 0);
+    pc.durable_name = "push";
+    pc.deliver_subject = "deliver.ht";
+    pc.ack_policy = JS_ACK_NONE;
+    CHECK_RC(js_consumer_add(s, &pc, &push), 0);
+    CHECK_RC(js_consumer_subscribe(push, on_msg, &got, &sub), 0);
+    pub("ht", "x");
+    ck_assert_int_ge(js_dispatch(S, INT64_MAX), 1);
+    ck_assert_int_eq(got, 1);
+    js_consumer *pull = add_pull(s, "pull");
+    o.timeout = INT64_MAX;
+    CHECK_RC(js_consumer_fetch(pull, v, 2, &o, &n), 0);
+    ck_assert_uint_eq(n, 1);
+    js_msg_free(v[0]);
+    js_consumer_release(pull);
+    CHECK_RC(js_sub_unsubscribe(sub), 0);
+    js_consumer_release(push);
+    js_stream_release(s);
+    js_kv_release(kv);
 }
 END_TEST
 
@@ -2259,7 +2351,10 @@ static Suite *misuse_suite(void) {
     tcase_add_test(tc, test_max_consumers_and_denials_change_nothing);
     tcase_add_test(tc, test_kv_keys_with_slashes_never_become_paths);
     tcase_add_test(tc, test_dispatcher_misuse_from_callbacks_and_twice);
+    tcase_add_test(tc, test_huge_ack_wait_and_nak_delay_do_not_wrap);
+    tcase_add_test(tc, test_huge_inactive_threshold_keeps_an_ephemeral);
     tcase_add_test(tc, test_huge_stream_durations_keep_messages);
+    tcase_add_test(tc, test_huge_timeouts_return_what_is_there);
     suite_add_tcase(s, tc);
     return s;
 }
