@@ -278,7 +278,9 @@ typedef struct js_open_opts {
     int sync;              /* JS_SYNC_*; 0: ALWAYS */
     int64_t sync_interval; /* ns, for JS_SYNC_INTERVAL; 0: 1 second */
     int no_create;         /* fail with JS_ENOTFOUND if the store is absent */
-    uint32_t block_size;   /* target block file size in bytes; 0: default */
+    uint32_t block_size;   /* target block file size in bytes; 0: default
+                              (8 MiB); under 4 KiB: 4 KiB; over 1 GiB:
+                              JS_EINVAL */
     /* Time source, ns since the epoch; NULL: the system clock. For tests
      * and for devices whose clock comes from elsewhere. */
     int64_t (*clock)(void *ctx);

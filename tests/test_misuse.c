@@ -502,6 +502,39 @@ START_TEST(test_close_and_flush_of_null_and_wrong_handles) {
 }
 END_TEST
 
+/* block_size is a target: tiny ones are raised to a minimum; the largest
+ * is 1 GiB (the tail block is allocated whole). */
+START_TEST(test_absurd_block_sizes_are_raised_or_refused) {
+    js_open_opts o = JS_OPEN_OPTS_INIT;
+    js_store *bad = NULL;
+    char p[600];
+    snprintf(p, sizeof p, "%s/never", base_dir);
+    o.block_size = (UINT32_C(1) << 30) + 1;
+    REJECT_IN(base_dir, js_open(p, &o, &bad), JS_EINVAL, "block_size");
+    o.block_size = UINT32_MAX;
+    REJECT_IN(base_dir, js_open(p, &o, &bad), JS_EINVAL, "block_size");
+    ck_assert_ptr_null(bad);
+    /* Tiny targets work, raised to the minimum. */
+    js_store *st;
+    js_stream *s;
+    js_msg *m;
+    js_stream_config c = JS_STREAM_CONFIG_INIT;
+    snprintf(p, sizeof p, "%s/bs-%ld", base_dir, (long)getpid());
+    o.sync = JS_SYNC_NONE;
+    o.block_size = 1;
+    CHECK_RC(js_open(p, &o, &st), 0);
+    c.name = "B";
+    CHECK_RC(js_stream_add(st, &c, &s), 0);
+    for (int k = 0; k < 20; k++)
+        CHECK_RC(js_publish(st, "B", NULL, 0, rep('p', 1000), 1000, NULL), 0);
+    CHECK_RC(js_msg_get(s, 20, &m), 0);
+    js_msg_free(m);
+    js_stream_release(s);
+    CHECK_RC(js_close(st), 0);
+    tu_rmtree(p);
+}
+END_TEST
+
 /* ---- streams: names and configs ------------------------------------------ */
 
 /* Names no stream, consumer or bucket may have. */
@@ -2305,6 +2338,7 @@ static Suite *misuse_suite(void) {
     tcase_add_test(tc, test_open_of_a_regular_file_fails_and_leaves_it);
     tcase_add_test(tc, test_second_open_is_elocked_and_changes_nothing);
     tcase_add_test(tc, test_close_and_flush_of_null_and_wrong_handles);
+    tcase_add_test(tc, test_absurd_block_sizes_are_raised_or_refused);
     tcase_add_test(tc, test_stream_add_refuses_null_store_and_config);
     tcase_add_test(tc, test_stream_add_refuses_unknown_config_versions);
     tcase_add_test(tc, test_stream_add_refuses_bad_names);
