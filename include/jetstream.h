@@ -155,8 +155,9 @@ JS_API const char *js_strerror(int rc);
 
 /* The calling thread's detail message for its last failed call: which
  * field, header or file was at fault. Meaningful right after a call failed;
- * every public call resets it on entry. Borrowed; valid until the thread's
- * next call into the library. Never NULL. */
+ * every call that returns an int code resets it on entry (js_strerror(),
+ * js_version() and the js_msg_* accessors leave it alone). Borrowed; valid
+ * until the thread's next call into the library. Never NULL. */
 JS_API const char *js_errmsg(void);
 
 /* The NATS JetStream API error code (e.g. 10071 for a wrong last sequence)
@@ -323,13 +324,13 @@ typedef struct js_stream_config {
     const char *const *subjects; /* NULL/0: the stream's name */
     size_t num_subjects;
     int retention;           /* JS_RETENTION_* */
-    int64_t max_consumers;   /* 0 or -1: unlimited */
-    int64_t max_msgs;        /* 0 or -1: unlimited */
-    int64_t max_bytes;       /* 0 or -1: unlimited; counts stored record
+    int64_t max_consumers;   /* 0 or < 0: unlimited */
+    int64_t max_msgs;        /* 0 or < 0: unlimited */
+    int64_t max_bytes;       /* 0 or < 0: unlimited; counts stored record
                                 bytes (payload + subject + headers + 40) */
     int64_t max_age;         /* ns; 0: unlimited; else >= 100 ms */
-    int64_t max_msgs_per_subject; /* 0 or -1: unlimited */
-    int32_t max_msg_size;    /* 0 or -1: unlimited (JS_MAX_PAYLOAD) */
+    int64_t max_msgs_per_subject; /* 0 or < 0: unlimited */
+    int32_t max_msg_size;    /* 0 or < 0: unlimited (JS_MAX_PAYLOAD) */
     int discard;             /* JS_DISCARD_* */
     int storage;             /* JS_STORAGE_*; fixed at creation */
     int64_t duplicate_window; /* ns; 0: 2 min, or max_age if smaller */
@@ -417,7 +418,8 @@ JS_API int js_stream_delete(js_store *store, const char *name);
 #define JS_PURGE_OPTS_VERSION 1
 typedef struct js_purge_opts {
     unsigned version;
-    const char *filter; /* only subjects matching this (wildcards allowed) */
+    const char *filter; /* only subjects matching this (wildcards allowed);
+                           NULL or "": all */
     uint64_t seq;       /* only messages below this sequence */
     uint64_t keep;      /* keep the newest `keep` matching messages */
 } js_purge_opts;
@@ -454,6 +456,9 @@ typedef struct js_pub_ack {
  * Nats-Expected-Stream, Nats-Expected-Last-Sequence,
  * Nats-Expected-Last-Subject-Sequence(-Subject), Nats-Expected-Last-Msg-Id
  * and Nats-Rollup as NATS does. ack (may be NULL) gets the result.
+ * The subject is literal, tokens split by '.', none empty, at most
+ * JS_MAX_SUBJECT_LEN bytes, with no whitespace or control bytes (<= 0x20,
+ * 0x7f); other bytes, UTF-8 or not, are taken as they are (as NATS does).
  * Under JS_SYNC_ALWAYS the message is durable when this returns.
  * Errors: JS_EINVAL (bad subject, NULL data or hdrs with a length, ack
  * version), JS_ENO_STREAM, JS_EBAD_HEADER, JS_EHDR_SIZE, JS_EMSG_SIZE, and
@@ -501,7 +506,7 @@ JS_API int js_msg_get_last(js_stream *stream, const char *subject,
                            js_msg **out);
 
 /* The first message with sequence >= seq whose subject matches filter
- * (NULL or ">" for any). JS_EMSG_NOT_FOUND if none. */
+ * (NULL, "" or ">" for any). JS_EMSG_NOT_FOUND if none. */
 JS_API int js_msg_get_next(js_stream *stream, const char *filter,
                            uint64_t seq, js_msg **out);
 
@@ -517,7 +522,9 @@ JS_API int js_msg_erase(js_stream *stream, uint64_t seq);
 
 JS_API void js_msg_free(js_msg *msg);
 
-/* Accessors. Borrowed pointers live as long as the message. */
+/* Accessors. Borrowed pointers live as long as the message. Given NULL
+ * or a handle that is not a message they return NULL or 0 (and *len 0);
+ * len may be NULL. */
 JS_API const char *js_msg_subject(const js_msg *msg);
 JS_API uint64_t js_msg_seq(const js_msg *msg);
 JS_API int64_t js_msg_time(const js_msg *msg);
@@ -569,7 +576,7 @@ typedef struct js_consumer_config {
     int64_t opt_start_time;   /* for JS_DELIVER_BY_START_TIME, ns */
     int ack_policy;           /* JS_ACK_* */
     int64_t ack_wait;         /* ns; 0: 30 s (backoff[0] if backoff set) */
-    int64_t max_deliver;      /* 0 or -1: unlimited */
+    int64_t max_deliver;      /* 0 or < 0: unlimited */
     const int64_t *backoff;   /* redelivery delays, ns; the n-th redelivery
                                  waits backoff[min(n-1, num_backoff-1)] */
     size_t num_backoff;
@@ -583,7 +590,7 @@ typedef struct js_consumer_config {
                                  JS_EVENT_ACK_SAMPLE events; NULL: none */
     int64_t max_waiting;      /* pull: most calls waiting at once; 0: 512 */
     int64_t max_ack_pending;  /* 0: 1000 (none for JS_ACK_NONE);
-                                 -1: unlimited */
+                                 < 0: unlimited */
     int headers_only;         /* deliver headers and Nats-Msg-Size only */
     int64_t max_batch;        /* pull: largest fetch; 0: no limit */
     int64_t max_expires;      /* pull: longest wait, ns; 0: no limit */
@@ -888,8 +895,8 @@ typedef struct js_kv_config {
     int64_t history;         /* values kept per key, 1..64; 0: 1 */
     int64_t ttl;             /* ns a value lives; 0: for ever, else
                                 >= 100 ms */
-    int32_t max_value_size;  /* bytes; 0 or -1: unlimited */
-    int64_t max_bytes;       /* the bucket's size; 0 or -1: unlimited */
+    int32_t max_value_size;  /* bytes; 0 or < 0: unlimited */
+    int64_t max_bytes;       /* the bucket's size; 0 or < 0: unlimited */
     int storage;             /* JS_STORAGE_* */
     int sync;                /* JS_SYNC_*; 0: the store's policy */
 } js_kv_config;
