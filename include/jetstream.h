@@ -18,7 +18,8 @@
  * - Inputs are copied before a call returns. Anything the library returns is
  *   freed with the matching js_*_free() / js_*_release().
  * - Timestamps are nanoseconds since the Unix epoch (UTC); durations are
- *   nanoseconds, as in NATS's JSON.
+ *   nanoseconds, as in NATS's JSON. A duration or timeout whose deadline
+ *   would pass INT64_MAX means "never" (it does not wrap).
  *
  * Threads
  * -------
@@ -154,8 +155,9 @@ JS_API const char *js_strerror(int rc);
 
 /* The calling thread's detail message for its last failed call: which
  * field, header or file was at fault. Meaningful right after a call failed;
- * every public call resets it on entry. Borrowed; valid until the thread's
- * next call into the library. Never NULL. */
+ * every call that returns an int code resets it on entry (js_strerror(),
+ * js_version() and the js_msg_* accessors leave it alone). Borrowed; valid
+ * until the thread's next call into the library. Never NULL. */
 JS_API const char *js_errmsg(void);
 
 /* The NATS JetStream API error code (e.g. 10071 for a wrong last sequence)
@@ -277,7 +279,9 @@ typedef struct js_open_opts {
     int sync;              /* JS_SYNC_*; 0: ALWAYS */
     int64_t sync_interval; /* ns, for JS_SYNC_INTERVAL; 0: 1 second */
     int no_create;         /* fail with JS_ENOTFOUND if the store is absent */
-    uint32_t block_size;   /* target block file size in bytes; 0: default */
+    uint32_t block_size;   /* target block file size in bytes; 0: default
+                              (8 MiB); under 4 KiB: 4 KiB; over 1 GiB:
+                              JS_EINVAL */
     /* Time source, ns since the epoch; NULL: the system clock. For tests
      * and for devices whose clock comes from elsewhere. */
     int64_t (*clock)(void *ctx);
@@ -324,13 +328,13 @@ typedef struct js_stream_config {
     const char *const *subjects; /* NULL/0: the stream's name */
     size_t num_subjects;
     int retention;           /* JS_RETENTION_* */
-    int64_t max_consumers;   /* 0 or -1: unlimited */
-    int64_t max_msgs;        /* 0 or -1: unlimited */
-    int64_t max_bytes;       /* 0 or -1: unlimited; counts stored record
+    int64_t max_consumers;   /* 0 or < 0: unlimited */
+    int64_t max_msgs;        /* 0 or < 0: unlimited */
+    int64_t max_bytes;       /* 0 or < 0: unlimited; counts stored record
                                 bytes (payload + subject + headers + 40) */
     int64_t max_age;         /* ns; 0: unlimited; else >= 100 ms */
-    int64_t max_msgs_per_subject; /* 0 or -1: unlimited */
-    int32_t max_msg_size;    /* 0 or -1: unlimited (JS_MAX_PAYLOAD) */
+    int64_t max_msgs_per_subject; /* 0 or < 0: unlimited */
+    int32_t max_msg_size;    /* 0 or < 0: unlimited (JS_MAX_PAYLOAD) */
     int discard;             /* JS_DISCARD_* */
     int storage;             /* JS_STORAGE_*; fixed at creation */
     int64_t duplicate_window; /* ns; 0: 2 min, or max_age if smaller */
@@ -418,7 +422,8 @@ JS_API int js_stream_delete(js_store *store, const char *name);
 #define JS_PURGE_OPTS_VERSION 1
 typedef struct js_purge_opts {
     unsigned version;
-    const char *filter; /* only subjects matching this (wildcards allowed) */
+    const char *filter; /* only subjects matching this (wildcards allowed);
+                           NULL or "": all */
     uint64_t seq;       /* only messages below this sequence */
     uint64_t keep;      /* keep the newest `keep` matching messages */
 } js_purge_opts;
@@ -455,10 +460,15 @@ typedef struct js_pub_ack {
  * Nats-Expected-Stream, Nats-Expected-Last-Sequence,
  * Nats-Expected-Last-Subject-Sequence(-Subject), Nats-Expected-Last-Msg-Id
  * and Nats-Rollup as NATS does. ack (may be NULL) gets the result.
+ * The subject is literal, tokens split by '.', none empty, at most
+ * JS_MAX_SUBJECT_LEN bytes, with no whitespace or control bytes (<= 0x20,
+ * 0x7f); other bytes, UTF-8 or not, are taken as they are (as NATS does).
  * Under JS_SYNC_ALWAYS the message is durable when this returns.
- * Errors: JS_EINVAL (bad subject), JS_ENO_STREAM, JS_EBAD_HEADER, and the
- * stream's rule codes (JS_EWRONG_LAST_SEQ, JS_EMAX_MSGS, ...), JS_EIO,
- * JS_EFAILED.
+ * Errors: JS_EINVAL (bad subject, NULL data or hdrs with a length, ack
+ * version), JS_ENO_STREAM, JS_EBAD_HEADER, JS_EHDR_SIZE, JS_EMSG_SIZE, and
+ * the stream's rule codes (JS_EWRONG_LAST_SEQ, JS_EMAX_MSGS, ...),
+ * JS_ENOSPC (also: the stream's sequences are used up; the last a message
+ * may take is UINT64_MAX - 1), JS_EMISUSE, JS_EIO, JS_EFAILED.
  */
 JS_API int js_publish(js_store *store, const char *subject, const void *hdrs,
                       size_t hdr_len, const void *data, size_t len,
@@ -500,7 +510,7 @@ JS_API int js_msg_get_last(js_stream *stream, const char *subject,
                            js_msg **out);
 
 /* The first message with sequence >= seq whose subject matches filter
- * (NULL or ">" for any). JS_EMSG_NOT_FOUND if none. */
+ * (NULL, "" or ">" for any). JS_EMSG_NOT_FOUND if none. */
 JS_API int js_msg_get_next(js_stream *stream, const char *filter,
                            uint64_t seq, js_msg **out);
 
@@ -516,7 +526,9 @@ JS_API int js_msg_erase(js_stream *stream, uint64_t seq);
 
 JS_API void js_msg_free(js_msg *msg);
 
-/* Accessors. Borrowed pointers live as long as the message. */
+/* Accessors. Borrowed pointers live as long as the message. Given NULL
+ * or a handle that is not a message they return NULL or 0 (and *len 0);
+ * len may be NULL. */
 JS_API const char *js_msg_subject(const js_msg *msg);
 JS_API uint64_t js_msg_seq(const js_msg *msg);
 JS_API int64_t js_msg_time(const js_msg *msg);
@@ -568,7 +580,7 @@ typedef struct js_consumer_config {
     int64_t opt_start_time;   /* for JS_DELIVER_BY_START_TIME, ns */
     int ack_policy;           /* JS_ACK_* */
     int64_t ack_wait;         /* ns; 0: 30 s (backoff[0] if backoff set) */
-    int64_t max_deliver;      /* 0 or -1: unlimited */
+    int64_t max_deliver;      /* 0 or < 0: unlimited */
     const int64_t *backoff;   /* redelivery delays, ns; the n-th redelivery
                                  waits backoff[min(n-1, num_backoff-1)] */
     size_t num_backoff;
@@ -582,7 +594,7 @@ typedef struct js_consumer_config {
                                  JS_EVENT_ACK_SAMPLE events; NULL: none */
     int64_t max_waiting;      /* pull: most calls waiting at once; 0: 512 */
     int64_t max_ack_pending;  /* 0: 1000 (none for JS_ACK_NONE);
-                                 -1: unlimited */
+                                 < 0: unlimited */
     int headers_only;         /* deliver headers and Nats-Msg-Size only */
     int64_t max_batch;        /* pull: largest fetch; 0: no limit */
     int64_t max_expires;      /* pull: longest wait, ns; 0: no limit */
@@ -653,7 +665,8 @@ JS_API int js_consumer_update(js_stream *stream,
                               const js_consumer_config *cfg,
                               js_consumer **out);
 
-/* A handle to the consumer of that name. JS_ECONSUMER_NOT_FOUND if none. */
+/* A handle to the consumer of that name. JS_ECONSUMER_NOT_FOUND if none.
+ * On failure *out (if out is not NULL) is NULL. */
 JS_API int js_consumer_lookup(js_stream *stream, const char *name,
                               js_consumer **out);
 
@@ -706,13 +719,13 @@ typedef struct js_fetch_opts {
  * Up to max_msgs messages into msgs[0..*n). Waits (per opts) until at least
  * one is available, then returns every message available at once, up to
  * max_msgs and max_bytes. opts may be NULL (no wait, no byte limit).
- * Each message is freed with js_msg_free().
+ * Each message is freed with js_msg_free(). msgs and n are required.
  * The caller owns msgs[0..*n) whatever the return value.
- * Errors: as js_consumer_next(); JS_EINVAL when max_msgs is 0 or passes
- * the consumer's max_batch, or max_bytes or timeout pass max_bytes or
- * max_expires; JS_EMSG_SIZE when the first message alone is larger than
- * max_bytes (NATS 409 Message Size Exceeds MaxBytes); JS_EFAILED,
- * JS_EMISUSE.
+ * Errors: as js_consumer_next(); JS_EINVAL when msgs or n is NULL,
+ * max_msgs is 0 or passes the consumer's max_batch, or max_bytes or
+ * timeout pass max_bytes or max_expires; JS_EMSG_SIZE when the first
+ * message alone is larger than max_bytes (NATS 409 Message Size Exceeds
+ * MaxBytes); JS_EFAILED, JS_EMISUSE.
  */
 JS_API int js_consumer_fetch(js_consumer *consumer, js_msg **msgs,
                              size_t max_msgs, const js_fetch_opts *opts,
@@ -796,11 +809,13 @@ JS_API int js_msg_metadata(const js_msg *msg, js_msg_meta *meta);
  * means one redelivery. js_msg_ack_sync() returns once the ack is as durable as the
  * stream's sync policy promises a publish (under JS_SYNC_ALWAYS: on stable
  * storage), so the message is never delivered again. js_msg_nak()
- * redelivers after `delay` ns (0: at once). js_msg_in_progress() restarts
- * the ack_wait timer (with backoff: the delay for the deliveries so far). js_msg_term() stops redelivery and reports reason
- * (may be NULL) in a JS_EVENT_MSG_TERMINATED event.
- * Errors: JS_EINVAL (msg not from a consumer, or the consumer's ack policy
- * is none), JS_ECONSUMER_NOT_FOUND, JS_EIO, JS_EFAILED.
+ * redelivers after `delay` ns (0 or < 0: at once). js_msg_in_progress()
+ * restarts the ack_wait timer (with backoff: the delay for the deliveries
+ * so far). js_msg_term() stops redelivery and reports reason (may be NULL)
+ * in a JS_EVENT_MSG_TERMINATED event.
+ * Errors: JS_EMISUSE (msg is not a message, or its store is closed),
+ * JS_EINVAL (msg not from a consumer, or the consumer's ack policy is
+ * none), JS_ECONSUMER_NOT_FOUND, JS_EIO, JS_EFAILED.
  */
 JS_API int js_msg_ack(js_msg *msg);
 JS_API int js_msg_ack_sync(js_msg *msg);
@@ -884,8 +899,8 @@ typedef struct js_kv_config {
     int64_t history;         /* values kept per key, 1..64; 0: 1 */
     int64_t ttl;             /* ns a value lives; 0: for ever, else
                                 >= 100 ms */
-    int32_t max_value_size;  /* bytes; 0 or -1: unlimited */
-    int64_t max_bytes;       /* the bucket's size; 0 or -1: unlimited */
+    int32_t max_value_size;  /* bytes; 0 or < 0: unlimited */
+    int64_t max_bytes;       /* the bucket's size; 0 or < 0: unlimited */
     int storage;             /* JS_STORAGE_* */
     int sync;                /* JS_SYNC_*; 0: the store's policy */
 } js_kv_config;
@@ -1002,7 +1017,7 @@ JS_API int js_kv_keys(js_kv *kv, const char *filter, js_kv_keylist **out);
  * listing), 0 at the end, or a negative JS_E* code (JS_ESTREAM_NOT_FOUND
  * once the bucket is deleted, JS_EINVAL, JS_EMISUSE, JS_EIO, JS_ENOMEM). */
 JS_API int js_kv_keys_next(js_kv_keylist *keys, const char **key);
-/* NULL is accepted. */
+/* NULL, or a handle that is not a listing, is ignored. */
 JS_API void js_kv_keys_free(js_kv_keylist *keys);
 
 /*

@@ -691,6 +691,8 @@ JS_API int js_consumer_update(js_stream *s, const js_consumer_config *cfg,
 
 JS_API int js_consumer_lookup(js_stream *s, const char *name,
                               js_consumer **out) {
+    if (out)
+        *out = NULL; /* also on failure, as js_stream_lookup() */
     int rc = jsi_stream_enter(s);
     if (rc)
         return rc;

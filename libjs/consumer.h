@@ -168,6 +168,8 @@ int jsi_msg_from_rec(const jsi_rec *r, js_msg **out);
 void jsi_msg_set_delivery(js_msg *m, js_consumer *c, uint64_t dseq,
                           uint64_t count, uint64_t pending);
 js_consumer *jsi_msg_consumer(const js_msg *m, uint64_t *dseq);
+/* 1 if m is a live message handle. */
+int jsi_msg_valid(const js_msg *m);
 size_t jsi_msg_size(const js_msg *m); /* subject + headers + data */
 
 #endif

@@ -323,15 +323,16 @@ static int apply(js_consumer *c, const js_msg *m, int kind, int64_t delay,
     case NAK:
         jsi_consumer_event(c, JS_EVENT_MSG_NAKED, sseq, dseq, e->count, NULL,
                            0);
-        if (jsi_pend_schedule(&c->pend, e, now + JSI_MAX(delay, 0)) != 0)
+        if (jsi_pend_schedule(&c->pend, e,
+                              jsi_time_add(now, JSI_MAX(delay, 0))) != 0)
             return JSI_ERR(JS_ENOMEM, 0, "nak");
         pthread_cond_broadcast(&c->cond);
         if (c->nsubs)
             jsi_dispatch_wake(c->s->store);
         return 0;
     case WPI:
-        return jsi_pend_schedule(&c->pend, e,
-                                 now + jsi_consumer_ack_wait(c, e->count))
+        return jsi_pend_schedule(&c->pend, e, jsi_time_add(
+                                     now, jsi_consumer_ack_wait(c, e->count)))
                    ? JSI_ERR(JS_ENOMEM, 0, "in progress") : 0;
     case TERM:
         jsi_consumer_event(c, JS_EVENT_MSG_TERMINATED, sseq, dseq, e->count,
@@ -346,6 +347,8 @@ static int apply(js_consumer *c, const js_msg *m, int kind, int64_t delay,
 static int ack_common(js_msg *m, int kind, int64_t delay, const char *reason,
                       int sync) {
     jsi_err_clear();
+    if (!jsi_msg_valid(m))
+        return JSI_ERR(JS_EMISUSE, 0, "not a message");
     js_consumer *c = jsi_msg_consumer(m, NULL);
     if (!c)
         return JSI_ERR(JS_EINVAL, 0, "the message was not delivered by a "

@@ -247,8 +247,8 @@ static int redeliver(js_consumer *c, jsi_pent *e, int64_t now,
     if ((rc = build_msg(c, &r, &m)) != 0)
         return rc;
     /* On failure the entry keeps its (due) deadline: tried again later. */
-    if (jsi_pend_schedule(&c->pend, e,
-                          now + jsi_consumer_ack_wait(c, e->count + 1)) != 0) {
+    int64_t due = jsi_time_add(now, jsi_consumer_ack_wait(c, e->count + 1));
+    if (jsi_pend_schedule(&c->pend, e, due) != 0) {
         js_msg_free(m);
         return JSI_ERR(JS_ENOMEM, 0, "consumer");
     }
@@ -340,8 +340,8 @@ static int deliver_new(js_consumer *c, int64_t now, int64_t *wake,
         return rc;
     if (c->cfg.c.ack_policy != JS_ACK_NONE) {
         e = jsi_pend_add(&c->pend, seq);
-        if (!e || jsi_pend_schedule(&c->pend, e,
-                                    now + jsi_consumer_ack_wait(c, 1)) != 0) {
+        int64_t redo = jsi_time_add(now, jsi_consumer_ack_wait(c, 1));
+        if (!e || jsi_pend_schedule(&c->pend, e, redo) != 0) {
             if (e)
                 jsi_pend_del(&c->pend, seq);
             js_msg_free(m);
@@ -465,7 +465,8 @@ static int wait_more(js_consumer *c, int64_t end_mono, int64_t wake) {
 static int fetch_locked(js_consumer *c, js_msg **msgs, size_t max_msgs,
                         const js_fetch_opts *o, size_t *n) {
     int64_t timeout = o->no_wait ? 0 : o->timeout;
-    int64_t end = timeout < 0 ? INT64_MAX : jsi_monotonic_ns() + timeout;
+    int64_t end = timeout < 0 ? INT64_MAX
+                              : jsi_time_add(jsi_monotonic_ns(), timeout);
     int rc;
     c->last_active = jsi_stream_now(c->s);
     jsi_consumers_tick(c->s, c->last_active);
@@ -501,6 +502,8 @@ JS_API int js_consumer_fetch(js_consumer *c, js_msg **msgs, size_t max_msgs,
         rc = JSI_ERR(JS_EINVAL, 0, "opts: version %u unknown", opts->version);
     else if (!msgs)
         rc = JSI_ERR(JS_EINVAL, 0, "msgs: NULL");
+    else if (!n) /* the caller could not tell how many it now owns */
+        rc = JSI_ERR(JS_EINVAL, 0, "n: NULL");
     if (rc == 0 && opts)
         memcpy(&o, opts, fetch_opts_size(opts->version));
     if (rc == 0)
@@ -554,7 +557,8 @@ int64_t jsi_consumers_tick(js_stream *s, int64_t now) {
         if (c->nsubs)
             next = JSI_MIN(next, jsi_pend_next_deadline(&c->pend));
         else if (c->cfg.c.inactive_threshold > 0)
-            next = JSI_MIN(next, c->last_active + c->cfg.c.inactive_threshold);
+            next = JSI_MIN(next, jsi_time_add(c->last_active,
+                                              c->cfg.c.inactive_threshold));
         i++;
     }
     return next;

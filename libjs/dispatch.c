@@ -327,7 +327,8 @@ JS_API int js_dispatch(js_store *st, int64_t timeout) {
     int rc = jsi_store_enter(st);
     if (rc)
         return rc;
-    int64_t end = timeout < 0 ? INT64_MAX : jsi_monotonic_ns() + timeout;
+    int64_t end = timeout < 0 ? INT64_MAX
+                              : jsi_time_add(jsi_monotonic_ns(), timeout);
     for (;;) {
         pthread_mutex_lock(&st->disp_mu);
         uint64_t gen = st->disp_gen;

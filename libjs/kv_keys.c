@@ -154,7 +154,7 @@ JS_API int js_kv_keys_next(js_kv_keylist *l, const char **key) {
 }
 
 JS_API void js_kv_keys_free(js_kv_keylist *l) {
-    if (!l)
+    if (!l || l->magic != KEYLIST_MAGIC)
         return;
     l->magic = 0;
     jsi_free(l->filter);

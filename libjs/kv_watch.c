@@ -201,7 +201,8 @@ static int64_t remaining(int64_t timeout, int64_t end) {
 
 static int next_locked(js_kv_watcher *w, int64_t timeout,
                        struct js_kv_entry **entry) {
-    int64_t end = timeout > 0 ? jsi_monotonic_ns() + timeout : 0;
+    int64_t end =
+        timeout > 0 ? jsi_time_add(jsi_monotonic_ns(), timeout) : 0;
     for (;;) {
         if (w->marker_due) {
             w->marker_due = 0;

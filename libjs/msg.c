@@ -47,6 +47,8 @@ int jsi_msg_from_rec(const jsi_rec *r, js_msg **out) {
 
 static int ok(const js_msg *m) { return m && m->magic == MSG_MAGIC; }
 
+int jsi_msg_valid(const js_msg *m) { return ok(m); }
+
 JS_API void js_msg_free(js_msg *m) {
     if (!ok(m))
         return;

@@ -516,6 +516,11 @@ int jsi_ms_append(jsi_ms *ms, const char *subj, size_t slen, const void *hdr,
         return rc;
     if (len > JSI_REC_MAX_LEN)
         return JSI_ERR(JS_EMSG_SIZE, 10054, "message too large");
+    /* The last sequence stays below UINT64_MAX, so last + 1 (the end of
+     * every range here) never wraps to 0. */
+    if (ms->last >= UINT64_MAX - 1)
+        return JSI_ERR(JS_ENOSPC, 0, "sequence: the stream's sequence space "
+                       "is used up (last sequence %" PRIu64 ")", ms->last);
     jsi_sidx_entry *e = jsi_ms_subj_upsert(ms, subj, slen, &created);
     if (!e)
         return JSI_ERR(JS_ENOMEM, 0, "subject index");

@@ -26,6 +26,9 @@
 
 #define CATALOG_NAME "catalog"
 #define DEFAULT_SYNC_INTERVAL JSI_NS_PER_SEC
+/* A stream's tail block is allocated at the full block size: a larger
+ * target would only reserve memory a device may not have. */
+#define MAX_BLOCK_SIZE (UINT32_C(1) << 30)
 
 static int64_t system_clock(void *ctx) {
     (void)ctx;
@@ -195,6 +198,9 @@ static int import_opts(const js_open_opts *in, js_open_opts *o) {
         return JSI_ERR(JS_EINVAL, 0, "sync: invalid value %d", o->sync);
     if (o->sync_interval < 0)
         return JSI_ERR(JS_EINVAL, 0, "sync_interval: negative");
+    if (o->block_size > MAX_BLOCK_SIZE)
+        return JSI_ERR(JS_EINVAL, 0, "block_size: %" PRIu32 " is over the "
+                       "limit of 1 GiB", o->block_size);
     return 0;
 }
 

@@ -747,7 +747,9 @@ static int get_common(js_stream *s, int kind, uint64_t seq, const char *f,
         return JSI_ERR(JS_EINVAL, 0, "out: NULL");
     *out = NULL;
     if (kind != 0 && f && *f && !jsi_subject_valid(f, strlen(f), 1))
-        return JSI_ERR(JS_EINVAL, 10003, "invalid subject \"%s\"", f);
+        return JSI_ERR(JS_EINVAL, 10003, "%s: invalid subject \"%.*s\"",
+                       kind == 1 ? "subject" : "filter",
+                       (int)JSI_MIN(strlen(f), (size_t)200), f);
     if (kind == 1 && (!f || !*f))
         return JSI_ERR(JS_EINVAL, 10003, "subject: required");
     int rc = enter(s);

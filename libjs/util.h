@@ -101,6 +101,17 @@ int64_t jsi_monotonic_ns(void);  /* CLOCK_MONOTONIC */
 #define JSI_NS_PER_MS INT64_C(1000000)
 #define JSI_NS_PER_SEC INT64_C(1000000000)
 
+/* t + d, held at INT64_MIN / INT64_MAX instead of overflowing: a
+ * duration up to INT64_MAX then means "never", not a deadline wrapped
+ * into the past. */
+static inline int64_t jsi_time_add(int64_t t, int64_t d) {
+    if (d > 0 && t > INT64_MAX - d)
+        return INT64_MAX;
+    if (d < 0 && t < INT64_MIN - d)
+        return INT64_MIN;
+    return t + d;
+}
+
 /* FNV-1a, for hash tables keyed by short strings. */
 static inline uint64_t jsi_hash(const void *p, size_t n) {
     const uint8_t *s = (const uint8_t *)p;
