@@ -119,7 +119,7 @@ static void enumerate_faults(const char *name, workload_fn w) {
         uint64_t calls = count_calls(&r, w, kinds[i].classes);
         tu_rm_rf(dir);
         for (uint64_t k = 1; k <= calls; k++) {
-            if (ek && k != strtoull(ek, NULL, 10))
+            if ((ek && k != strtoull(ek, NULL, 10)) || pc_skip(k, calls))
                 continue;
             for (int forever = 0; forever < 2; forever++) {
                 snprintf(where, sizeof where,
@@ -159,7 +159,7 @@ static void enumerate_allocs(const char *name, workload_fn w) {
     tu_rm_rf(dir);
     const char *ek = getenv("PC_K"), *ef = getenv("PC_FOREVER");
     for (uint64_t n = 1; n <= allocs; n++) {
-        if (ek && n != strtoull(ek, NULL, 10))
+        if ((ek && n != strtoull(ek, NULL, 10)) || pc_skip(n, allocs))
             continue;
         for (int forever = 0; forever < 2; forever++) {
             if (ef && forever != atoi(ef))
