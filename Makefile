@@ -8,14 +8,18 @@
 #                   framework, linked with the static library)
 #   examples        $(BUILD)/examples/X for every examples/X.c (linked with the
 #                   shared library, public header only)
-#   check           deps, meta-check, then every test program; ends with the
-#                   line "N passed, N failed" and fails on any failure
+#   check           deps, meta-check, then the stages CHECK_STAGES (the test
+#                   programs; under ASan+UBSan; the threaded ones under TSan;
+#                   under valgrind); ends with the line "N passed, N failed"
+#                   summed over the stages and fails on any failure
 #   unit-check      only the test programs (no deps, no meta-tests)
+#   crash-soak      the kill -9 tests with SOAK_ITERS (2000) children each
 #   meta-check      every meta-test (see META_TESTS); each also has its own
 #                   target meta-<name>, e.g. make meta-man
 #   demo            deps, build everything, run $(BUILD)/examples/orders
 #   bench           build bench/*.c and run $(BUILD)/bench/jsbench $(BENCH_ARGS)
-#   asan tsan valgrind   the test programs under sanitizers / valgrind
+#   asan ubsan tsan valgrind   the test programs under sanitizers / valgrind
+#   coverage        line and branch coverage per library file (gcov)
 #   abi-baseline    write abi/libjetstream.abi from the current sources
 #   abi-check       compare the current ABI with abi/libjetstream.abi
 #   install uninstall    honour PREFIX, DESTDIR, LIBDIR, INCLUDEDIR, MANDIR,
@@ -87,8 +91,8 @@ MAN7 := $(sort $(wildcard man/man7/*.7))
 # Goals that run scripts/deps.sh first. deps is an order-only prerequisite of
 # every compile, so even under -j nothing is built before the packages are in.
 # A plain `make` never touches the package manager.
-DEPS_GOALS = check demo meta-check asan tsan valgrind abi-check abi-baseline \
-  crash-soak
+DEPS_GOALS = check demo meta-check asan tsan ubsan valgrind abi-check \
+  abi-baseline crash-soak
 ifeq ($(NODEPS),)
 ifneq ($(filter $(DEPS_GOALS),$(MAKECMDGOALS)),)
 NEED_DEPS = deps
@@ -167,10 +171,13 @@ deps:
 
 # ---- tests -----------------------------------------------------------------
 
-# meta-check comes first and stops check when it fails; the test programs
-# then run one after another and the last line is the summary.
-check: $(NEED_DEPS) meta-check $(TEST_BINS)
-	@$(SCRIPT_ENV) bash scripts/run-tests.sh $(TEST_BINS)
+# make check is what CI runs. meta-check comes first and stops check when
+# it fails; then the stages run one after another, each to the end: every
+# test program, the same under ASan+UBSan, the threaded ones under TSan,
+# and all of them under valgrind. The last line sums them up.
+CHECK_STAGES = unit-check asan tsan valgrind
+check: $(NEED_DEPS) meta-check
+	+@$(SCRIPT_ENV) bash scripts/check-all.sh $(CHECK_STAGES)
 
 # The process-crash tests with thousands of kill -9s each (make check runs
 # 300, 240 and 200): make crash-soak [SOAK_ITERS=2000].
@@ -198,9 +205,10 @@ SAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fno-sanitize-recover=all
 ASAN_ENV = ASAN_OPTIONS=abort_on_error=1:halt_on_error=1:detect_leaks=1:detect_stack_use_after_return=1 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 CK_TIMEOUT_MULTIPLIER=10
 TSAN_ENV = TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 CK_TIMEOUT_MULTIPLIER=20
-# The test programs that start threads. For now all of them; narrow this list
-# when single-threaded suites make the tsan run too slow.
-TSAN_TESTS = $(TEST_SRCS:tests/%.c=%)
+# The test programs that start threads (the others cannot race).
+TSAN_TESTS = test_consumer test_consumer_review test_crash test_kv \
+  test_kv_watch test_misuse test_regressions test_store test_sync \
+  test_util test_vfs
 
 asan: $(NEED_DEPS)
 	+$(MAKE) BUILD=build-asan NODEPS=1 \
@@ -214,10 +222,37 @@ tsan: $(NEED_DEPS)
 	@$(TSAN_ENV) TEST_WRAPPER='setarch -R' $(SCRIPT_ENV) BUILD=build-tsan \
 	  bash scripts/run-tests.sh $(TSAN_TESTS:%=build-tsan/tests/%)
 
+ubsan: $(NEED_DEPS)
+	+$(MAKE) BUILD=build-ubsan NODEPS=1 \
+	  CFLAGS='$(SAN_CFLAGS) -fsanitize=undefined' tests
+	@UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 CK_TIMEOUT_MULTIPLIER=5 \
+	  $(SCRIPT_ENV) BUILD=build-ubsan \
+	  bash scripts/run-tests.sh $(TEST_BINS:$(BUILD)/%=build-ubsan/%)
+
+# Coverage: a --coverage build in build-cov, every test program run once,
+# then gcov's line and branch shares per library file, and apart for the
+# record codec and the recovery code (COV_CORE).
+COV_CORE = libjs/record.c libjs/msgstore_recover.c libjs/checkpoint.c \
+  libjs/consumer_state.c libjs/catalog.c libjs/consumer_config_file.c
+coverage: $(NEED_DEPS)
+	rm -f build-cov/obj/*.gcda
+	+$(MAKE) BUILD=build-cov NODEPS=1 CC=gcc CFLAGS='-O0 -g --coverage' \
+	  LDFLAGS=--coverage tests
+	@$(SCRIPT_ENV) BUILD=build-cov bash scripts/run-tests.sh \
+	  $(TEST_BINS:$(BUILD)/%=build-cov/%) || true
+	@echo "== coverage: every library file"
+	@bash scripts/coverage.sh build-cov
+	@echo "== coverage: codec and recovery"
+	@bash scripts/coverage.sh build-cov $(COV_CORE)
+
 # Valgrind: the normal build; CK_FORK=no keeps each program in one process
-# so valgrind sees every test (check's own timeouts are then off).
+# so valgrind sees every test (check's own timeouts are then off). The
+# kill -9 loops and the enumerations run scaled down (every 20th cut or
+# fault point); make valgrind VALGRIND_SCALE= runs them whole.
+VALGRIND_SCALE = CRASH_ITERS=10 CONSUMER_CRASH_ITERS=10 KV_CRASH_ITERS=10 \
+  PC_EVERY=20
 valgrind: $(NEED_DEPS) $(TEST_BINS)
-	@CK_FORK=no TEST_WRAPPER='valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite' \
+	@CK_FORK=no $(VALGRIND_SCALE) TEST_WRAPPER='valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite' \
 	  $(SCRIPT_ENV) bash scripts/run-tests.sh $(TEST_BINS)
 
 # ---- ABI -------------------------------------------------------------------
@@ -286,9 +321,9 @@ uninstall:
 	rm -f $(MAN3:man/%=$(DESTDIR)$(MANDIR)/%) $(MAN7:man/%=$(DESTDIR)$(MANDIR)/%)
 
 clean:
-	rm -rf build build-asan build-tsan build-abi build-meta
+	rm -rf build build-asan build-ubsan build-tsan build-cov build-abi build-meta
 
 FORCE:
 
-.PHONY: all tests examples bench-build bench deps check unit-check crash-soak meta-check $(META_TESTS:%=meta-%) \
+.PHONY: all tests examples bench-build bench deps check unit-check crash-soak ubsan coverage meta-check $(META_TESTS:%=meta-%) \
   asan tsan valgrind abi-lib abi-baseline abi-check demo install uninstall clean FORCE

@@ -478,11 +478,22 @@ static inline js_store *open_plain(const char *dir, const char *vfs,
     return st;
 }
 
+/* The number after prefix in the first bytes of p (which is not a
+ * string: no terminating NUL), or 0. */
+static inline int pc_number(const void *p, size_t len, const char *fmt) {
+    char buf[32];
+    int v = 0;
+    size_t n = len < sizeof buf - 1 ? len : sizeof buf - 1;
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    return sscanf(buf, fmt, &v) == 1 ? v : 0;
+}
+
 static inline int payload_id(const js_msg *msg) {
     size_t len = 0;
     const char *d = js_msg_data(msg, &len);
-    int id = 0;
-    VCHECK(len > 3 && sscanf(d, "id=%d;", &id) == 1 && id > 0 &&
+    int id = pc_number(d, len, "id=%d;");
+    VCHECK(len > 3 && id > 0 &&
                       id <= PC_MAXID,
                   "seq %" PRIu64 ": a message nobody wrote",
                   js_msg_seq(msg));
@@ -622,8 +633,8 @@ static inline void verify_key(pc_run *r, js_kv *kv, int k) {
     for (size_t j = 0; j < n; j++) {
         if (h[j]->op != JS_KV_OP_PUT)
             continue;
-        int v = 0;
-        ck_assert(sscanf(h[j]->value, "value-%d-", &v) == 1);
+        int v = pc_number(h[j]->value, h[j]->len, "value-%d-");
+        ck_assert_int_gt(v, 0);
         for (int i = 0; i < purge; i++)
             VCHECK(m->kv[k][i].kind != KV_PUT || m->kv[k][i].val != v,
                           "key %s: value %d came back after a purge", key,
