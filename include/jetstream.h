@@ -290,9 +290,12 @@ typedef struct js_open_opts {
  * handle in *out. opts may be NULL for the defaults. A second open of the
  * same store, in this process or another, fails with JS_ELOCKED. Opening
  * recovers from any earlier crash; data found damaged is reported in each
- * stream's info (lost_msgs) and never stops the open.
+ * stream's info (lost_msgs) and never stops the open. A missing or damaged
+ * catalogue is rebuilt from the stream directories (each holds its own
+ * copy of its definition); only a stream whose two copies are both
+ * unreadable is left out, its directory kept.
  * Errors: JS_EINVAL, JS_ENOTFOUND (no_create), JS_ELOCKED, JS_EIO,
- * JS_ENOMEM, JS_ECORRUPT (the catalogue itself is unreadable).
+ * JS_ENOSPC, JS_ENOMEM.
  */
 JS_API int js_open(const char *path, const js_open_opts *opts,
                    js_store **out);

@@ -1525,7 +1525,11 @@ END_TEST
 /* Catalogue                                                              */
 /* ====================================================================== */
 
-START_TEST(damaged_catalog_fails_open_with_ecorrupt) {
+/* The catalogue is an index of the stream directories: every flip of
+ * every byte, a truncation, an empty file, garbage or no file at all, and
+ * the store opens with every message, rebuilt from streams/<id>/config,
+ * and writes a good catalogue again (the next open reads it as it is). */
+START_TEST(damaged_or_missing_catalog_is_rebuilt_from_stream_dirs) {
     fx f;
     fx_init(&f, "catalog", 0, 24, 100);
     fx_open(&f);
@@ -1536,9 +1540,7 @@ START_TEST(damaged_catalog_fails_open_with_ecorrupt) {
     size_t len;
     ck_assert_int_eq(tu_read_file(cat, &good, &len), 0);
     ck_assert_uint_gt(len, 20);
-    /* Every single-bit flip of every byte, then a truncation, an empty file
-     * and garbage: JS_ECORRUPT, no handle, and the lock is not left held. */
-    for (size_t off = 0; off < len + 3; off++) {
+    for (size_t off = 0; off < len + 4; off++) {
         ck_assert_int_eq(tu_write_file(cat, good, len), 0);
         if (off < len)
             ck_assert_int_eq(tu_flip_byte(cat, (int64_t)off,
@@ -1547,23 +1549,67 @@ START_TEST(damaged_catalog_fails_open_with_ecorrupt) {
             ck_assert_int_eq(tu_truncate(cat, (int64_t)len / 2), 0);
         else if (off == len + 1)
             ck_assert_int_eq(tu_truncate(cat, 0), 0);
-        else
+        else if (off == len + 2)
             ck_assert_int_eq(tu_write_file(cat, "garbage!garbage!garbage!",
                                            24), 0);
-        js_store *st = (js_store *)&f; /* must be overwritten */
-        js_open_opts o = JS_OPEN_OPTS_INIT;
-        o.vfs = f.vfs;
-        int rc = js_open(f.dir, &o, &st);
-        ck_assert_msg(rc == JS_ECORRUPT, "catalog byte %zu: %s", off,
-                      rc ? js_strerror(rc) : "opened");
-        ck_assert_ptr_null(st);
+        else
+            ck_assert_int_eq(unlink(cat), 0);
+        fx_open(&f);
+        fx_check(&f);
+        fx_close(&f);
+        ck_assert_msg(tu_file_equals(cat, good, len),
+                      "catalog byte %zu: not rewritten as it was", off);
     }
-    ck_assert_int_eq(tu_write_file(cat, good, len), 0);
-    fx_open(&f); /* not JS_ELOCKED: failed opens released the lock */
-    fx_check(&f);
-    fx_close(&f);
     free(good);
     free(cat);
+    fx_free(&f);
+}
+END_TEST
+
+/* A stream's own definition file damaged or gone is rewritten from the
+ * catalogue; with both damaged the stream cannot be named, so it is left
+ * out, its directory kept as it is, and the open still succeeds. */
+START_TEST(damaged_stream_definition_is_repaired_from_catalog) {
+    fx f;
+    fx_init(&f, "sdef", 0, 24, 100);
+    fx_open(&f);
+    fx_pub(&f, 5);
+    fx_close(&f);
+    char *sdir = fx_sdir(&f);
+    char *def = tu_path("%s/config", sdir);
+    char *cat = tu_path("%s/catalog", f.dir);
+    uint8_t *good;
+    size_t len;
+    ck_assert_int_eq(tu_read_file(def, &good, &len), 0);
+    for (size_t off = 0; off <= len; off++) {
+        if (off < len)
+            ck_assert_int_eq(tu_flip_byte(def, (int64_t)off, 0x10), 0);
+        else
+            ck_assert_int_eq(unlink(def), 0);
+        fx_open(&f);
+        fx_check(&f);
+        fx_close(&f);
+        ck_assert_msg(tu_file_equals(def, good, len),
+                      "config byte %zu: not repaired", off);
+    }
+    ck_assert_int_eq(tu_flip_byte(def, 20, 0x01), 0);
+    ck_assert_int_eq(tu_flip_byte(cat, 20, 0x01), 0);
+    js_store *st = NULL;
+    js_stream *s = NULL;
+    js_open_opts o = JS_OPEN_OPTS_INIT;
+    o.vfs = f.vfs;
+    ck_assert_int_eq(js_open(f.dir, &o, &st), 0);
+    ck_assert_int_eq(js_stream_lookup(st, "R", &s), JS_ESTREAM_NOT_FOUND);
+    ck_assert_int_eq(js_close(st), 0);
+    ck_assert(tu_exists(sdir));
+    /* Kept at the next open too, now that the catalogue is good again. */
+    ck_assert_int_eq(js_open(f.dir, &o, &st), 0);
+    ck_assert_int_eq(js_close(st), 0);
+    ck_assert(tu_exists(sdir));
+    free(good);
+    free(cat);
+    free(def);
+    free(sdir);
     fx_free(&f);
 }
 END_TEST
@@ -1743,7 +1789,8 @@ static Suite *recovery_suite(void) {
 
     t = tcase_create("catalog");
     tcase_set_timeout(t, 60);
-    TEST(damaged_catalog_fails_open_with_ecorrupt);
+    TEST(damaged_or_missing_catalog_is_rebuilt_from_stream_dirs);
+    TEST(damaged_stream_definition_is_repaired_from_catalog);
     TEST(orphan_stream_directories_are_removed_at_open);
     suite_add_tcase(s, t);
 
