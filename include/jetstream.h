@@ -360,6 +360,11 @@ typedef struct js_stream_state {
     uint64_t lost_bytes;
 } js_stream_state;
 
+/* An inclusive range of stream sequences, first <= last. */
+typedef struct js_seq_range {
+    uint64_t first, last;
+} js_seq_range;
+
 /* Library-allocated; freed with js_stream_info_free(). May grow at the end
  * in later versions. Every pointer inside lives as long as the info. Like
  * POSIX's struct stat, the type shares its name with the function that
@@ -369,6 +374,14 @@ struct js_stream_info {
                                        unlimited limits reported as -1 */
     const js_stream_state *state;
     int64_t created;
+    /* Since 1.1. The sequences of messages that recovery found damaged or
+     * missing (reading one gives JS_ECORRUPT): lost_len ascending,
+     * disjoint ranges, NULL when there are none. They stay reported
+     * across later opens for as long as the stream would still hold
+     * those sequences: a delete, purge or limit that removes them ends
+     * their report. state->lost_msgs counts those found at the last open. */
+    const js_seq_range *lost;
+    size_t lost_len;
 };
 
 /*

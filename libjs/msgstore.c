@@ -807,6 +807,11 @@ void jsi_ms_state_get(jsi_ms *ms, jsi_ms_state *st) {
     st->lost_bytes = ms->lost_bytes;
 }
 
+const jsi_range *jsi_ms_lost(const jsi_ms *ms, size_t *n) {
+    *n = ms->lost.n;
+    return ms->lost.r;
+}
+
 uint64_t jsi_ms_first_seq(const jsi_ms *ms) { return ms->first; }
 uint64_t jsi_ms_last_seq(const jsi_ms *ms) { return ms->last; }
 uint64_t jsi_ms_msgs(const jsi_ms *ms) { return ms->msgs; }
