@@ -159,10 +159,10 @@ int jsi_ms_blk_load(jsi_ms *ms, jsi_blk *b) {
  * JS_ECORRUPT if damaged. *p points into the block buffer. */
 int jsi_ms_rec_at(jsi_ms *ms, uint64_t seq, const uint8_t **p,
                   jsi_rechdr *h) {
+    if (jsi_rs_contains(&ms->lost, seq))
+        return JS_ECORRUPT; /* also below first, once first stepped over */
     if (seq < ms->first || seq > ms->last || ms->msgs == 0)
         return JS_EMSG_NOT_FOUND;
-    if (jsi_rs_contains(&ms->lost, seq))
-        return JS_ECORRUPT;
     if (jsi_rs_contains(&ms->deleted, seq))
         return JS_EMSG_NOT_FOUND;
     int i = jsi_ms_blk_find(ms, seq);

@@ -315,9 +315,22 @@ static struct js_stream_info *fx_info(fx *f) {
 
 /* The store holds exactly the model: every message, nothing deleted, and
  * the state (msgs, bytes, first, last, subjects, deleted) that follows. */
+/* 1 if seq is in the info's lost ranges. */
+static int info_lost(const struct js_stream_info *i, uint64_t seq) {
+    for (size_t k = 0; k < i->lost_len; k++)
+        if (seq >= i->lost[k].first && seq <= i->lost[k].last)
+            return 1;
+    return 0;
+}
+
+/* The stream holds exactly the model. A sequence the model does not hold
+ * may instead be reported lost: a damaged last record whose header no
+ * longer says what it was, or records cut off that the checkpoint had
+ * vouched for; their sequences are never given out again. */
 static void fx_check(fx *f) {
-    uint64_t msgs = 0, bytes = 0, first = 0;
+    uint64_t msgs = 0, bytes = 0, first = 0, nlost = 0;
     int subj_seen[NSUBJ] = {0};
+    struct js_stream_info *li = fx_info(f);
     for (uint64_t s = 1; s <= f->last + 2; s++) {
         js_msg *m = NULL;
         uint32_t id = model_id(f, s);
@@ -334,6 +347,12 @@ static void fx_check(fx *f) {
             subj_seen[id % NSUBJ] = 1;
             if (!first)
                 first = s;
+        } else if (rc == JS_ECORRUPT && info_lost(li, s)) {
+            nlost++;
+            /* A cut-off record the checkpoint vouched for: its sequence
+             * is lost, so the next publish follows it. */
+            if (s == f->last + 1)
+                f->last = s;
         } else {
             ck_assert_msg(rc == JS_EMSG_NOT_FOUND,
                           "get %" PRIu64 " (removed or never stored): %s", s,
@@ -341,6 +360,7 @@ static void fx_check(fx *f) {
         }
         js_msg_free(m);
     }
+    js_stream_info_free(li);
     struct js_stream_info *i = fx_info(f);
     const js_stream_state *st = i->state;
     uint64_t nsubj = 0;
@@ -357,7 +377,7 @@ static void fx_check(fx *f) {
     ck_assert_uint_eq(st->num_subjects, nsubj);
     ck_assert_uint_eq(st->num_deleted,
                       f->last >= first ? f->last - first + 1 - msgs : 0);
-    ck_assert_uint_eq(st->lost_msgs, 0);
+    ck_assert_uint_eq(st->lost_msgs, nlost);
     js_stream_info_free(i);
 }
 
@@ -852,7 +872,11 @@ START_TEST(torn_tail_at_every_offset_of_the_last_three_records) {
             f.next_id = 51;
             fx_open(&f);
             fx_check(&f);
-            ck_assert_uint_eq(fx_pub1(&f), r[k].seq);
+            /* Without a checkpoint the cut records look like a crash
+             * before their sync, and their sequences are given out again.
+             * The checkpoint vouched for all 50 as durable: the cut ones
+             * are reported lost (fx_check) and never given out again. */
+            ck_assert_uint_eq(fx_pub1(&f), _i == 1 ? r[k].seq : 51);
             fx_close(&f);
             cuts++;
         }
