@@ -666,7 +666,6 @@ static void check_consumer(js_store *st, const dmg *d, outcome *o) {
     js_consumer *c;
     struct js_consumer_info *ci;
     js_msg *msgs[128];
-    size_t n = 0;
     uint8_t got[256] = {0};
     if (js_stream_lookup(st, "ORD", &s) != 0)
         return; /* already reported */
@@ -703,7 +702,6 @@ static void check_consumer(js_store *st, const dmg *d, outcome *o) {
                 got[q] = 1;
             js_msg_free(msgs[i]);
         }
-        n += k;
         if (rc || k == 0)
             break;
     }
