@@ -402,27 +402,6 @@ static int have_file(const uint64_t *nos, size_t n, uint64_t no) {
     return 0;
 }
 
-/* A block file must be at least as long as the checkpoint says: a
- * shorter one lost records the index would still point into. Only sizes
- * are read, never the records. */
-static int check_sizes(jsi_ms *ms) {
-    int rc = 0;
-    for (size_t i = 0; rc == 0 && i + 1 < ms->nblks; i++) {
-        char *path = jsi_ms_blk_path(ms, ms->blks[i]->no);
-        js_vfs_file *f = NULL;
-        uint64_t have = 0;
-        rc = path ? jsi_vfs_open(ms->cfg.vfs, path, JS_VFS_READ, &f)
-                  : JS_ENOMEM;
-        jsi_free(path);
-        if (rc == 0)
-            rc = f->io->size(f, &have);
-        if (rc == 0 && have < ms->blks[i]->size)
-            rc = JS_ECORRUPT;
-        jsi_vfs_close(f);
-    }
-    return rc;
-}
-
 /* The tail block file must still hold what the checkpoint saw. */
 static int check_tail(jsi_ms *ms, uint64_t no, uint64_t size, uint32_t crc) {
     char *path = jsi_ms_blk_path(ms, no);
@@ -483,8 +462,6 @@ int jsi_ckpt_load(jsi_ms *ms, const uint64_t *nos, size_t n, uint64_t *blk,
     for (size_t i = 0; rc == 0 && i < ms->nblks; i++)
         if (!have_file(nos, n, ms->blks[i]->no))
             rc = JS_ECORRUPT;
-    if (rc == 0)
-        rc = check_sizes(ms);
     if (rc == 0)
         rc = check_tail(ms, *blk, *off, tcrc);
     if (rc == 0)

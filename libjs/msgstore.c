@@ -133,7 +133,16 @@ int jsi_ms_blk_load(jsi_ms *ms, jsi_blk *b) {
         jsi_vfs_close(f);
         return JS_ENOMEM;
     }
-    rc = jsi_vfs_read_exact(f, buf, (size_t)b->size, 0);
+    /* A file cut shorter than recovery accepted (damage since): keep the
+     * records that are still whole; the missing end reads as zeros, which
+     * no record header matches, so only the records cut off fail. */
+    uint64_t have = 0;
+    rc = f->io->size(f, &have);
+    size_t n = (size_t)JSI_MIN(have, b->size);
+    if (rc == 0)
+        rc = jsi_vfs_read_exact(f, buf, n, 0);
+    if (rc == 0 && n < b->size)
+        memset(buf + n, 0, (size_t)b->size - n);
     jsi_vfs_close(f);
     if (rc) {
         jsi_free(buf);

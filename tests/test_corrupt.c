@@ -524,13 +524,16 @@ static int like_a_crash(const dmg *d) {
 }
 
 /* Must recovery report the unreadable damaged records lost? It reads
- * every record without a checkpoint; with one, it checks the block files'
- * sizes and the tail's end but reads no record, so a flipped record body
- * is found only when read (JS_ECORRUPT). */
+ * every record without a checkpoint. With one it reads no block but the
+ * tail's end, and checks only that the listed block files exist: damage
+ * inside an older block (a flip, a truncation) is found when read
+ * (JS_ECORRUPT), never returned as data. */
 static int must_report(const dmg *d) {
     if (like_a_crash(d))
         return 0;
-    return d->no_index || d->op != OP_FLIP;
+    if (d->no_index || d->op == OP_DELETE)
+        return 1;
+    return d->op == OP_TRUNC && d->last_blk;
 }
 
 /* Returns the highest sequence still readable. */
