@@ -175,7 +175,8 @@ static int cmp_id_desc(const void *a, const void *b) {
 static void drop_conflicts(scan *s) {
     const char *a, *b;
     size_t kept = 0;
-    qsort(s->e, s->n, sizeof *s->e, cmp_id_desc);
+    if (s->n) /* a new store has none, and no array (NULL) */
+        qsort(s->e, s->n, sizeof *s->e, cmp_id_desc);
     for (size_t i = 0; i < s->n; i++) {
         int clash = 0;
         for (size_t k = 0; k < kept && !clash; k++)

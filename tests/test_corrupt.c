@@ -175,8 +175,10 @@ static void snap(js_store *st, rstream *rs) {
         snprintf(m->subj, sizeof m->subj, "%s", js_msg_subject(g));
         m->hdr = malloc(m->hlen + 1);
         m->data = malloc(m->dlen + 1);
-        memcpy(m->hdr, h, m->hlen);
-        memcpy(m->data, d, m->dlen);
+        if (m->hlen) /* h is NULL without headers */
+            memcpy(m->hdr, h, m->hlen);
+        if (m->dlen)
+            memcpy(m->data, d, m->dlen);
         m->have = 1;
         js_msg_free(g);
     }
