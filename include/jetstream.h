@@ -377,9 +377,10 @@ struct js_stream_info {
     /* Since 1.1. The sequences of messages that recovery found damaged or
      * missing (reading one gives JS_ECORRUPT): lost_len ascending,
      * disjoint ranges, NULL when there are none. They stay reported
-     * across later opens for as long as the stream would still hold
-     * those sequences: a delete, purge or limit that removes them ends
-     * their report. state->lost_msgs counts those found at the last open. */
+     * across later opens until the stream's first sequence moves past
+     * them (a delete, purge or limit that removes the messages before
+     * them, or them). state->lost_msgs counts those found at the last
+     * open. */
     const js_seq_range *lost;
     size_t lost_len;
 };
