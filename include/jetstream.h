@@ -294,13 +294,16 @@ typedef struct js_open_opts {
  * handle in *out. opts may be NULL for the defaults. A second open of the
  * same store, in this process or another, fails with JS_ELOCKED. Opening
  * recovers from any earlier crash; data found damaged is reported in each
- * stream's info (lost_msgs) and never stops the open. Once a write, sync or
- * other change to storage fails, the store is fail-stop: every later
- * change (publish, ack, delete, create...) fails with JS_EFAILED until
- * the store is closed and opened again, so nothing is ever acknowledged
- * after a failed sync; reads go on working.
+ * stream's info (lost_msgs, lost) and never stops the open. A missing or
+ * damaged catalogue is rebuilt from the stream directories (each holds its
+ * own copy of its definition); only a stream whose two copies are both
+ * unreadable is left out, its directory kept. Once a write, sync or other
+ * change to storage fails, the store is fail-stop: every later change
+ * (publish, ack, delete, create...) fails with JS_EFAILED until the store
+ * is closed and opened again, so nothing is ever acknowledged after a
+ * failed sync; reads go on working.
  * Errors: JS_EINVAL, JS_ENOTFOUND (no_create), JS_ELOCKED, JS_EIO,
- * JS_ENOMEM, JS_ECORRUPT (the catalogue itself is unreadable).
+ * JS_ENOSPC, JS_ENOMEM.
  */
 JS_API int js_open(const char *path, const js_open_opts *opts,
                    js_store **out);
@@ -365,6 +368,11 @@ typedef struct js_stream_state {
     uint64_t lost_bytes;
 } js_stream_state;
 
+/* An inclusive range of stream sequences, first <= last. */
+typedef struct js_seq_range {
+    uint64_t first, last;
+} js_seq_range;
+
 /* Library-allocated; freed with js_stream_info_free(). May grow at the end
  * in later versions. Every pointer inside lives as long as the info. Like
  * POSIX's struct stat, the type shares its name with the function that
@@ -374,6 +382,15 @@ struct js_stream_info {
                                        unlimited limits reported as -1 */
     const js_stream_state *state;
     int64_t created;
+    /* Since 1.1. The sequences of messages that recovery found damaged or
+     * missing (reading one gives JS_ECORRUPT): lost_len ascending,
+     * disjoint ranges, NULL when there are none. They stay reported
+     * across later opens until the stream's first sequence moves past
+     * them (a delete, purge or limit that removes the messages before
+     * them, or them). state->lost_msgs counts those found at the last
+     * open. */
+    const js_seq_range *lost;
+    size_t lost_len;
 };
 
 /*

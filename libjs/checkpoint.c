@@ -455,6 +455,10 @@ int jsi_ckpt_load(jsi_ms *ms, const uint64_t *nos, size_t n, uint64_t *blk,
     if (rc == 0)
         rc = jsi_ckpt_decode(ms, img.p, img.len, blk, off, &tcrc);
     jsi_buf_free(&img);
+    if (rc == 0) {
+        ms->ckpt_first = ms->first;
+        ms->ckpt_last = ms->last;
+    }
     for (size_t i = 0; rc == 0 && i < ms->nblks; i++)
         if (!have_file(nos, n, ms->blks[i]->no))
             rc = JS_ECORRUPT;

@@ -133,7 +133,16 @@ int jsi_ms_blk_load(jsi_ms *ms, jsi_blk *b) {
         jsi_vfs_close(f);
         return JS_ENOMEM;
     }
-    rc = jsi_vfs_read_exact(f, buf, (size_t)b->size, 0);
+    /* A file cut shorter than recovery accepted (damage since): keep the
+     * records that are still whole; the missing end reads as zeros, which
+     * no record header matches, so only the records cut off fail. */
+    uint64_t have = 0;
+    rc = f->io->size(f, &have);
+    size_t n = (size_t)JSI_MIN(have, b->size);
+    if (rc == 0)
+        rc = jsi_vfs_read_exact(f, buf, n, 0);
+    if (rc == 0 && n < b->size)
+        memset(buf + n, 0, (size_t)b->size - n);
     jsi_vfs_close(f);
     if (rc) {
         jsi_free(buf);
@@ -159,10 +168,10 @@ int jsi_ms_blk_load(jsi_ms *ms, jsi_blk *b) {
  * JS_ECORRUPT if damaged. *p points into the block buffer. */
 int jsi_ms_rec_at(jsi_ms *ms, uint64_t seq, const uint8_t **p,
                   jsi_rechdr *h) {
+    if (jsi_rs_contains(&ms->lost, seq))
+        return JS_ECORRUPT; /* also below first, once first stepped over */
     if (seq < ms->first || seq > ms->last || ms->msgs == 0)
         return JS_EMSG_NOT_FOUND;
-    if (jsi_rs_contains(&ms->lost, seq))
-        return JS_ECORRUPT;
     if (jsi_rs_contains(&ms->deleted, seq))
         return JS_EMSG_NOT_FOUND;
     int i = jsi_ms_blk_find(ms, seq);
@@ -816,6 +825,11 @@ void jsi_ms_state_get(jsi_ms *ms, jsi_ms_state *st) {
                           : 0;
     st->lost_msgs = ms->lost_msgs;
     st->lost_bytes = ms->lost_bytes;
+}
+
+const jsi_range *jsi_ms_lost(const jsi_ms *ms, size_t *n) {
+    *n = ms->lost.n;
+    return ms->lost.r;
 }
 
 uint64_t jsi_ms_first_seq(const jsi_ms *ms) { return ms->first; }

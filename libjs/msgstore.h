@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "jetstream.h"
+#include "rangeset.h"
 #include "subject.h"
 
 typedef struct jsi_ms jsi_ms;
@@ -79,6 +80,10 @@ void jsi_ms_kill(jsi_ms *ms);
 void jsi_ms_set_sync(jsi_ms *ms, int sync, int64_t interval);
 
 void jsi_ms_state_get(jsi_ms *ms, jsi_ms_state *st);
+/* The lost sequences (found damaged or missing by recovery) as sorted,
+ * disjoint ranges; *n gets their number. The array is the store's,
+ * valid until the next jsi_ms_* call or until mu is released. */
+const jsi_range *jsi_ms_lost(const jsi_ms *ms, size_t *n);
 uint64_t jsi_ms_first_seq(const jsi_ms *ms);
 uint64_t jsi_ms_last_seq(const jsi_ms *ms);
 uint64_t jsi_ms_msgs(const jsi_ms *ms);

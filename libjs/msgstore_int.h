@@ -134,6 +134,10 @@ struct jsi_ms {
     uint64_t ckpt_size;      /* bytes of the last checkpoint written */
     int erasing;             /* erases in progress: no block is dropped */
     int ckpt_on_disk;        /* a checkpoint file exists for this store */
+    uint64_t ckpt_first;     /* open: the first sequence it vouched for */
+    uint64_t ckpt_last;      /* open: the last sequence a checkpoint that
+                                decoded vouched for (0: none), kept when
+                                the files proved it stale */
     uint64_t tick;
     size_t cached;           /* loaded non-tail blocks */
     int tail_adopted;        /* the last block is loaded with room to

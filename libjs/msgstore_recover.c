@@ -332,19 +332,25 @@ static int replay_region(jsi_ms *ms, jsi_blk *b, uint64_t from) {
     return 0;
 }
 
-/* The cut-off end may have been the last message, damaged after it was
- * acknowledged: never give its sequence to another message. Leave a gap,
- * logged by a DEL record so it outlives the next open. */
-static int skip_damaged_tail_seq(jsi_ms *ms) {
-    ms->last++;
-    if (ms->msgs == 0) {
-        jsi_ms_advance_first(ms);
+/* Sequences (ms->last, upto] were given out but recovery found no record
+ * of them: report them lost and never give them out again. A FRONT record
+ * that moves nothing carries the new last sequence, so a rebuild without
+ * the checkpoint finds the same gap (apply_front notes it as lost). */
+static int skip_lost_tail(jsi_ms *ms, uint64_t upto) {
+    if (upto <= ms->last)
         return 0;
-    }
-    if (jsi_rs_add(&ms->deleted, ms->last, ms->last) != 0 ||
-        jsi_rs_add(&ms->pend_del, ms->last, ms->last) != 0)
+    if (jsi_rs_add(&ms->lost, ms->last + 1, upto) != 0)
         return JS_ENOMEM;
+    ms->lost_msgs += upto - ms->last;
+    ms->last = upto;
+    ms->pend_front = ms->first;
     return 0;
+}
+
+/* The cut-off end may have been the last message, damaged after it was
+ * acknowledged: its sequence is lost, never given to another message. */
+static int skip_damaged_tail_seq(jsi_ms *ms) {
+    return skip_lost_tail(ms, ms->last + 1);
 }
 
 /* The last block: cut a torn end off the file so new records follow the
@@ -401,6 +407,19 @@ static int init_empty(jsi_ms *ms, uint64_t first_seq) {
     if (ms->first > 1)
         ms->pend_front = ms->first;
     return jsi_ms_commit(ms, 1);
+}
+
+/* No block is left to recover from. Sequences a checkpoint vouched for
+ * are lost, and new ones start after them, never reusing one. */
+static int init_after_loss(jsi_ms *ms, uint64_t first_seq) {
+    uint64_t from = ms->ckpt_first, to = ms->ckpt_last;
+    if (to && to >= from && to >= first_seq) {
+        if (jsi_rs_add(&ms->lost, from, to) != 0)
+            return JS_ENOMEM;
+        ms->lost_msgs = jsi_rs_total(&ms->lost);
+        first_seq = to + 1;
+    }
+    return init_empty(ms, first_seq);
 }
 
 /* Full rebuild: replay every block file in order. */
@@ -462,8 +481,13 @@ int jsi_ms_recover(jsi_ms *ms, uint64_t first_seq) {
     ms->first = 1;
     ms->last = 0;
     if (l.n == 0) {
+        /* Only a checkpoint can say whether there ever were blocks. */
+        uint64_t b = 0, o = 0;
         jsi_free(l.no);
-        return init_empty(ms, first_seq);
+        rc = jsi_ckpt_load(ms, NULL, 0, &b, &o);
+        if (rc == 0 || rc == JS_ECORRUPT || rc == JS_ENOTFOUND)
+            rc = jsi_ms_reset_index(ms);
+        return rc ? rc : init_after_loss(ms, first_seq);
     }
     uint64_t from_blk = 0, from_off = 0;
     int rebuilt = 0;
@@ -482,7 +506,7 @@ int jsi_ms_recover(jsi_ms *ms, uint64_t first_seq) {
     }
     jsi_free(l.no);
     if (rc == 0 && ms->nblks == 0)
-        return init_empty(ms, first_seq);
+        return init_after_loss(ms, first_seq);
     if (rc == 0) {
         ms->lost_msgs = jsi_rs_total(&ms->lost);
         /* Removals found during replay are already on disk. */
@@ -491,7 +515,12 @@ int jsi_ms_recover(jsi_ms *ms, uint64_t first_seq) {
         rc = finish_tail(ms);
     }
     if (rc == 0 && ms->nblks == 0)
-        return init_empty(ms, first_seq);
+        return init_after_loss(ms, first_seq);
+    /* A checkpoint the files proved stale still says which sequences had
+     * been durably given out: the records behind the last one found (a
+     * truncated or deleted tail block) are lost, never given out again. */
+    if (rc == 0 && rebuilt)
+        rc = skip_lost_tail(ms, ms->ckpt_last);
     if (rc == 0)
         rc = jsi_ms_drop_dead_blocks(ms);
     /* After a full rebuild, with dead files to unlink, or with a skipped

@@ -5,8 +5,10 @@
  * Layout of a store directory:
  *   LOCK                  held (flock) while the store is open
  *   catalog               every stream's id and config (catalog.c)
- *   streams/<id>/         one directory per file-backed stream: block files
- *                         and the index checkpoint (msgstore)
+ *   streams/<id>/         one directory per stream: `config`, the stream's
+ *                         own copy of its catalogue entry (catalog_rebuild.c),
+ *                         and for a file-backed stream its block files, the
+ *                         index checkpoint (msgstore) and consumers/
  * Directories are named by a number the store assigns, never by a stream
  * name, so no name can reach outside the store directory.
  *
@@ -206,7 +208,10 @@ static int import_opts(const js_open_opts *in, js_open_opts *o) {
 
 /* Remove stream directories the catalogue does not name (a crash between
  * creating a stream's files and writing the catalogue, or during a
- * delete). */
+ * delete). One whose definition is there but unreadable is kept: it can
+ * only be a stream lost with a damaged catalogue (a delete removes the
+ * definition first, a create names a number the catalogue never gave),
+ * left for someone to look at rather than destroyed. */
 typedef struct orphan_ctx {
     js_store *st;
     const jsi_cat_entry *e;
@@ -218,47 +223,77 @@ static int orphan_cb(void *ctx, const char *name) {
     char *end;
     uint64_t id = strtoull(name, &end, 16);
     for (size_t i = 0; *end == 0 && i < o->n; i++)
-        if (o->e[i].id == id && o->e[i].cfg.c.storage == JS_STORAGE_FILE)
+        if (o->e[i].id == id)
             return 0;
     char rel[300];
     snprintf(rel, sizeof rel, "streams/%s", name);
     char *path = jsi_path_join(o->st->path, rel);
+    if (path && *end == 0 && strlen(name) == 16 && id < o->st->next_id &&
+        jsi_sdef_check(o->st->vfs, path, id) == JS_ECORRUPT) {
+        jsi_free(path);
+        return 0;
+    }
     if (path)
         jsi_vfs_remove_tree(o->st->vfs, path);
     jsi_free(path);
     return 0;
 }
 
-static int load_catalog(js_store *st, int no_create) {
+/* The catalogue file: 0, JS_ENOTFOUND, JS_ECORRUPT, or an I/O error. */
+static int read_catalog(js_store *st, jsi_cat_entry **e, size_t *n) {
     char *path = jsi_path_join(st->path, CATALOG_NAME);
     jsi_buf b = {0};
-    jsi_cat_entry *e = NULL;
-    size_t n = 0;
     if (!path)
         return JSI_ERR(JS_ENOMEM, 0, "open");
     int rc = jsi_vfs_read_file(st->vfs, path, &b, (size_t)1 << 30);
-    if (rc == JS_ENOTFOUND && no_create) {
-        rc = JSI_ERR(JS_ENOTFOUND, 0, "%s: no store there", st->path);
-    } else if (rc == JS_ENOTFOUND) {
-        st->next_id = 1;
-        rc = catalog_write(st, NULL, NULL, NULL);
-    } else if (rc == 0) {
-        rc = jsi_catalog_decode(b.p, b.len, &st->next_id, &e, &n);
-        if (rc == JS_ECORRUPT)
-            rc = JSI_ERR(rc, 0, "%s: catalogue is damaged", path);
-    }
+    if (rc == 0)
+        rc = jsi_catalog_decode(b.p, b.len, &st->next_id, e, n);
     jsi_buf_free(&b);
     jsi_free(path);
-    char *sdir = rc == 0 ? jsi_path_join(st->path, "streams") : NULL;
-    if (rc == 0 && !sdir)
-        rc = JS_ENOMEM;
-    if (rc == 0)
-        rc = jsi_vfs_mkdirs(st->vfs, sdir);
+    return rc;
+}
+
+/* With a readable catalogue: directories it does not name go, and each
+ * stream's own definition is made to match it. */
+static int tidy_dirs(js_store *st, const jsi_cat_entry *e, size_t n) {
+    char *sdir = jsi_path_join(st->path, "streams");
+    int rc = sdir ? jsi_vfs_mkdirs(st->vfs, sdir) : JS_ENOMEM;
     if (rc == 0) {
         orphan_ctx o = {st, e, n};
         rc = st->vfs->list(st->vfs, sdir, orphan_cb, &o);
     }
     jsi_free(sdir);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = jsi_sdef_repair(st->vfs, st->path, &e[i]);
+    return rc;
+}
+
+/* The streams the store holds: from the catalogue, or, when it is missing
+ * or damaged, from the stream directories (*rebuilt set: the catalogue is
+ * to be written again). A missing catalogue with no stream directory is a
+ * new store. */
+static int find_streams(js_store *st, int no_create, jsi_cat_entry **e,
+                        size_t *n, int *rebuilt) {
+    int rc = read_catalog(st, e, n);
+    *rebuilt = 0;
+    if (rc == 0)
+        return tidy_dirs(st, *e, *n);
+    if (rc != JS_ENOTFOUND && rc != JS_ECORRUPT)
+        return rc;
+    rc = jsi_catalog_rebuild(st->vfs, st->path, &st->next_id, e, n);
+    if (rc)
+        return rc == JS_ENOMEM ? JSI_ERR(rc, 0, "open") : rc;
+    if (st->next_id == 1 && no_create)
+        return JSI_ERR(JS_ENOTFOUND, 0, "%s: no store there", st->path);
+    *rebuilt = 1;
+    return 0;
+}
+
+static int load_catalog(js_store *st, int no_create) {
+    jsi_cat_entry *e = NULL;
+    size_t n = 0;
+    int rebuilt = 0;
+    int rc = find_streams(st, no_create, &e, &n, &rebuilt);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         js_stream *s;
         rc = stream_start(st, e[i].id, e[i].created, &e[i].cfg, &s);
@@ -270,6 +305,13 @@ static int load_catalog(js_store *st, int no_create) {
         }
     }
     jsi_catalog_free(e, n);
+    if (rc == 0 && rebuilt) {
+        char *sdir = jsi_path_join(st->path, "streams");
+        rc = sdir ? jsi_vfs_mkdirs(st->vfs, sdir) : JS_ENOMEM;
+        jsi_free(sdir);
+        if (rc == 0)
+            rc = catalog_write(st, NULL, NULL, NULL);
+    }
     return rc;
 }
 
@@ -334,10 +376,15 @@ JS_API int js_open(const char *path, const js_open_opts *opts, js_store **out) {
     }
     rc = jsi_vfs_exists(vfs, path);
     if (rc == 1 && o.no_create) {
-        /* A directory without a catalogue is no store: leave it as is. */
+        /* A directory with neither a catalogue nor stream directories is
+         * no store: leave it as is. */
         char *cat = jsi_path_join(path, CATALOG_NAME);
         rc = cat ? jsi_vfs_exists(vfs, cat) : JS_ENOMEM;
         jsi_free(cat);
+        char *sd = rc == 0 ? jsi_path_join(path, "streams") : NULL;
+        if (rc == 0)
+            rc = sd ? jsi_vfs_exists(vfs, sd) : JS_ENOMEM;
+        jsi_free(sd);
     }
     if (rc == 0 && o.no_create)
         rc = JSI_ERR(JS_ENOTFOUND, 0, "%s: no store there", path);
@@ -436,6 +483,15 @@ static int check_overlap(js_store *st, const jsi_scfg *c, const js_stream *self)
     return 0;
 }
 
+/* Remove a stream's directory on the store's backend, its definition
+ * first: a directory without one is never taken for a stream. */
+static void remove_def_dir(js_store *st, uint64_t id) {
+    char *dir = jsi_sdef_dir(st->path, id);
+    if (dir && jsi_sdef_remove(st->vfs, st->path, id) == 0)
+        jsi_vfs_remove_tree(st->vfs, dir);
+    jsi_free(dir);
+}
+
 static int add_locked(js_store *st, const jsi_scfg *c, js_stream **out) {
     js_stream *s = find_name(st, c->c.name);
     if (s) {
@@ -451,19 +507,21 @@ static int add_locked(js_store *st, const jsi_scfg *c, js_stream **out) {
     if (rc)
         return rc;
     uint64_t id = st->next_id++;
-    rc = stream_start(st, id, st->clock(st->clock_ctx), c, &s);
-    if (rc)
+    jsi_cat_entry def = {id, st->clock(st->clock_ctx), *c};
+    rc = jsi_sdef_write(st->vfs, st->path, &def);
+    if (rc == 0)
+        rc = stream_start(st, id, def.created, c, &s);
+    if (rc) {
+        remove_def_dir(st, id);
         return rc;
+    }
     if ((rc = list_push(st, s)) == 0 &&
         (rc = catalog_write(st, NULL, NULL, NULL)) != 0)
         list_remove(st, s);
     if (rc) {
         /* Its directory is an orphan now; removed here or at next open. */
         jsi_stream_close(s);
-        char *dir = stream_dir(st, id, c->c.storage);
-        if (dir && c->c.storage == JS_STORAGE_FILE)
-            jsi_vfs_remove_tree(st->vfs, dir);
-        jsi_free(dir);
+        remove_def_dir(st, id);
         jsi_stream_unref(s);
         return rc;
     }
@@ -501,6 +559,19 @@ JS_API int js_stream_add(js_store *st, const js_stream_config *cfg,
     return rc;
 }
 
+/* The stream's own definition, then the catalogue. Should the catalogue
+ * fail, the definition is put back (best effort: at the next open the
+ * readable catalogue wins anyway). */
+static int update_defs(js_store *st, js_stream *s, const jsi_scfg *c) {
+    jsi_cat_entry def = {s->id, s->created, *c};
+    int rc = jsi_sdef_write(st->vfs, st->path, &def);
+    if (rc == 0 && (rc = catalog_write(st, s, c, NULL)) != 0) {
+        def.cfg = s->cfg;
+        jsi_sdef_write(st->vfs, st->path, &def);
+    }
+    return rc;
+}
+
 JS_API int js_stream_update(js_store *st, const js_stream_config *cfg) {
     jsi_scfg c;
     int rc = store_enter(st);
@@ -523,7 +594,7 @@ JS_API int js_stream_update(js_store *st, const js_stream_config *cfg) {
     if (rc == 0)
         rc = check_overlap(st, &c, s);
     if (rc == 0)
-        rc = catalog_write(st, s, &c, NULL);
+        rc = update_defs(st, s, &c);
     if (rc == 0)
         rc = jsi_stream_update(s, &c);
     if (rc == 0)
@@ -603,11 +674,13 @@ JS_API int js_stream_delete(js_store *st, const char *name) {
         list_remove(st, s);
         stream_event(st, JS_EVENT_STREAM_DELETED, s->name);
         jsi_stream_kill(s);
-        char *dir = stream_dir(st, s->id, s->cfg.c.storage);
-        if (dir)
-            jsi_vfs_remove_tree(s->cfg.c.storage == JS_STORAGE_MEMORY
-                                    ? st->memvfs : st->vfs, dir);
-        jsi_free(dir);
+        if (s->cfg.c.storage == JS_STORAGE_MEMORY) {
+            char *dir = stream_dir(st, s->id, s->cfg.c.storage);
+            if (dir)
+                jsi_vfs_remove_tree(st->memvfs, dir);
+            jsi_free(dir);
+        }
+        remove_def_dir(st, s->id);
         jsi_stream_unref(s);
     }
     pthread_rwlock_unlock(&st->lock);

@@ -65,4 +65,23 @@ int jsi_catalog_decode(const uint8_t *p, size_t len, uint64_t *next_id,
                        jsi_cat_entry **entries, size_t *n);
 void jsi_catalog_free(jsi_cat_entry *e, size_t n);
 
+/* Each stream's own definition file, streams/<id>/config on the store's
+ * backend (catalog_rebuild.c). */
+char *jsi_sdef_dir(const char *store_path, uint64_t id);
+int jsi_sdef_write(js_vfs *vfs, const char *store_path,
+                   const jsi_cat_entry *e);
+/* The definition in directory sdir: 0 if it is there and names stream
+ * id, JS_ENOTFOUND, JS_ECORRUPT, or an I/O error. */
+int jsi_sdef_check(js_vfs *vfs, const char *sdir, uint64_t id);
+/* Rewrite the file unless it already holds exactly e. */
+int jsi_sdef_repair(js_vfs *vfs, const char *store_path,
+                    const jsi_cat_entry *e);
+/* Remove the file (absent is fine) and sync its directory. */
+int jsi_sdef_remove(js_vfs *vfs, const char *store_path, uint64_t id);
+/* The catalogue as the stream directories describe it; next_id is above
+ * every numbered directory, readable or not. */
+int jsi_catalog_rebuild(js_vfs *vfs, const char *store_path,
+                        uint64_t *next_id, jsi_cat_entry **entries,
+                        size_t *n);
+
 #endif

@@ -624,13 +624,16 @@ JS_API int js_stream_info(js_stream *s, struct js_stream_info **out) {
     expire_age(s, now_ns(s));
     jsi_ms_commit(s->ms, 0);
     jsi_ms_state_get(s->ms, &st);
-    /* One allocation: the info, its config, its state, then strings. */
+    size_t nlost;
+    const jsi_range *lost = jsi_ms_lost(s->ms, &nlost);
+    /* One allocation: the info, its config, its state, the lost ranges,
+     * then strings. */
     size_t strs = strlen(s->cfg.c.name) + 1 +
                   (s->cfg.c.description ? strlen(s->cfg.c.description) + 1 : 0);
     for (size_t i = 0; i < s->cfg.c.num_subjects; i++)
         strs += strlen(s->cfg.subjects[i]) + 1;
     size_t head = sizeof(struct js_stream_info) + sizeof(js_stream_config) +
-                  sizeof(js_stream_state) +
+                  sizeof(js_stream_state) + nlost * sizeof(js_seq_range) +
                   s->cfg.c.num_subjects * sizeof(char *);
     uint8_t *m = jsi_calloc(1, head + strs);
     if (!m) {
@@ -640,7 +643,8 @@ JS_API int js_stream_info(js_stream *s, struct js_stream_info **out) {
     struct js_stream_info *info = (struct js_stream_info *)m;
     js_stream_config *cfg = (js_stream_config *)(info + 1);
     js_stream_state *state = (js_stream_state *)(cfg + 1);
-    const char **subs = (const char **)(state + 1);
+    js_seq_range *ranges = (js_seq_range *)(state + 1);
+    const char **subs = (const char **)(ranges + nlost);
     char *p = (char *)(subs + s->cfg.c.num_subjects);
     *cfg = s->cfg.c;
     cfg->name = p;
@@ -669,6 +673,12 @@ JS_API int js_stream_info(js_stream *s, struct js_stream_info **out) {
     info->config = cfg;
     info->state = state;
     info->created = s->created;
+    for (size_t i = 0; i < nlost; i++) {
+        ranges[i].first = lost[i].lo;
+        ranges[i].last = lost[i].hi;
+    }
+    info->lost = nlost ? ranges : NULL;
+    info->lost_len = nlost;
     pthread_mutex_unlock(&s->mu);
     *out = info;
     return 0;

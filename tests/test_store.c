@@ -329,10 +329,16 @@ START_TEST(test_memory_storage_stream_keeps_config_but_not_messages) {
     ck_assert_uint_eq(state_of(s).msgs, 2);
     expect_msg(s, 2, "MEM", "b", 0);
     js_stream_release(s);
-    /* No block file of a memory stream lands in the store directory. */
-    char dir[600];
+    /* No block file of a memory stream lands in the store directory: its
+     * directory there holds only its definition (streams/<id>/config). */
+    char dir[600], def[700];
     snprintf(dir, sizeof dir, "%s/streams", store_path);
-    ck_assert_int_eq(dir_entries(dir), 0);
+    ck_assert_int_eq(dir_entries(dir), 1);
+    snprintf(def, sizeof def, "%s/%016x", dir, 1u);
+    ck_assert_int_eq(dir_entries(def), 1);
+    snprintf(def, sizeof def, "%s/%016x/config", dir, 1u);
+    struct stat sb;
+    ck_assert_int_eq(stat(def, &sb), 0);
 
     reopen(JS_SYNC_NONE);
     s = lookup("MEM");
