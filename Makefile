@@ -247,10 +247,11 @@ coverage: $(NEED_DEPS)
 
 # Valgrind: the normal build; CK_FORK=no keeps each program in one process
 # so valgrind sees every test (check's own timeouts are then off). The
-# kill -9 loops and the enumerations run scaled down (every 20th cut or
-# fault point); make valgrind VALGRIND_SCALE= runs them whole.
+# kill -9 loops, the enumerations (every 20th cut or fault point) and the
+# large-file corruption sweeps run scaled down; make valgrind
+# VALGRIND_SCALE= runs them whole.
 VALGRIND_SCALE = CRASH_ITERS=10 CONSUMER_CRASH_ITERS=10 KV_CRASH_ITERS=10 \
-  PC_EVERY=20
+  PC_EVERY=20 CORRUPT_FLIP_STRIDE=1000 CORRUPT_TRUNC_STRIDE=1000
 valgrind: $(NEED_DEPS) $(TEST_BINS)
 	@CK_FORK=no $(VALGRIND_SCALE) TEST_WRAPPER='valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite' \
 	  $(SCRIPT_ENV) bash scripts/run-tests.sh $(TEST_BINS)
