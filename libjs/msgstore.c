@@ -446,14 +446,19 @@ void jsi_ms_frame_front(jsi_ms *ms, uint8_t *p, uint64_t first) {
 
 /* Make the last block (left on disk by an open) the tail again: load it
  * and give it room to grow. Only small blocks are worth it; a large one is
- * left alone and a new block starts. */
+ * left alone and a new block starts. So is one holding a misplaced record
+ * (found by the load's walk if recovery did not read the block): whether
+ * its sequence fits depends on the block's size, so appending would let
+ * the next rebuild take it for a message and drop the newer ones. */
 static int adopt_tail(jsi_ms *ms, jsi_blk *t, size_t len) {
     if (t->size < JSI_BLK_HDR_LEN || t->size >= ms->block_size / 4 ||
-        t->size + len > ms->block_size)
+        t->size + len > ms->block_size || t->misplaced)
         return -1;
     int rc = jsi_ms_blk_load(ms, t);
     if (rc)
         return rc;
+    if (t->misplaced)
+        return -1;
     uint8_t *n = jsi_realloc(t->buf, ms->block_size);
     if (!n)
         return JS_ENOMEM;

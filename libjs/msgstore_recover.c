@@ -184,6 +184,7 @@ int jsi_ms_walk(jsi_ms *ms, jsi_blk *b, const uint8_t *buf, uint64_t base,
                 (index && jsi_ms_offs_set(b, h.seq, (uint32_t)(base + off)))) {
                 off += h.len; /* a sequence that cannot belong here */
                 *valid_end = off;
+                b->misplaced = 1;
                 continue;
             }
             if (h.seq > b->hi || b->hi < b->lo) {

@@ -18,14 +18,24 @@
  * "Crash" here is a copy of the store directory taken while the store is
  * open, under JS_SYNC_ALWAYS (everything acknowledged is in the files),
  * then opened in place of the original.
+ *
+ * Then bugs the fuzz targets found (fuzz/; their inputs are in
+ * fuzz/regress/<target>/), each reduced to a small test:
+ *
+ *  - a block holding a whole, checksummed record whose sequence cannot
+ *    belong there (skipped as damage) was still adopted as the tail; once
+ *    enough was appended after it, a rebuild took it for a message and
+ *    dropped every newer one as out of order (fuzz_msgstore).
  */
 #include <check.h>
 #include <pthread.h>
 
 #include "jetstream.h"
 #include "msgstore_int.h"
+#include "record.h"
 #include "stream.h"
 #include "util.h"
+#include "vfs.h"
 #include "testutil_fs.h"
 
 static char *base_dir; /* removed by main() */
@@ -564,6 +574,60 @@ START_TEST(erase_in_unadopted_tail_is_not_moved_by_concurrent_publish) {
 }
 END_TEST
 
+/* ---- found by the fuzz targets --------------------------------------------- */
+
+static int64_t fixed_clock(void *ctx) {
+    (void)ctx;
+    return INT64_C(1700000000000000000);
+}
+
+static void ms_open_on(js_vfs *vfs, pthread_mutex_t *mu, jsi_ms **ms) {
+    jsi_ms_cfg cfg = {vfs, "/s", 4096, JS_SYNC_ALWAYS, 0, fixed_clock, NULL,
+                      mu};
+    int rc = jsi_ms_open(&cfg, 1, ms);
+    ck_assert_msg(rc == 0, "jsi_ms_open: %s (%s)", js_strerror(rc),
+                  js_errmsg());
+}
+
+START_TEST(misplaced_record_never_hides_later_messages) {
+    js_vfs *vfs = jsi_vfs_mem_new();
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    uint8_t blk[JSI_BLK_HDR_LEN + 2 * (JSI_REC_HDR_LEN + 2)];
+    js_vfs_file *f = NULL;
+    jsi_ms *ms = NULL;
+    jsi_ms_state st;
+    uint64_t seq;
+    /* Message 1, then a valid record of sequence 8 where at most 3 records
+     * fit: recovery skips it as misplaced. */
+    jsi_blkhdr_encode(blk, 1);
+    size_t n = JSI_BLK_HDR_LEN;
+    n += jsi_rec_encode_msg(blk + n, 1, 1, 0, "a", 1, NULL, 0, "x", 1);
+    n += jsi_rec_encode_msg(blk + n, 8, 1, 0, "a", 1, NULL, 0, "y", 1);
+    ck_assert_int_eq(vfs->mkdir(vfs, "/s"), 0);
+    ck_assert_int_eq(jsi_vfs_open(vfs, "/s/0000000000000001.blk",
+                                  JS_VFS_WRITE | JS_VFS_CREATE, &f), 0);
+    ck_assert_int_eq(f->io->write(f, blk, n, 0), 0);
+    ck_assert_int_eq(jsi_vfs_close(f), 0);
+    pthread_mutex_lock(&mu);
+    ms_open_on(vfs, &mu, &ms);
+    ck_assert_uint_eq(jsi_ms_last_seq(ms), 1);
+    /* Enough appends that a block holding them could hold sequence 8. */
+    for (int i = 0; i < 6; i++)
+        ck_assert_int_eq(jsi_ms_append(ms, "a", 1, NULL, 0, "z", 1, 1, 0,
+                                       &seq), 0);
+    ck_assert_int_eq(jsi_ms_close(ms), 0);
+    /* A rebuild from the blocks alone must find the same messages. */
+    ck_assert_int_eq(vfs->remove(vfs, "/s/index"), 0);
+    ms_open_on(vfs, &mu, &ms);
+    jsi_ms_state_get(ms, &st);
+    ck_assert_uint_eq(st.last, 7);
+    ck_assert_uint_eq(st.msgs, 7);
+    ck_assert_int_eq(jsi_ms_close(ms), 0);
+    pthread_mutex_unlock(&mu);
+    jsi_vfs_mem_free(vfs);
+}
+END_TEST
+
 static Suite *review_suite(void) {
     Suite *s = suite_create("regressions");
     TCase *t = tcase_create("recovery");
@@ -579,6 +643,10 @@ static Suite *review_suite(void) {
     t = tcase_create("concurrency");
     tcase_set_timeout(t, 60);
     tcase_add_test(t, erase_in_unadopted_tail_is_not_moved_by_concurrent_publish);
+    suite_add_tcase(s, t);
+    t = tcase_create("fuzz");
+    tcase_set_timeout(t, 60);
+    tcase_add_test(t, misplaced_record_never_hides_later_messages);
     suite_add_tcase(s, t);
     return s;
 }
