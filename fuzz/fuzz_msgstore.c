@@ -45,6 +45,22 @@ static int ms_open(ctx *c) {
     return jsi_ms_open(&cfg, 1, &c->ms);
 }
 
+/* Every live message has one subject: the subjects' counts add up. */
+static void check_index(ctx *c) {
+    jsi_ms_state st;
+    jsi_sidx_entry *e;
+    size_t pos = 0;
+    uint64_t total = 0;
+    jsi_ms_state_get(c->ms, &st);
+    while ((e = jsi_sidx_next(jsi_ms_sidx(c->ms), &pos)) != NULL)
+        total += e->count;
+    if (total != st.msgs) {
+        fuzz_trace("subject counts %" PRIu64 ", messages %" PRIu64 "\n",
+                   total, st.msgs);
+        fuzz_fail("the subjects' counts do not add up to the messages");
+    }
+}
+
 static void state(ctx *c, jsi_ms_state *st) {
     memset(st, 0, sizeof *st);
     if (c->ms)
@@ -169,8 +185,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (ms_open(&c) == 0) {
         fuzz_file *ops = fuzz_image_get(&im, "!ops");
         fuzz_ops o = {ops ? ops->data : NULL, ops ? ops->len : 0, 0};
-        for (int i = 0; i < 200 && c.ms && fuzz_ops_more(&o); i++)
+        check_index(&c);
+        for (int i = 0; i < 200 && c.ms && fuzz_ops_more(&o); i++) {
             op(&c, &o);
+            if (c.ms)
+                check_index(&c);
+        }
         if (c.ms)
             reopen(&c, 0);
         if (c.ms)

@@ -180,7 +180,10 @@ int jsi_ms_walk(jsi_ms *ms, jsi_blk *b, const uint8_t *buf, uint64_t base,
             continue;
         }
         if (h.type == JSI_REC_MSG || h.type == JSI_REC_ERASED) {
-            if (h.seq < b->lo ||
+            /* Sequences only grow within a block: one at or below a
+             * sequence already placed is a stray copy, and must not take
+             * over the offset of the record the index counted. */
+            if (h.seq < b->lo || (index && h.seq - b->lo < b->noffs) ||
                 (index && jsi_ms_offs_set(b, h.seq, (uint32_t)(base + off)))) {
                 off += h.len; /* a sequence that cannot belong here */
                 *valid_end = off;

@@ -25,7 +25,12 @@
  *  - a block holding a whole, checksummed record whose sequence cannot
  *    belong there (skipped as damage) was still adopted as the tail; once
  *    enough was appended after it, a rebuild took it for a message and
- *    dropped every newer one as out of order (fuzz_msgstore).
+ *    dropped every newer one as out of order (fuzz_msgstore);
+ *  - a stray copy of an earlier sequence later in a block took over that
+ *    sequence's offset: reading it returned another message than the one
+ *    the index counted, and removing it uncounted the wrong subject, until
+ *    a per-subject limit met a subject whose count never went down and
+ *    every open failed (fuzz_store, then fuzz_msgstore).
  */
 #include <check.h>
 #include <pthread.h>
@@ -628,6 +633,48 @@ START_TEST(misplaced_record_never_hides_later_messages) {
 }
 END_TEST
 
+/* A block file /s/0000000000000001.blk holding p[0..n) after its header. */
+static void put_block(js_vfs *vfs, const uint8_t *recs, size_t n) {
+    uint8_t blk[1024];
+    js_vfs_file *f = NULL;
+    jsi_blkhdr_encode(blk, 1);
+    memcpy(blk + JSI_BLK_HDR_LEN, recs, n);
+    ck_assert_int_eq(vfs->mkdir(vfs, "/s"), 0);
+    ck_assert_int_eq(jsi_vfs_open(vfs, "/s/0000000000000001.blk",
+                                  JS_VFS_WRITE | JS_VFS_CREATE, &f), 0);
+    ck_assert_int_eq(f->io->write(f, blk, JSI_BLK_HDR_LEN + n, 0), 0);
+    ck_assert_int_eq(jsi_vfs_close(f), 0);
+}
+
+START_TEST(stray_copy_of_a_sequence_never_replaces_it) {
+    js_vfs *vfs = jsi_vfs_mem_new();
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    uint8_t recs[512];
+    jsi_ms *ms = NULL;
+    jsi_rec r;
+    uint64_t purged;
+    size_t n = 0;
+    n += jsi_rec_encode_msg(recs + n, 1, 1, 0, "a", 1, NULL, 0, "1", 1);
+    n += jsi_rec_encode_msg(recs + n, 2, 1, 0, "b", 1, NULL, 0, "2", 1);
+    n += jsi_rec_encode_msg(recs + n, 3, 1, 0, "a", 1, NULL, 0, "3", 1);
+    n += jsi_rec_encode_msg(recs + n, 2, 1, 0, "zz", 2, NULL, 0, "x", 1);
+    put_block(vfs, recs, n);
+    pthread_mutex_lock(&mu);
+    ms_open_on(vfs, &mu, &ms);
+    ck_assert_uint_eq(jsi_ms_msgs(ms), 3);
+    ck_assert_int_eq(jsi_ms_load(ms, 2, &r), 0);
+    ck_assert_int_eq((int)r.slen, 1);
+    ck_assert_int_eq(r.subj[0], 'b');
+    /* Removing everything must uncount every subject. */
+    ck_assert_int_eq(jsi_ms_purge(ms, NULL, 0, 0, &purged), 0);
+    ck_assert_uint_eq(purged, 3);
+    ck_assert_uint_eq(jsi_sidx_size(jsi_ms_sidx(ms)), 0);
+    ck_assert_int_eq(jsi_ms_close(ms), 0);
+    pthread_mutex_unlock(&mu);
+    jsi_vfs_mem_free(vfs);
+}
+END_TEST
+
 static Suite *review_suite(void) {
     Suite *s = suite_create("regressions");
     TCase *t = tcase_create("recovery");
@@ -647,6 +694,7 @@ static Suite *review_suite(void) {
     t = tcase_create("fuzz");
     tcase_set_timeout(t, 60);
     tcase_add_test(t, misplaced_record_never_hides_later_messages);
+    tcase_add_test(t, stray_copy_of_a_sequence_never_replaces_it);
     suite_add_tcase(s, t);
     return s;
 }
