@@ -124,10 +124,20 @@ int jsi_ms_blk_load(jsi_ms *ms, jsi_blk *b) {
     if (!path)
         return JS_ENOMEM;
     js_vfs_file *f = NULL;
+    uint64_t have = 0;
     int rc = jsi_vfs_open(ms->cfg.vfs, path, JS_VFS_READ, &f);
     jsi_free(path);
     if (rc)
         return rc;
+    /* The size may come from a checkpoint: never allocate more than the
+     * file holds (a damaged one could claim any size). */
+    rc = f->io->size(f, &have);
+    if (rc == 0 && (have < b->size || b->size > SIZE_MAX / 2))
+        rc = JS_ECORRUPT;
+    if (rc) {
+        jsi_vfs_close(f);
+        return rc;
+    }
     uint8_t *buf = b->size ? jsi_malloc((size_t)b->size) : NULL;
     if (b->size && !buf) {
         jsi_vfs_close(f);

@@ -30,7 +30,10 @@
  *    sequence's offset: reading it returned another message than the one
  *    the index counted, and removing it uncounted the wrong subject, until
  *    a per-subject limit met a subject whose count never went down and
- *    every open failed (fuzz_store, then fuzz_msgstore).
+ *    every open failed (fuzz_store, then fuzz_msgstore);
+ *  - loading a block allocated the size its checkpoint claimed before
+ *    looking at the file: a damaged checkpoint could ask for terabytes
+ *    (fuzz_checkpoint).
  */
 #include <check.h>
 #include <pthread.h>
@@ -675,6 +678,32 @@ START_TEST(stray_copy_of_a_sequence_never_replaces_it) {
 }
 END_TEST
 
+START_TEST(block_load_allocates_no_more_than_the_file_holds) {
+    js_vfs *vfs = jsi_vfs_mem_new();
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    char data[600] = {0};
+    jsi_ms *ms = NULL;
+    jsi_rec r;
+    uint64_t seq;
+    ck_assert_int_eq(vfs->mkdir(vfs, "/s"), 0);
+    pthread_mutex_lock(&mu);
+    ms_open_on(vfs, &mu, &ms);
+    for (int i = 0; i < 12; i++) /* two blocks of 4 KiB */
+        ck_assert_int_eq(jsi_ms_append(ms, "a", 1, NULL, 0, data,
+                                       sizeof data, 1, 0, &seq), 0);
+    ck_assert_int_eq(jsi_ms_close(ms), 0);
+    ms_open_on(vfs, &mu, &ms); /* from the checkpoint: nothing loaded */
+    ck_assert_uint_ge(ms->nblks, 2);
+    ck_assert_ptr_null(ms->blks[0]->buf);
+    /* What a damaged checkpoint could say about the first block. */
+    ms->blks[0]->size = (uint64_t)1 << 42;
+    ck_assert_int_eq(jsi_ms_load(ms, 1, &r), JS_ECORRUPT);
+    jsi_ms_free(ms);
+    pthread_mutex_unlock(&mu);
+    jsi_vfs_mem_free(vfs);
+}
+END_TEST
+
 static Suite *review_suite(void) {
     Suite *s = suite_create("regressions");
     TCase *t = tcase_create("recovery");
@@ -695,6 +724,7 @@ static Suite *review_suite(void) {
     tcase_set_timeout(t, 60);
     tcase_add_test(t, misplaced_record_never_hides_later_messages);
     tcase_add_test(t, stray_copy_of_a_sequence_never_replaces_it);
+    tcase_add_test(t, block_load_allocates_no_more_than_the_file_holds);
     suite_add_tcase(s, t);
     return s;
 }
