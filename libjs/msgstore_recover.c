@@ -496,6 +496,14 @@ int jsi_ms_recover(jsi_ms *ms, uint64_t first_seq) {
     }
     if (rc == 0 && ms->nblks == 0)
         return init_empty(ms, first_seq);
+    /* jsi_ms_drop_dead_blocks() wants a FRONT record for the first
+     * sequence logged first. Replay may have moved it past the last one
+     * on disk (over lost or stray records), using records in the very
+     * blocks about to go: without a FRONT, a rebuild after they are
+     * unlinked would bring later messages back. */
+    if (rc == 0 && ms->nblks > 1 && ms->blks[0]->hi < ms->first &&
+        ms->blks[0]->msgs == 0)
+        ms->pend_front = ms->first;
     if (rc == 0)
         rc = jsi_ms_drop_dead_blocks(ms);
     /* After a full rebuild, with dead files to unlink, or with a skipped
