@@ -45,15 +45,21 @@ static int ms_open(ctx *c) {
     return jsi_ms_open(&cfg, 1, &c->ms);
 }
 
-/* Every live message has one subject: the subjects' counts add up. */
+/* Every live message has one subject: the subjects' counts add up. Only
+ * for honest inputs (below): a checkpoint is trusted as written. */
 static void check_index(ctx *c) {
     jsi_ms_state st;
     jsi_sidx_entry *e;
     size_t pos = 0;
     uint64_t total = 0;
+    if (!c->honest)
+        return;
     jsi_ms_state_get(c->ms, &st);
-    while ((e = jsi_sidx_next(jsi_ms_sidx(c->ms), &pos)) != NULL)
+    while ((e = jsi_sidx_next(jsi_ms_sidx(c->ms), &pos)) != NULL) {
         total += e->count;
+        fuzz_trace("  subject %s: %" PRIu64 " first %" PRIu64 " last %"
+                   PRIu64 "\n", e->subj, e->count, e->first, e->last);
+    }
     if (total != st.msgs) {
         fuzz_trace("subject counts %" PRIu64 ", messages %" PRIu64 "\n",
                    total, st.msgs);
