@@ -22,6 +22,16 @@ static void check_set(const jsi_rangeset *s) {
     }
 }
 
+/* The largest non-member <= a, and every value above it up to a a
+ * member. */
+static void prev_gap(const jsi_rangeset *s, uint64_t a) {
+    uint64_t g = jsi_rs_prev_gap(s, a);
+    if (g > a || (g && jsi_rs_contains(s, g)))
+        fuzz_fail("prev_gap is above v or a member");
+    if (g < a && jsi_rs_count_in(s, g + 1, a) != a - g)
+        fuzz_fail("prev_gap skipped a non-member");
+}
+
 static void round_trip(const jsi_rangeset *s) {
     jsi_buf b = {0};
     jsi_rangeset t = JSI_RANGESET_INIT;
@@ -63,6 +73,7 @@ static void operate(jsi_rangeset *s, fuzz_ops *o) {
                 fuzz_fail("next_gap went backwards");
             if (jsi_rs_next_gap(s, a) && jsi_rs_contains(s, jsi_rs_next_gap(s, a)))
                 fuzz_fail("next_gap is a member");
+            prev_gap(s, a);
             break;
         }
         check_set(s);

@@ -330,11 +330,24 @@ static int highest_last(jsi_sidx_entry *e, void *ctx) {
     return 0;
 }
 
+/* The highest sequence <= s that is neither removed nor lost: whole runs
+ * are stepped over, so a long gap costs no more than a short one. */
+static uint64_t prev_kept(const jsi_ms *ms, uint64_t s) {
+    for (;;) {
+        uint64_t t = jsi_rs_prev_gap(&ms->lost,
+                                     jsi_rs_prev_gap(&ms->deleted, s));
+        if (t == s)
+            return s;
+        s = t;
+    }
+}
+
 int jsi_ms_last(jsi_ms *ms, const char *filter, jsi_rec *r) {
     if (ms->msgs == 0)
         return JS_EMSG_NOT_FOUND;
     if (jsi_ms_filter_is_all(filter)) {
-        for (uint64_t s = ms->last; s >= ms->first && s > 0; s--)
+        for (uint64_t s = prev_kept(ms, ms->last); s >= ms->first && s > 0;
+             s = prev_kept(ms, s - 1))
             if (jsi_ms_load(ms, s, r) == 0)
                 return 0;
         return JS_EMSG_NOT_FOUND;

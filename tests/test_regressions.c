@@ -41,7 +41,10 @@
  *  - whether a record's sequence could belong in its block was judged
  *    against the block file's size: cutting a torn tail off made the next
  *    open drop a message the previous one had counted, and the stream's
- *    last sequence went back (fuzz_store).
+ *    last sequence went back (fuzz_store);
+ *  - the last message of any subject was looked for one sequence at a
+ *    time from the stream's last, through every removed or lost one: a
+ *    long gap made js_msg_get_last() run for ever (fuzz_msgstore).
  */
 #include <check.h>
 #include <pthread.h>
@@ -776,6 +779,38 @@ START_TEST(cutting_a_torn_tail_never_drops_a_counted_message) {
 }
 END_TEST
 
+START_TEST(last_message_steps_over_long_gaps_at_once) {
+    js_vfs *vfs = jsi_vfs_mem_new();
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    uint8_t recs[256];
+    jsi_ms *ms = NULL;
+    jsi_rec r;
+    jsi_buf del = {0};
+    jsi_rangeset two = JSI_RANGESET_INIT;
+    /* Message 1, then a DEL record logged when the last sequence was
+     * 2^50: everything in between never turned up (lost). */
+    size_t n = jsi_rec_encode_msg(recs, 1, 1, 0, "a", 1, NULL, 0, "1", 1);
+    ck_assert_int_eq(jsi_rs_add(&two, 2, 2), 0);
+    ck_assert_int_eq(jsi_rs_encode(&two, &del), 0);
+    jsi_rec_encode_hdr(recs + n, (uint32_t)(JSI_REC_HDR_LEN + del.len),
+                       (uint64_t)1 << 50, 1, JSI_REC_DEL, 0, 0, 0,
+                       jsi_crc32c(0, del.p, del.len));
+    memcpy(recs + n + JSI_REC_HDR_LEN, del.p, del.len);
+    n += JSI_REC_HDR_LEN + del.len;
+    put_block(vfs, 1, recs, n);
+    pthread_mutex_lock(&mu);
+    ms_open_on(vfs, &mu, &ms);
+    ck_assert_uint_eq(jsi_ms_last_seq(ms), (uint64_t)1 << 50);
+    ck_assert_int_eq(jsi_ms_last(ms, NULL, &r), 0);
+    ck_assert_uint_eq(r.seq, 1);
+    ck_assert_int_eq(jsi_ms_close(ms), 0);
+    pthread_mutex_unlock(&mu);
+    jsi_rs_free(&two);
+    jsi_buf_free(&del);
+    jsi_vfs_mem_free(vfs);
+}
+END_TEST
+
 static Suite *review_suite(void) {
     Suite *s = suite_create("regressions");
     TCase *t = tcase_create("recovery");
@@ -799,6 +834,7 @@ static Suite *review_suite(void) {
     tcase_add_test(t, block_load_allocates_no_more_than_the_file_holds);
     tcase_add_test(t, dead_blocks_dropped_at_open_leave_a_front_record);
     tcase_add_test(t, cutting_a_torn_tail_never_drops_a_counted_message);
+    tcase_add_test(t, last_message_steps_over_long_gaps_at_once);
     suite_add_tcase(s, t);
     return s;
 }
