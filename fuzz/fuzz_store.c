@@ -18,6 +18,7 @@
  * where it was. Mode bit 2 removes the checkpoints from the image. Time
  * comes from a fake clock the script moves.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -122,7 +123,9 @@ static void op_publish(fz *z) {
     size_t hl = headers(z, hdr, sizeof hdr), dl = u8(z) * 2u;
     js_pub_ack ack = JS_PUB_ACK_INIT;
     if (u8(z) & 1) {
-        js_publish(z->st, subj, hl ? hdr : NULL, hl, data, dl, &ack);
+        int rc = js_publish(z->st, subj, hl ? hdr : NULL, hl, data, dl, &ack);
+        fuzz_trace("publish %s hdr %zu data %zu: %d seq %" PRIu64 "\n", subj,
+                   hl, dl, rc, ack.seq);
         return;
     }
     js_pub_msg msgs[3];

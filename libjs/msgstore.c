@@ -512,6 +512,19 @@ static int tail_reserve(jsi_ms *ms, size_t len, jsi_blk **out) {
     return 0;
 }
 
+/* A message far past what the tail's records could reach (after a long
+ * lost stretch found at open) starts a new block: a later walk would take
+ * it for a stray record there (misplaced() in msgstore_recover.c, whose
+ * bound this is). */
+static int tail_for_seq(jsi_ms *ms, uint64_t s, size_t len, jsi_blk **t) {
+    if (s - (*t)->lo <= ((*t)->size + len) / JSI_REC_HDR_LEN + 1)
+        return 0;
+    int rc = tail_roll(ms, len);
+    if (rc == 0)
+        *t = ms->blks[ms->nblks - 1];
+    return rc;
+}
+
 int jsi_ms_append_raw(jsi_ms *ms, const uint8_t *rec, size_t len) {
     jsi_blk *t;
     if (ms->failed)
@@ -543,6 +556,8 @@ int jsi_ms_append(jsi_ms *ms, const char *subj, size_t slen, const void *hdr,
         return JSI_ERR(JS_ENOMEM, 0, "subject index");
     int rc = tail_reserve(ms, len, &t);
     uint64_t s = ms->last + 1;
+    if (rc == 0)
+        rc = tail_for_seq(ms, s, len, &t);
     if (rc == 0)
         rc = jsi_ms_sum_reserve(t);
     if (rc == 0)
