@@ -47,11 +47,14 @@
  *    long gap made js_msg_get_last() run for ever (fuzz_msgstore);
  *  - after an open found a long lost stretch, a publish appended its
  *    message to the tail block where the next rebuild took it for a
- *    stray record: acknowledged, then gone (fuzz_store).
+ *    stray record: acknowledged, then gone (fuzz_store);
+ *  - a stored consumer config without a durable name (checksum intact)
+ *    made the open pass a NULL name to strdup() (fuzz_store).
  */
 #include <check.h>
 #include <pthread.h>
 
+#include "consumer_config.h"
 #include "jetstream.h"
 #include "msgstore_int.h"
 #include "record.h"
@@ -842,6 +845,52 @@ START_TEST(message_after_a_lost_stretch_survives_a_rebuild) {
 }
 END_TEST
 
+START_TEST(stored_consumer_config_without_durable_name_is_skipped) {
+    js_vfs *vfs = jsi_vfs_mem_new();
+    js_open_opts o = JS_OPEN_OPTS_INIT;
+    js_stream_config sc = JS_STREAM_CONFIG_INIT;
+    js_consumer_config in = JS_CONSUMER_CONFIG_INIT;
+    js_store *st;
+    js_stream *s;
+    js_vfs_file *f = NULL;
+    jsi_ccfg c;
+    jsi_buf b = {0};
+    size_t count = 9;
+    char **names;
+    vfs->name = "regress-cfg";
+    ck_assert_int_eq(js_vfs_register(vfs, 0), 0);
+    o.vfs = vfs->name;
+    sc.name = "S";
+    ck_assert_int_eq(js_open("/st", &o, &st), 0);
+    ck_assert_int_eq(js_stream_add(st, &sc, NULL), 0);
+    ck_assert_int_eq(js_close(st), 0);
+    /* A config file, checksum intact, of a consumer that is not durable. */
+    in.name = "eph";
+    ck_assert_int_eq(jsi_ccfg_import(&in, &c), 0);
+    ck_assert_int_eq(jsi_ccfg_normalize(&c, NULL), 0);
+    ck_assert_int_eq(jsi_ccfg_file_encode(1, 1, &c, &b), 0);
+    ck_assert_int_eq(jsi_vfs_mkdirs(vfs, "/st/streams/0000000000000001/"
+                                         "consumers"), 0);
+    ck_assert_int_eq(jsi_vfs_open(vfs, "/st/streams/0000000000000001/"
+                                       "consumers/0000000000000001.cfg",
+                                  JS_VFS_WRITE | JS_VFS_CREATE, &f), 0);
+    ck_assert_int_eq(f->io->write(f, b.p, b.len, 0), 0);
+    ck_assert_int_eq(jsi_vfs_close(f), 0);
+    /* The open loses that consumer, never the stream or the store. */
+    ck_assert_int_eq(js_open("/st", &o, &st), 0);
+    ck_assert_int_eq(js_stream_lookup(st, "S", &s), 0);
+    ck_assert_int_eq(js_consumer_names(s, &names, &count), 0);
+    ck_assert_uint_eq(count, 0);
+    js_names_free(names);
+    js_stream_release(s);
+    ck_assert_int_eq(js_close(st), 0);
+    jsi_ccfg_free(&c);
+    jsi_buf_free(&b);
+    js_vfs_unregister(vfs);
+    jsi_vfs_mem_free(vfs);
+}
+END_TEST
+
 static Suite *review_suite(void) {
     Suite *s = suite_create("regressions");
     TCase *t = tcase_create("recovery");
@@ -867,6 +916,7 @@ static Suite *review_suite(void) {
     tcase_add_test(t, cutting_a_torn_tail_never_drops_a_counted_message);
     tcase_add_test(t, last_message_steps_over_long_gaps_at_once);
     tcase_add_test(t, message_after_a_lost_stretch_survives_a_rebuild);
+    tcase_add_test(t, stored_consumer_config_without_durable_name_is_skipped);
     suite_add_tcase(s, t);
     return s;
 }
