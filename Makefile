@@ -10,7 +10,8 @@
 #                   shared library, public header only)
 #   check           deps, meta-check, then the stages CHECK_STAGES (the test
 #                   programs; under ASan+UBSan; the threaded ones under TSan;
-#                   under valgrind); ends with the line "N passed, N failed"
+#                   under valgrind; the fuzz seeds and regressions; each fuzz
+#                   target for 45 s); ends with the line "N passed, N failed"
 #                   summed over the stages and fails on any failure
 #   unit-check      only the test programs (no deps, no meta-tests)
 #   crash-soak      the kill -9 tests with SOAK_ITERS (2000) children each
@@ -174,8 +175,9 @@ deps:
 # make check is what CI runs. meta-check comes first and stops check when
 # it fails; then the stages run one after another, each to the end: every
 # test program, the same under ASan+UBSan, the threaded ones under TSan,
-# and all of them under valgrind. The last line sums them up.
-CHECK_STAGES = unit-check asan tsan valgrind
+# all of them under valgrind, every fuzz seed and regression input, and
+# every fuzz target for FUZZ_TIME (45) seconds. The last line sums them up.
+CHECK_STAGES = unit-check asan tsan valgrind fuzz-regress fuzz
 check: $(NEED_DEPS) meta-check
 	+@$(SCRIPT_ENV) bash scripts/check-all.sh $(CHECK_STAGES)
 
@@ -255,6 +257,82 @@ VALGRIND_SCALE = CRASH_ITERS=10 CONSUMER_CRASH_ITERS=10 KV_CRASH_ITERS=10 \
 valgrind: $(NEED_DEPS) $(TEST_BINS)
 	@CK_FORK=no $(VALGRIND_SCALE) TEST_WRAPPER='valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite' \
 	  $(SCRIPT_ENV) bash scripts/run-tests.sh $(TEST_BINS)
+
+# ---- fuzzing ---------------------------------------------------------------
+# fuzz/fuzz_<target>.c: one libFuzzer target per parser of bytes that come
+# from storage or a caller, and fuzz_store, which runs API operations on a
+# whole store image (fuzz/README.md). The targets link the library's objects
+# (through the static library) so they reach the internal jsi_* decoders.
+#   fuzz            clang -fsanitize=fuzzer,address,undefined in build-fuzz/;
+#                   each target runs FUZZ_TIME seconds (default 45) on a copy
+#                   of fuzz/corpus/<target> and fuzz/regress/<target> under
+#                   build-fuzz/run/; fails if any target crashes.
+#                   FUZZ_TARGETS='record store' narrows the set.
+#   fuzz-regress    every seed and regression input through every target
+#                   once: $(CC) with ASan/UBSan and fuzz/replay_main.c, in
+#                   build-fuzz-replay/ (no clang needed)
+#   fuzz-coverage   executions and branch coverage per target: replays the
+#                   corpora `make fuzz` left (else the seeds) through a
+#                   clang source-coverage build in build-fuzz-cov/
+#   fuzz-seeds      rebuild fuzz/corpus/ from real stores (fuzz/make_seeds.c)
+FUZZ_TIME ?= 45
+FUZZ_CC ?= clang
+FUZZ_ALL := $(filter-out util,$(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c)))
+FUZZ_TARGETS ?= $(FUZZ_ALL)
+FUZZ_SAN = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+  -fno-sanitize-recover=all
+FUZZ_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+# How a target gets its main(), set by the recursive make of each tree.
+FUZZ_MAIN ?= fuzz/replay_main.c
+# As DEPS_GOALS above: these goals run scripts/deps.sh first.
+ifeq ($(NODEPS),)
+ifneq ($(filter fuzz fuzz-regress fuzz-coverage,$(MAKECMDGOALS)),)
+FUZZ_NEED_DEPS = deps
+endif
+endif
+
+$(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_util.c fuzz/fuzz_util.h \
+  fuzz/replay_main.c $(STLIB) $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(JS_CPPFLAGS) $(CPPFLAGS) -Ifuzz -std=c99 -pthread $(WARN) $(CFLAGS) \
+	  $< fuzz/fuzz_util.c $(FUZZ_MAIN) -o $@ $(LDFLAGS) $(STLIB) $(LIBS)
+
+$(BUILD)/fuzz/make_seeds: fuzz/make_seeds.c fuzz/fuzz_util.h $(STLIB) $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(JS_CPPFLAGS) $(CPPFLAGS) -Ifuzz -std=c99 -pthread $(WARN) $(CFLAGS) \
+	  $< -o $@ $(LDFLAGS) $(STLIB) $(LIBS)
+
+fuzz-bins: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+
+fuzz: $(FUZZ_NEED_DEPS)
+	+$(MAKE) BUILD=build-fuzz NODEPS=1 CC=$(FUZZ_CC) \
+	  CFLAGS='$(FUZZ_SAN) -fsanitize=fuzzer-no-link' \
+	  FUZZ_MAIN=-fsanitize=fuzzer FUZZ_TARGETS='$(FUZZ_TARGETS)' fuzz-bins
+	@$(FUZZ_ENV) FUZZ_TIME='$(FUZZ_TIME)' bash scripts/fuzz-run.sh build-fuzz $(FUZZ_TARGETS)
+
+fuzz-regress: $(FUZZ_NEED_DEPS)
+	+$(MAKE) BUILD=build-fuzz-replay NODEPS=1 CFLAGS='$(FUZZ_SAN)' \
+	  FUZZ_MAIN=fuzz/replay_main.c FUZZ_TARGETS='$(FUZZ_TARGETS)' fuzz-bins
+	@$(FUZZ_ENV) bash scripts/fuzz-regress.sh build-fuzz-replay $(FUZZ_TARGETS)
+
+fuzz-coverage: $(FUZZ_NEED_DEPS)
+	+$(MAKE) BUILD=build-fuzz-cov NODEPS=1 CC=$(FUZZ_CC) \
+	  CFLAGS='-O1 -g -fprofile-instr-generate -fcoverage-mapping' \
+	  FUZZ_MAIN=fuzz/replay_main.c FUZZ_TARGETS='$(FUZZ_TARGETS)' fuzz-bins
+	@bash scripts/fuzz-coverage.sh build-fuzz-cov build-fuzz $(FUZZ_TARGETS)
+
+fuzz-seeds: $(BUILD)/fuzz/make_seeds
+	rm -rf $(FUZZ_ALL:%=fuzz/corpus/%)
+	$(BUILD)/fuzz/make_seeds fuzz/corpus
+
+fuzz-clean:
+	rm -rf build-fuzz build-fuzz-replay build-fuzz-cov
+
+clean: fuzz-clean
+
+.PHONY: fuzz-bins fuzz fuzz-regress fuzz-coverage fuzz-seeds fuzz-clean
+# ---- end of fuzzing --------------------------------------------------------
 
 # ---- ABI -------------------------------------------------------------------
 # The baseline is abidw's description of the shared library, restricted to

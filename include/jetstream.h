@@ -297,11 +297,11 @@ typedef struct js_open_opts {
  * stream's info (lost_msgs, lost) and never stops the open. A missing or
  * damaged catalogue is rebuilt from the stream directories (each holds its
  * own copy of its definition); only a stream whose two copies are both
- * unreadable is left out, its directory kept. Once a write, sync or other
- * change to storage fails, the store is fail-stop: every later change
- * (publish, ack, delete, create...) fails with JS_EFAILED until the store
- * is closed and opened again, so nothing is ever acknowledged after a
- * failed sync; reads go on working.
+ * unreadable is left out, its directory kept. Once a write, truncate,
+ * sync, rename or open for writing fails, the store is fail-stop: every
+ * later change (publish, ack, delete, create...) fails with JS_EFAILED
+ * until the store is closed and opened again, so nothing is ever
+ * acknowledged after a failed sync; reads go on working.
  * Errors: JS_EINVAL, JS_ENOTFOUND (no_create), JS_ELOCKED, JS_EIO,
  * JS_ENOSPC, JS_ENOMEM.
  */

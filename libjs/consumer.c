@@ -447,6 +447,11 @@ static int load_one(js_stream *s, const char *dir, const char *fname) {
     jsi_free(path);
     if (rc == 0)
         rc = jsi_ccfg_file_decode(b.p, b.len, &id, &created, &cfg);
+    if (rc == 0 && !cfg.c.durable_name) {
+        /* Only durable consumers are stored, and named by it. */
+        jsi_ccfg_free(&cfg);
+        rc = JS_ECORRUPT;
+    }
     jsi_buf_free(&b);
     if (rc == JS_ECORRUPT)
         return JSI_ERR(rc, 0, "%s/%s: consumer config damaged", dir, fname);

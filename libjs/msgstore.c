@@ -124,10 +124,23 @@ int jsi_ms_blk_load(jsi_ms *ms, jsi_blk *b) {
     if (!path)
         return JS_ENOMEM;
     js_vfs_file *f = NULL;
+    uint64_t have = 0;
     int rc = jsi_vfs_open(ms->cfg.vfs, path, JS_VFS_READ, &f);
     jsi_free(path);
     if (rc)
         return rc;
+    /* The size may come from a checkpoint, and a damaged one could claim
+     * any size: never allocate past what the file holds by more than one
+     * block and one largest record (a file cut short since is the case
+     * below, a claim beyond that is the size itself damaged). */
+    rc = f->io->size(f, &have);
+    if (rc == 0 && (b->size > SIZE_MAX / 2 ||
+                    b->size > have + ms->block_size + JSI_REC_MAX_LEN))
+        rc = JS_ECORRUPT;
+    if (rc) {
+        jsi_vfs_close(f);
+        return rc;
+    }
     uint8_t *buf = b->size ? jsi_malloc((size_t)b->size) : NULL;
     if (b->size && !buf) {
         jsi_vfs_close(f);
@@ -136,8 +149,6 @@ int jsi_ms_blk_load(jsi_ms *ms, jsi_blk *b) {
     /* A file cut shorter than recovery accepted (damage since): keep the
      * records that are still whole; the missing end reads as zeros, which
      * no record header matches, so only the records cut off fail. */
-    uint64_t have = 0;
-    rc = f->io->size(f, &have);
     size_t n = (size_t)JSI_MIN(have, b->size);
     if (rc == 0)
         rc = jsi_vfs_read_exact(f, buf, n, 0);
@@ -329,11 +340,24 @@ static int highest_last(jsi_sidx_entry *e, void *ctx) {
     return 0;
 }
 
+/* The highest sequence <= s that is neither removed nor lost: whole runs
+ * are stepped over, so a long gap costs no more than a short one. */
+static uint64_t prev_kept(const jsi_ms *ms, uint64_t s) {
+    for (;;) {
+        uint64_t t = jsi_rs_prev_gap(&ms->lost,
+                                     jsi_rs_prev_gap(&ms->deleted, s));
+        if (t == s)
+            return s;
+        s = t;
+    }
+}
+
 int jsi_ms_last(jsi_ms *ms, const char *filter, jsi_rec *r) {
     if (ms->msgs == 0)
         return JS_EMSG_NOT_FOUND;
     if (jsi_ms_filter_is_all(filter)) {
-        for (uint64_t s = ms->last; s >= ms->first && s > 0; s--)
+        for (uint64_t s = prev_kept(ms, ms->last); s >= ms->first && s > 0;
+             s = prev_kept(ms, s - 1))
             if (jsi_ms_load(ms, s, r) == 0)
                 return 0;
         return JS_EMSG_NOT_FOUND;
@@ -455,14 +479,19 @@ void jsi_ms_frame_front(jsi_ms *ms, uint8_t *p, uint64_t first) {
 
 /* Make the last block (left on disk by an open) the tail again: load it
  * and give it room to grow. Only small blocks are worth it; a large one is
- * left alone and a new block starts. */
+ * left alone and a new block starts. So is one holding a misplaced record
+ * (found by the load's walk if recovery did not read the block): whether
+ * its sequence fits depends on the block's size, so appending would let
+ * the next rebuild take it for a message and drop the newer ones. */
 static int adopt_tail(jsi_ms *ms, jsi_blk *t, size_t len) {
     if (t->size < JSI_BLK_HDR_LEN || t->size >= ms->block_size / 4 ||
-        t->size + len > ms->block_size)
+        t->size + len > ms->block_size || t->misplaced)
         return -1;
     int rc = jsi_ms_blk_load(ms, t);
     if (rc)
         return rc;
+    if (t->misplaced)
+        return -1;
     uint8_t *n = jsi_realloc(t->buf, ms->block_size);
     if (!n)
         return JS_ENOMEM;
@@ -491,6 +520,19 @@ static int tail_reserve(jsi_ms *ms, size_t len, jsi_blk **out) {
     }
     *out = t;
     return 0;
+}
+
+/* A message far past what the tail's records could reach (after a long
+ * lost stretch found at open) starts a new block: a later walk would take
+ * it for a stray record there (misplaced() in msgstore_recover.c, whose
+ * bound this is). */
+static int tail_for_seq(jsi_ms *ms, uint64_t s, size_t len, jsi_blk **t) {
+    if (s - (*t)->lo <= ((*t)->size + len) / JSI_REC_HDR_LEN + 1)
+        return 0;
+    int rc = tail_roll(ms, len);
+    if (rc == 0)
+        *t = ms->blks[ms->nblks - 1];
+    return rc;
 }
 
 int jsi_ms_refuse(const jsi_ms *ms) {
@@ -535,6 +577,8 @@ int jsi_ms_append(jsi_ms *ms, const char *subj, size_t slen, const void *hdr,
         return JSI_ERR(JS_ENOMEM, 0, "subject index");
     rc = tail_reserve(ms, len, &t);
     uint64_t s = ms->last + 1;
+    if (rc == 0)
+        rc = tail_for_seq(ms, s, len, &t);
     if (rc == 0)
         rc = jsi_ms_sum_reserve(t);
     if (rc == 0)

@@ -78,6 +78,10 @@ typedef struct jsi_blk {
     uint64_t torn;          /* file size when its end was found torn */
     int tail_damaged;       /* the cut-off end began with a whole record
                                header that failed its checksum */
+    int misplaced;          /* holds a whole record whose sequence cannot
+                               belong here (skipped): never adopted as the
+                               tail, since records appended after it could
+                               make it look valid to a later open */
     uint64_t tick;          /* LRU clock for the cache */
     /* Live messages per subject in this block. [0, nsorted) is sorted by
      * id; only the last block has an unsorted suffix [nsorted, nsum), the

@@ -139,6 +139,20 @@ static int apply_record(jsi_ms *ms, jsi_blk *b, const uint8_t *p,
     return rc == JS_ECORRUPT ? 0 : rc;
 }
 
+/* 1 if a whole MSG or ERASED record ending at file offset end cannot hold
+ * sequence h->seq of block b: below the block's first; at or below a
+ * sequence already placed (a stray copy, which must not take over the
+ * offset of the record the index counted); or further from the first than
+ * the records that fit before it can reach. Every sequence in a block
+ * takes a record of at least JSI_REC_HDR_LEN bytes (a gap left by a
+ * damaged tail is logged by a DEL or FRONT record), so that bound depends
+ * only on where the record ends, never on what is appended or cut off
+ * after it: every open places the same records. */
+static int misplaced(const jsi_blk *b, const jsi_rechdr *h, uint64_t end) {
+    return h->seq < b->lo || h->seq - b->lo < b->noffs ||
+           h->seq - b->lo > end / JSI_REC_HDR_LEN + 1;
+}
+
 /*
  * Walk the records in buf[0..len), which holds a block's bytes from file
  * offset `base`. With index, record each message's offset in the block's
@@ -180,10 +194,11 @@ int jsi_ms_walk(jsi_ms *ms, jsi_blk *b, const uint8_t *buf, uint64_t base,
             continue;
         }
         if (h.type == JSI_REC_MSG || h.type == JSI_REC_ERASED) {
-            if (h.seq < b->lo ||
+            if (misplaced(b, &h, base + off + h.len) ||
                 (index && jsi_ms_offs_set(b, h.seq, (uint32_t)(base + off)))) {
                 off += h.len; /* a sequence that cannot belong here */
                 *valid_end = off;
+                b->misplaced = 1;
                 continue;
             }
             if (h.seq > b->hi || b->hi < b->lo) {
@@ -521,6 +536,14 @@ int jsi_ms_recover(jsi_ms *ms, uint64_t first_seq) {
      * truncated or deleted tail block) are lost, never given out again. */
     if (rc == 0 && rebuilt)
         rc = skip_lost_tail(ms, ms->ckpt_last);
+    /* jsi_ms_drop_dead_blocks() wants a FRONT record for the first
+     * sequence logged first. Replay may have moved it past the last one
+     * on disk (over lost or stray records), using records in the very
+     * blocks about to go: without a FRONT, a rebuild after they are
+     * unlinked would bring later messages back. */
+    if (rc == 0 && ms->nblks > 1 && ms->blks[0]->hi < ms->first &&
+        ms->blks[0]->msgs == 0)
+        ms->pend_front = ms->first;
     if (rc == 0)
         rc = jsi_ms_drop_dead_blocks(ms);
     /* After a full rebuild, with dead files to unlink, or with a skipped

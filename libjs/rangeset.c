@@ -171,6 +171,12 @@ uint64_t jsi_rs_next_gap(const jsi_rangeset *s, uint64_t v) {
     return s->r[i].hi == UINT64_MAX ? 0 : s->r[i].hi + 1;
 }
 
+uint64_t jsi_rs_prev_gap(const jsi_rangeset *s, uint64_t v) {
+    size_t i = first_hi_at_least(s, v);
+
+    return i < s->n && s->r[i].lo <= v ? s->r[i].lo - 1 : v;
+}
+
 void jsi_rs_clear(jsi_rangeset *s) { s->n = 0; }
 
 void jsi_rs_free(jsi_rangeset *s) {

@@ -36,6 +36,9 @@ uint64_t jsi_rs_total(const jsi_rangeset *s);
 uint64_t jsi_rs_next_member(const jsi_rangeset *s, uint64_t v);
 /* The smallest non-member >= v. */
 uint64_t jsi_rs_next_gap(const jsi_rangeset *s, uint64_t v);
+/* The largest non-member <= v (0 if every value from 1 to v is one: 0 is
+ * never a member). O(log runs). */
+uint64_t jsi_rs_prev_gap(const jsi_rangeset *s, uint64_t v);
 void jsi_rs_clear(jsi_rangeset *s);
 void jsi_rs_free(jsi_rangeset *s);
 

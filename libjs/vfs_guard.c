@@ -11,8 +11,13 @@
  * the store refuses changes until it is closed and opened again (opening
  * recovers from whatever did reach the disk). Reads pass through.
  *
- * Expected outcomes are not failures: JS_EEXIST from an exclusive create
- * or mkdir, JS_ENOTFOUND from removing or opening what is not there.
+ * What latches: a failed write, truncate, file or directory sync, rename,
+ * or open for writing. Expected outcomes are not failures: JS_EEXIST from
+ * an exclusive create, JS_ENOTFOUND from opening what is not there. A
+ * failed remove, mkdir or rmdir does not latch (they are refused once
+ * latched): the caller sees the error, and nothing already written
+ * becomes doubtful; several callers remove on a best-effort basis (a
+ * stale temporary file, an orphan) and go on.
  */
 #include <stdio.h>
 #include <string.h>
@@ -129,7 +134,7 @@ static int g_open(js_vfs *v, const char *path, int flags,
 static int g_remove(js_vfs *v, const char *path) {
     guard *g = (guard *)v;
     int rc = refused(g);
-    return rc ? rc : watch(g, g->base->remove(g->base, path));
+    return rc ? rc : g->base->remove(g->base, path);
 }
 
 static int g_rename(js_vfs *v, const char *from, const char *to) {
@@ -141,13 +146,13 @@ static int g_rename(js_vfs *v, const char *from, const char *to) {
 static int g_mkdir(js_vfs *v, const char *path) {
     guard *g = (guard *)v;
     int rc = refused(g);
-    return rc ? rc : watch(g, g->base->mkdir(g->base, path));
+    return rc ? rc : g->base->mkdir(g->base, path);
 }
 
 static int g_rmdir(js_vfs *v, const char *path) {
     guard *g = (guard *)v;
     int rc = refused(g);
-    return rc ? rc : watch(g, g->base->rmdir(g->base, path));
+    return rc ? rc : g->base->rmdir(g->base, path);
 }
 
 static int g_list(js_vfs *v, const char *dir,

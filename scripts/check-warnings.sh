@@ -1,6 +1,7 @@
 #!/bin/bash
 # check-warnings.sh - meta-test: the library, the test programs, the
-# examples and the benchmarks build warning-free (the Makefile's -Wall
+# examples, the benchmarks and the fuzz targets (with their replay main and
+# the seed generator) build warning-free (the Makefile's -Wall
 # -Wextra ... plus -Werror) with gcc and with clang (clang required under
 # CI=true). Each compiler gets its own build tree, build-meta/warn-<cc>, so
 # the normal build is untouched.
@@ -26,7 +27,7 @@ for cc in gcc clang; do
     mkdir -p build-meta
     echo "check-warnings: building with $cc -Werror into $dir"
     if ! $make --no-print-directory NODEPS=1 BUILD="$dir" CC="$cc" CFLAGS='-O2 -g -Werror' \
-            all tests examples bench-build > "$log" 2>&1; then
+            all tests examples bench-build fuzz-bins "$dir/fuzz/make_seeds" > "$log" 2>&1; then
         echo "check-warnings: FAIL: the build is not warning-free under $cc (-Wall -Wextra ... -Werror); from $log:" >&2
         grep -E 'warning|error' "$log" | head -n 40 | sed 's/^/    /' >&2
         fail=1

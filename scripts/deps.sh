@@ -12,9 +12,11 @@ set -eu
 # libc6-dev: gcc only Recommends it, and we install without recommends;
 # make, pkg-config: the build; zlib1g-dev, libsodium-dev: the library's
 # dependencies; check: the unit tests; abigail-tools: ABI baseline/check;
-# valgrind: make valgrind; binutils: nm/readelf/ar for the meta-tests.
+# valgrind: make valgrind; binutils: nm/readelf/ar for the meta-tests;
+# libclang-rt-14-dev: libFuzzer and clang's sanitizer runtimes (make fuzz);
+# llvm-14: llvm-profdata-14 and llvm-cov-14 (make fuzz-coverage).
 PACKAGES="gcc g++ clang libc6-dev make pkg-config binutils zlib1g-dev
-libsodium-dev check abigail-tools valgrind"
+libsodium-dev check abigail-tools valgrind libclang-rt-14-dev llvm-14"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "deps.sh: dpkg-query not found: this script knows Debian only." >&2

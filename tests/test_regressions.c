@@ -18,14 +18,49 @@
  * "Crash" here is a copy of the store directory taken while the store is
  * open, under JS_SYNC_ALWAYS (everything acknowledged is in the files),
  * then opened in place of the original.
+ *
+ * Then bugs the fuzz targets found (fuzz/; their inputs are in
+ * fuzz/regress/<target>/), each reduced to a small test:
+ *
+ *  - a block holding a whole, checksummed record whose sequence cannot
+ *    belong there (skipped as damage) was still adopted as the tail; once
+ *    enough was appended after it, a rebuild took it for a message and
+ *    dropped every newer one as out of order (fuzz_msgstore);
+ *  - a stray copy of an earlier sequence later in a block took over that
+ *    sequence's offset: reading it returned another message than the one
+ *    the index counted, and removing it uncounted the wrong subject, until
+ *    a per-subject limit met a subject whose count never went down and
+ *    every open failed (fuzz_store, then fuzz_msgstore);
+ *  - loading a block allocated the size its checkpoint claimed before
+ *    looking at the file: a damaged checkpoint could ask for terabytes
+ *    (fuzz_checkpoint);
+ *  - an open whose replay moved the first sequence using records in
+ *    blocks it then found dead unlinked them without logging a FRONT
+ *    record, so the next rebuild brought removed messages back
+ *    (fuzz_msgstore);
+ *  - whether a record's sequence could belong in its block was judged
+ *    against the block file's size: cutting a torn tail off made the next
+ *    open drop a message the previous one had counted, and the stream's
+ *    last sequence went back (fuzz_store);
+ *  - the last message of any subject was looked for one sequence at a
+ *    time from the stream's last, through every removed or lost one: a
+ *    long gap made js_msg_get_last() run for ever (fuzz_msgstore);
+ *  - after an open found a long lost stretch, a publish appended its
+ *    message to the tail block where the next rebuild took it for a
+ *    stray record: acknowledged, then gone (fuzz_store);
+ *  - a stored consumer config without a durable name (checksum intact)
+ *    made the open pass a NULL name to strdup() (fuzz_store).
  */
 #include <check.h>
 #include <pthread.h>
 
+#include "consumer_config.h"
 #include "jetstream.h"
 #include "msgstore_int.h"
+#include "record.h"
 #include "stream.h"
 #include "util.h"
+#include "vfs.h"
 #include "testutil_fs.h"
 
 static char *base_dir; /* removed by main() */
@@ -564,6 +599,298 @@ START_TEST(erase_in_unadopted_tail_is_not_moved_by_concurrent_publish) {
 }
 END_TEST
 
+/* ---- found by the fuzz targets --------------------------------------------- */
+
+static int64_t fixed_clock(void *ctx) {
+    (void)ctx;
+    return INT64_C(1700000000000000000);
+}
+
+static void ms_open_on(js_vfs *vfs, pthread_mutex_t *mu, jsi_ms **ms) {
+    jsi_ms_cfg cfg = {vfs, "/s", 4096, JS_SYNC_ALWAYS, 0, fixed_clock, NULL,
+                      mu};
+    int rc = jsi_ms_open(&cfg, 1, ms);
+    ck_assert_msg(rc == 0, "jsi_ms_open: %s (%s)", js_strerror(rc),
+                  js_errmsg());
+}
+
+START_TEST(misplaced_record_never_hides_later_messages) {
+    js_vfs *vfs = jsi_vfs_mem_new();
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    uint8_t blk[JSI_BLK_HDR_LEN + 2 * (JSI_REC_HDR_LEN + 2)];
+    js_vfs_file *f = NULL;
+    jsi_ms *ms = NULL;
+    jsi_ms_state st;
+    uint64_t seq;
+    /* Message 1, then a valid record of sequence 8 where at most 3 records
+     * fit: recovery skips it as misplaced. */
+    jsi_blkhdr_encode(blk, 1);
+    size_t n = JSI_BLK_HDR_LEN;
+    n += jsi_rec_encode_msg(blk + n, 1, 1, 0, "a", 1, NULL, 0, "x", 1);
+    n += jsi_rec_encode_msg(blk + n, 8, 1, 0, "a", 1, NULL, 0, "y", 1);
+    ck_assert_int_eq(vfs->mkdir(vfs, "/s"), 0);
+    ck_assert_int_eq(jsi_vfs_open(vfs, "/s/0000000000000001.blk",
+                                  JS_VFS_WRITE | JS_VFS_CREATE, &f), 0);
+    ck_assert_int_eq(f->io->write(f, blk, n, 0), 0);
+    ck_assert_int_eq(jsi_vfs_close(f), 0);
+    pthread_mutex_lock(&mu);
+    ms_open_on(vfs, &mu, &ms);
+    ck_assert_uint_eq(jsi_ms_last_seq(ms), 1);
+    /* Enough appends that a block holding them could hold sequence 8. */
+    for (int i = 0; i < 6; i++)
+        ck_assert_int_eq(jsi_ms_append(ms, "a", 1, NULL, 0, "z", 1, 1, 0,
+                                       &seq), 0);
+    ck_assert_int_eq(jsi_ms_close(ms), 0);
+    /* A rebuild from the blocks alone must find the same messages. */
+    ck_assert_int_eq(vfs->remove(vfs, "/s/index"), 0);
+    ms_open_on(vfs, &mu, &ms);
+    jsi_ms_state_get(ms, &st);
+    ck_assert_uint_eq(st.last, 7);
+    ck_assert_uint_eq(st.msgs, 7);
+    ck_assert_int_eq(jsi_ms_close(ms), 0);
+    pthread_mutex_unlock(&mu);
+    jsi_vfs_mem_free(vfs);
+}
+END_TEST
+
+/* Block file no in /s holding recs[0..n) after its header. */
+static void put_block(js_vfs *vfs, unsigned no, const uint8_t *recs,
+                      size_t n) {
+    uint8_t blk[1024];
+    char path[64];
+    ck_assert_uint_le(n, sizeof blk - JSI_BLK_HDR_LEN);
+    js_vfs_file *f = NULL;
+    jsi_blkhdr_encode(blk, no);
+    memcpy(blk + JSI_BLK_HDR_LEN, recs, n);
+    snprintf(path, sizeof path, "/s/%016x.blk", no);
+    ck_assert_int_ge(jsi_vfs_mkdirs(vfs, "/s"), 0);
+    ck_assert_int_eq(jsi_vfs_open(vfs, path, JS_VFS_WRITE | JS_VFS_CREATE,
+                                  &f), 0);
+    ck_assert_int_eq(f->io->write(f, blk, JSI_BLK_HDR_LEN + n, 0), 0);
+    ck_assert_int_eq(jsi_vfs_close(f), 0);
+}
+
+START_TEST(stray_copy_of_a_sequence_never_replaces_it) {
+    js_vfs *vfs = jsi_vfs_mem_new();
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    uint8_t recs[512];
+    jsi_ms *ms = NULL;
+    jsi_rec r;
+    uint64_t purged;
+    size_t n = 0;
+    n += jsi_rec_encode_msg(recs + n, 1, 1, 0, "a", 1, NULL, 0, "1", 1);
+    n += jsi_rec_encode_msg(recs + n, 2, 1, 0, "b", 1, NULL, 0, "2", 1);
+    n += jsi_rec_encode_msg(recs + n, 3, 1, 0, "a", 1, NULL, 0, "3", 1);
+    n += jsi_rec_encode_msg(recs + n, 2, 1, 0, "zz", 2, NULL, 0, "x", 1);
+    put_block(vfs, 1, recs, n);
+    pthread_mutex_lock(&mu);
+    ms_open_on(vfs, &mu, &ms);
+    ck_assert_uint_eq(jsi_ms_msgs(ms), 3);
+    ck_assert_int_eq(jsi_ms_load(ms, 2, &r), 0);
+    ck_assert_int_eq((int)r.slen, 1);
+    ck_assert_int_eq(r.subj[0], 'b');
+    /* Removing everything must uncount every subject. */
+    ck_assert_int_eq(jsi_ms_purge(ms, NULL, 0, 0, &purged), 0);
+    ck_assert_uint_eq(purged, 3);
+    ck_assert_uint_eq(jsi_sidx_size(jsi_ms_sidx(ms)), 0);
+    ck_assert_int_eq(jsi_ms_close(ms), 0);
+    pthread_mutex_unlock(&mu);
+    jsi_vfs_mem_free(vfs);
+}
+END_TEST
+
+START_TEST(block_load_allocates_no_more_than_the_file_holds) {
+    js_vfs *vfs = jsi_vfs_mem_new();
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    char data[600] = {0};
+    jsi_ms *ms = NULL;
+    jsi_rec r;
+    uint64_t seq;
+    ck_assert_int_eq(vfs->mkdir(vfs, "/s"), 0);
+    pthread_mutex_lock(&mu);
+    ms_open_on(vfs, &mu, &ms);
+    for (int i = 0; i < 12; i++) /* two blocks of 4 KiB */
+        ck_assert_int_eq(jsi_ms_append(ms, "a", 1, NULL, 0, data,
+                                       sizeof data, 1, 0, &seq), 0);
+    ck_assert_int_eq(jsi_ms_close(ms), 0);
+    ms_open_on(vfs, &mu, &ms); /* from the checkpoint: nothing loaded */
+    ck_assert_uint_ge(ms->nblks, 2);
+    ck_assert_ptr_null(ms->blks[0]->buf);
+    /* What a damaged checkpoint could say about the first block. */
+    ms->blks[0]->size = (uint64_t)1 << 42;
+    ck_assert_int_eq(jsi_ms_load(ms, 1, &r), JS_ECORRUPT);
+    jsi_ms_free(ms);
+    pthread_mutex_unlock(&mu);
+    jsi_vfs_mem_free(vfs);
+}
+END_TEST
+
+START_TEST(dead_blocks_dropped_at_open_leave_a_front_record) {
+    js_vfs *vfs = jsi_vfs_mem_new();
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    uint8_t recs[256], front[8];
+    jsi_ms *ms = NULL;
+    jsi_ms_state st;
+    size_t n = 0;
+    /* Block 1: message 1, then everything below 5 removed, the stream's
+     * last being 4. Block 2: stray copies of 3 and 4, skipped. */
+    n += jsi_rec_encode_msg(recs, 1, 1, 0, "a", 1, NULL, 0, "1", 1);
+    jsi_put64(front, 5);
+    jsi_rec_encode_hdr(recs + n, JSI_REC_HDR_LEN + 8, 4, 1, JSI_REC_FRONT, 0,
+                       0, 0, jsi_crc32c(0, front, 8));
+    memcpy(recs + n + JSI_REC_HDR_LEN, front, 8);
+    n += JSI_REC_HDR_LEN + 8;
+    put_block(vfs, 1, recs, n);
+    n = jsi_rec_encode_msg(recs, 3, 1, 0, "a", 1, NULL, 0, "3", 1);
+    n += jsi_rec_encode_msg(recs + n, 4, 1, 0, "a", 1, NULL, 0, "4", 1);
+    put_block(vfs, 2, recs, n);
+    pthread_mutex_lock(&mu);
+    /* Each open rebuilds from the blocks: the first drops block 1 as
+     * dead; none may find messages the one before did not. */
+    for (int i = 0; i < 2; i++) {
+        vfs->remove(vfs, "/s/index");
+        ms_open_on(vfs, &mu, &ms);
+        jsi_ms_state_get(ms, &st);
+        ck_assert_uint_eq(st.msgs, 0);
+        ck_assert_uint_eq(st.first, 5);
+        ck_assert_uint_eq(st.last, 4);
+        ck_assert_int_eq(jsi_ms_close(ms), 0);
+    }
+    pthread_mutex_unlock(&mu);
+    jsi_vfs_mem_free(vfs);
+}
+END_TEST
+
+START_TEST(cutting_a_torn_tail_never_drops_a_counted_message) {
+    js_vfs *vfs = jsi_vfs_mem_new();
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    uint8_t recs[700] = {0};
+    jsi_ms *ms = NULL;
+    uint64_t last[2];
+    /* Message 1, then sequence 9 where only a few records fit, then a
+     * torn tail long enough that the whole file could hold 9. */
+    size_t n = jsi_rec_encode_msg(recs, 1, 1, 0, "a", 1, NULL, 0, "1", 1);
+    n += jsi_rec_encode_msg(recs + n, 9, 1, 0, "a", 1, NULL, 0, "9", 1);
+    put_block(vfs, 1, recs, n + 500); /* zeros: torn */
+    pthread_mutex_lock(&mu);
+    for (int i = 0; i < 2; i++) {
+        vfs->remove(vfs, "/s/index");
+        ms_open_on(vfs, &mu, &ms);
+        last[i] = jsi_ms_last_seq(ms);
+        ck_assert_int_eq(jsi_ms_close(ms), 0);
+    }
+    ck_assert_uint_eq(last[1], last[0]);
+    pthread_mutex_unlock(&mu);
+    jsi_vfs_mem_free(vfs);
+}
+END_TEST
+
+/* Block 1: message 1, then a DEL record (of sequence 2) logged when the
+ * stream's last sequence was `last`: 2..last never turned up. */
+static void put_lost_stretch(js_vfs *vfs, uint64_t last) {
+    uint8_t recs[256];
+    jsi_buf del = {0};
+    jsi_rangeset two = JSI_RANGESET_INIT;
+    size_t n = jsi_rec_encode_msg(recs, 1, 1, 0, "a", 1, NULL, 0, "1", 1);
+    ck_assert_int_eq(jsi_rs_add(&two, 2, 2), 0);
+    ck_assert_int_eq(jsi_rs_encode(&two, &del), 0);
+    jsi_rec_encode_hdr(recs + n, (uint32_t)(JSI_REC_HDR_LEN + del.len), last,
+                       1, JSI_REC_DEL, 0, 0, 0, jsi_crc32c(0, del.p, del.len));
+    memcpy(recs + n + JSI_REC_HDR_LEN, del.p, del.len);
+    n += JSI_REC_HDR_LEN + del.len;
+    put_block(vfs, 1, recs, n);
+    jsi_rs_free(&two);
+    jsi_buf_free(&del);
+}
+
+START_TEST(last_message_steps_over_long_gaps_at_once) {
+    js_vfs *vfs = jsi_vfs_mem_new();
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    jsi_ms *ms = NULL;
+    jsi_rec r;
+    put_lost_stretch(vfs, (uint64_t)1 << 50);
+    pthread_mutex_lock(&mu);
+    ms_open_on(vfs, &mu, &ms);
+    ck_assert_uint_eq(jsi_ms_last_seq(ms), (uint64_t)1 << 50);
+    ck_assert_int_eq(jsi_ms_last(ms, NULL, &r), 0);
+    ck_assert_uint_eq(r.seq, 1);
+    ck_assert_int_eq(jsi_ms_close(ms), 0);
+    pthread_mutex_unlock(&mu);
+    jsi_vfs_mem_free(vfs);
+}
+END_TEST
+
+START_TEST(message_after_a_lost_stretch_survives_a_rebuild) {
+    js_vfs *vfs = jsi_vfs_mem_new();
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    jsi_ms *ms = NULL;
+    jsi_ms_state st;
+    uint64_t seq;
+    put_lost_stretch(vfs, 53);
+    pthread_mutex_lock(&mu);
+    ms_open_on(vfs, &mu, &ms);
+    ck_assert_uint_eq(jsi_ms_last_seq(ms), 53);
+    ck_assert_int_eq(jsi_ms_append(ms, "a", 1, NULL, 0, "x", 1, 1, 0, &seq),
+                     0);
+    ck_assert_uint_eq(seq, 54);
+    ck_assert_int_eq(jsi_ms_close(ms), 0);
+    ck_assert_int_eq(vfs->remove(vfs, "/s/index"), 0);
+    ms_open_on(vfs, &mu, &ms);
+    jsi_ms_state_get(ms, &st);
+    ck_assert_uint_eq(st.last, 54);
+    ck_assert_uint_eq(st.msgs, 2);
+    ck_assert_int_eq(jsi_ms_close(ms), 0);
+    pthread_mutex_unlock(&mu);
+    jsi_vfs_mem_free(vfs);
+}
+END_TEST
+
+START_TEST(stored_consumer_config_without_durable_name_is_skipped) {
+    js_vfs *vfs = jsi_vfs_mem_new();
+    js_open_opts o = JS_OPEN_OPTS_INIT;
+    js_stream_config sc = JS_STREAM_CONFIG_INIT;
+    js_consumer_config in = JS_CONSUMER_CONFIG_INIT;
+    js_store *st;
+    js_stream *s;
+    js_vfs_file *f = NULL;
+    jsi_ccfg c;
+    jsi_buf b = {0};
+    size_t count = 9;
+    char **names;
+    vfs->name = "regress-cfg";
+    ck_assert_int_eq(js_vfs_register(vfs, 0), 0);
+    o.vfs = vfs->name;
+    sc.name = "S";
+    ck_assert_int_eq(js_open("/st", &o, &st), 0);
+    ck_assert_int_eq(js_stream_add(st, &sc, NULL), 0);
+    ck_assert_int_eq(js_close(st), 0);
+    /* A config file, checksum intact, of a consumer that is not durable. */
+    in.name = "eph";
+    ck_assert_int_eq(jsi_ccfg_import(&in, &c), 0);
+    ck_assert_int_eq(jsi_ccfg_normalize(&c, NULL), 0);
+    ck_assert_int_eq(jsi_ccfg_file_encode(1, 1, &c, &b), 0);
+    ck_assert_int_eq(jsi_vfs_mkdirs(vfs, "/st/streams/0000000000000001/"
+                                         "consumers"), 0);
+    ck_assert_int_eq(jsi_vfs_open(vfs, "/st/streams/0000000000000001/"
+                                       "consumers/0000000000000001.cfg",
+                                  JS_VFS_WRITE | JS_VFS_CREATE, &f), 0);
+    ck_assert_int_eq(f->io->write(f, b.p, b.len, 0), 0);
+    ck_assert_int_eq(jsi_vfs_close(f), 0);
+    /* The open loses that consumer, never the stream or the store. */
+    ck_assert_int_eq(js_open("/st", &o, &st), 0);
+    ck_assert_int_eq(js_stream_lookup(st, "S", &s), 0);
+    ck_assert_int_eq(js_consumer_names(s, &names, &count), 0);
+    ck_assert_uint_eq(count, 0);
+    js_names_free(names);
+    js_stream_release(s);
+    ck_assert_int_eq(js_close(st), 0);
+    jsi_ccfg_free(&c);
+    jsi_buf_free(&b);
+    js_vfs_unregister(vfs);
+    jsi_vfs_mem_free(vfs);
+}
+END_TEST
+
 static Suite *review_suite(void) {
     Suite *s = suite_create("regressions");
     TCase *t = tcase_create("recovery");
@@ -579,6 +906,17 @@ static Suite *review_suite(void) {
     t = tcase_create("concurrency");
     tcase_set_timeout(t, 60);
     tcase_add_test(t, erase_in_unadopted_tail_is_not_moved_by_concurrent_publish);
+    suite_add_tcase(s, t);
+    t = tcase_create("fuzz");
+    tcase_set_timeout(t, 60);
+    tcase_add_test(t, misplaced_record_never_hides_later_messages);
+    tcase_add_test(t, stray_copy_of_a_sequence_never_replaces_it);
+    tcase_add_test(t, block_load_allocates_no_more_than_the_file_holds);
+    tcase_add_test(t, dead_blocks_dropped_at_open_leave_a_front_record);
+    tcase_add_test(t, cutting_a_torn_tail_never_drops_a_counted_message);
+    tcase_add_test(t, last_message_steps_over_long_gaps_at_once);
+    tcase_add_test(t, message_after_a_lost_stretch_survives_a_rebuild);
+    tcase_add_test(t, stored_consumer_config_without_durable_name_is_skipped);
     suite_add_tcase(s, t);
     return s;
 }
