@@ -254,9 +254,13 @@ coverage: $(NEED_DEPS)
 # VALGRIND_SCALE= runs them whole.
 VALGRIND_SCALE = CRASH_ITERS=10 CONSUMER_CRASH_ITERS=10 KV_CRASH_ITERS=10 \
   PC_EVERY=20 CORRUPT_FLIP_STRIDE=1000 CORRUPT_TRUNC_STRIDE=1000
+# test_corrupt reopens a store for every damaged byte of the small files
+# (thousands of opens, about ten minutes under valgrind): it runs under
+# ASan+LeakSanitizer only.
+VALGRIND_BINS = $(filter-out $(BUILD)/tests/test_corrupt,$(TEST_BINS))
 valgrind: $(NEED_DEPS) $(TEST_BINS)
 	@CK_FORK=no $(VALGRIND_SCALE) TEST_WRAPPER='valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite' \
-	  $(SCRIPT_ENV) bash scripts/run-tests.sh $(TEST_BINS)
+	  $(SCRIPT_ENV) bash scripts/run-tests.sh $(VALGRIND_BINS)
 
 # ---- fuzzing ---------------------------------------------------------------
 # fuzz/fuzz_<target>.c: one libFuzzer target per parser of bytes that come
