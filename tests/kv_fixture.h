@@ -12,6 +12,7 @@
 
 #include "check_rc.h"
 #include "testutil.h"
+#include "runner.h"
 
 #define SEC ((int64_t)1000000000)
 #define T0 ((int64_t)1700000000 * SEC)
@@ -64,19 +65,14 @@ static int kv_main(const char *name, int timeout, void (*add)(TCase *tc)) {
     char tag[64];
     snprintf(tag, sizeof tag, "test_%s", name);
     base_dir = tu_mkdtemp(tag);
-    if (!base_dir)
-        return 1;
     Suite *s = suite_create(name);
     TCase *tc = tcase_create(name);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, timeout);
     add(tc);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    tu_rmtree(base_dir);
+    int failed = tu_run_suite(s);
+    tu_rm_rf(base_dir);
     free(base_dir);
     return failed != 0;
 }

@@ -18,6 +18,7 @@
 #include "consumer_fixture.h"
 #include "jetstream.h"
 #include "testutil.h"
+#include "runner.h"
 
 static void setup(void) { fixture_setup(JS_SYNC_NONE); }
 
@@ -1317,15 +1318,8 @@ static Suite *consumer_suite(void) {
 
 int main(void) {
     base_dir = tu_mkdtemp("test_consumer");
-    if (!base_dir) {
-        perror("mkdtemp");
-        return 1;
-    }
-    SRunner *sr = srunner_create(consumer_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    tu_rmtree(base_dir);
+    int failed = tu_run_suite(consumer_suite());
+    tu_rm_rf(base_dir);
     free(base_dir);
     return failed != 0;
 }

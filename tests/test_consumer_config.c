@@ -13,6 +13,7 @@
 #include "consumer_config.h"
 #include "rangeset.h"
 #include "util.h"
+#include "runner.h"
 
 #define SEC JSI_NS_PER_SEC
 #define MS JSI_NS_PER_MS
@@ -1409,11 +1410,6 @@ static Suite *ccfg_suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(ccfg_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = tu_run_suite(ccfg_suite());
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -23,6 +23,7 @@
 #include "jetstream.h"
 #include "testutil_fs.h"
 #include "crashutil.h"
+#include "runner.h"
 
 #define MAXSEQ 200000
 #define CHILD_SECONDS 3
@@ -279,10 +280,7 @@ int main(void) {
     tcase_add_test(tc, kill9_durable_consumer_on_limits_stream);
     tcase_add_test(tc, kill9_durable_consumer_on_workqueue_stream);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = tu_run_suite(s);
     tu_rm_rf(base_dir);
     free(base_dir);
     return failed != 0;

@@ -21,6 +21,7 @@
 #include "jetstream.h"
 #include "testutil.h"
 #include "util.h"
+#include "runner.h"
 
 /* ---- gatefs: posix with a gate on *.state writes and syncs ---------------- */
 
@@ -969,15 +970,8 @@ static Suite *review_suite(void) {
 
 int main(void) {
     base_dir = tu_mkdtemp("test_consumer_review");
-    if (!base_dir) {
-        perror("mkdtemp");
-        return 1;
-    }
-    SRunner *sr = srunner_create(review_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    tu_rmtree(base_dir);
+    int failed = tu_run_suite(review_suite());
+    tu_rm_rf(base_dir);
     free(base_dir);
     return failed != 0;
 }

@@ -15,6 +15,7 @@
 #include "consumer_state.h"
 #include "testutil.h"
 #include "vfs.h"
+#include "runner.h"
 
 #define DIR_ "/d"
 #define NAME "c1"
@@ -1372,7 +1373,7 @@ static void posix_setup(void) {
 }
 
 static void posix_teardown(void) {
-    tu_rmtree(pdir);
+    tu_rm_rf(pdir);
     free(pdir);
 }
 
@@ -1483,11 +1484,6 @@ static Suite *cstate_suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(cstate_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = tu_run_suite(cstate_suite());
     return failed == 0 ? 0 : 1;
 }

@@ -20,6 +20,7 @@
 #include "msgstore_int.h"
 #include "stream.h"
 #include "testutil_fs.h"
+#include "runner.h"
 
 static char *base_dir; /* removed by main() */
 
@@ -952,10 +953,7 @@ int main(void) {
         base_dir = tu_mkdtemp("test_count");
     }
     countfs_init();
-    SRunner *sr = srunner_create(count_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = tu_run_suite(count_suite());
     tu_rm_rf(base_dir);
     free(base_dir);
     return failed == 0 ? 0 : 1;

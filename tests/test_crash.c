@@ -30,6 +30,7 @@
 
 #include "jetstream.h"
 #include "testutil_fs.h"
+#include "runner.h"
 
 static char *base_dir; /* removed by main() */
 
@@ -834,10 +835,7 @@ static Suite *crash_suite(void) {
 
 int main(void) {
     base_dir = tu_mkdtemp("test_crash");
-    SRunner *sr = srunner_create(crash_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = tu_run_suite(crash_suite());
     tu_rm_rf(base_dir);
     free(base_dir);
     return failed == 0 ? 0 : 1;

@@ -11,6 +11,7 @@
 #include "golden/golden_dump.h"
 #include "check_rc.h"
 #include "testutil_fs.h"
+#include "runner.h"
 
 /* Every golden version; a new format adds its directory here. */
 static const char *const versions[] = {"v1"};
@@ -66,10 +67,7 @@ int main(void) {
     tcase_add_loop_test(t, golden_store_opens_with_exact_contents, 0,
                         (int)NVERSIONS);
     suite_add_tcase(s, t);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = tu_run_suite(s);
     tu_rm_rf(base_dir);
     free(base_dir);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;

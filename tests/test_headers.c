@@ -7,6 +7,7 @@
 
 #include "headers.h"
 #include "util.h"
+#include "runner.h"
 
 #define S(lit) (lit), (sizeof(lit) - 1)
 
@@ -396,11 +397,6 @@ static Suite *headers_suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(headers_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = tu_run_suite(headers_suite());
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -26,6 +26,7 @@
 #include "jetstream.h"
 #include "testutil_fs.h"
 #include "crashutil.h"
+#include "runner.h"
 
 #define KEYS 8
 #define CHILD_SECONDS 3
@@ -299,10 +300,7 @@ int main(void) {
     tcase_add_test(tc, kill9_kv_put_delete_purge);
     tcase_add_test(tc, kill9_kv_ttl_expiry);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = tu_run_suite(s);
     tu_rm_rf(base_dir);
     free(base_dir);
     return failed != 0;

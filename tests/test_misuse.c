@@ -51,6 +51,7 @@
 #include "jetstream.h"
 #include "check_rc.h"
 #include "testutil.h"
+#include "runner.h"
 
 #define SEC ((int64_t)1000000000)
 #define MS ((int64_t)1000000)
@@ -531,7 +532,7 @@ START_TEST(test_absurd_block_sizes_are_raised_or_refused) {
     js_msg_free(m);
     js_stream_release(s);
     CHECK_RC(js_close(st), 0);
-    tu_rmtree(p);
+    tu_rm_rf(p);
 }
 END_TEST
 
@@ -2395,15 +2396,8 @@ static Suite *misuse_suite(void) {
 
 int main(void) {
     base_dir = tu_mkdtemp("test_misuse");
-    if (!base_dir) {
-        perror("mkdtemp");
-        return 1;
-    }
-    SRunner *sr = srunner_create(misuse_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    tu_rmtree(base_dir);
+    int failed = tu_run_suite(misuse_suite());
+    tu_rm_rf(base_dir);
     free(base_dir);
     return failed != 0;
 }

@@ -9,6 +9,7 @@
 
 #include "pending.h"
 #include "util.h"
+#include "runner.h"
 
 #define N 20000
 
@@ -149,9 +150,6 @@ int main(void) {
     tcase_add_test(tc, test_redelivered_count_follows_deliveries_and_deletes);
     tcase_add_test(tc, test_allocation_failures_leave_the_set_usable);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = tu_run_suite(s);
     return failed != 0;
 }

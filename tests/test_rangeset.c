@@ -7,6 +7,7 @@
 
 #include "rangeset.h"
 #include "util.h"
+#include "runner.h"
 
 /* check records a location on every passing ck_assert (a write(2) each);
  * the model loops use this instead, which only reaches check on failure. */
@@ -699,11 +700,6 @@ static Suite *rangeset_suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(rangeset_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = tu_run_suite(rangeset_suite());
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

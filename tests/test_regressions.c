@@ -62,6 +62,7 @@
 #include "util.h"
 #include "vfs.h"
 #include "testutil_fs.h"
+#include "runner.h"
 
 static char *base_dir; /* removed by main() */
 static int store_no;
@@ -923,10 +924,7 @@ static Suite *review_suite(void) {
 
 int main(void) {
     base_dir = tu_mkdtemp("test_regressions");
-    SRunner *sr = srunner_create(review_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = tu_run_suite(review_suite());
     tu_rm_rf(base_dir);
     free(base_dir);
     return failed == 0 ? 0 : 1;

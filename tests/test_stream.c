@@ -19,6 +19,7 @@
 #include "jetstream.h"
 #include "check_rc.h"
 #include "testutil.h"
+#include "runner.h"
 
 #define SEC ((int64_t)1000000000)
 #define MS ((int64_t)1000000)
@@ -2532,15 +2533,8 @@ static Suite *stream_suite(void) {
 
 int main(void) {
     base_dir = tu_mkdtemp("test_stream");
-    if (!base_dir) {
-        perror("mkdtemp");
-        return 1;
-    }
-    SRunner *sr = srunner_create(stream_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    tu_rmtree(base_dir);
+    int failed = tu_run_suite(stream_suite());
+    tu_rm_rf(base_dir);
     free(base_dir);
     return failed != 0;
 }

@@ -19,6 +19,7 @@
 #include "stree.h"
 #include "subject.h"
 #include "util.h"
+#include "runner.h"
 
 /* check records a location on every passing ck_assert (a write(2) each);
  * the model loops use this instead, which only reaches check on failure. */
@@ -829,16 +830,10 @@ static void bench(size_t n) {
 }
 
 int main(int argc, char **argv) {
-    SRunner *sr;
-    int failed;
-
     if (argc > 1 && strcmp(argv[1], "bench") == 0) {
         bench(argc > 2 ? (size_t)strtoull(argv[2], NULL, 10) : 1000000);
         return 0;
     }
-    sr = srunner_create(stree_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = tu_run_suite(stree_suite());
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

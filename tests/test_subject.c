@@ -8,6 +8,7 @@
 
 #include "subject.h"
 #include "util.h"
+#include "runner.h"
 
 /* check records a location on every passing ck_assert (a write(2) each);
  * loops over hundreds of thousands of items use this instead, which only
@@ -676,11 +677,6 @@ static Suite *subject_suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(subject_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = tu_run_suite(subject_suite());
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

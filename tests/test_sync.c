@@ -449,7 +449,7 @@ int main(void) {
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
-    tu_rmtree(base);
+    tu_rm_rf(base);
     free(base);
     return failed == 0 ? 0 : 1;
 }

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "util.h"
+#include "runner.h"
 
 /* Internal to crc32c.c, exposed for this test only. */
 uint32_t jsi_crc32c_sw(uint32_t crc, const void *buf, size_t len);
@@ -560,11 +561,6 @@ static Suite *util_suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(util_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = tu_run_suite(util_suite());
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -16,7 +16,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "testutil_fs.h"
 #include "vfs.h"
+#include "runner.h"
 
 /* ---- the backend under test ------------------------------------------ */
 
@@ -1305,24 +1307,12 @@ static Suite *vfs_suite(void) {
     return s;
 }
 
-static int rm_cb(const char *path, const struct stat *st, int flag,
-                 struct FTW *ftw) {
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 int main(void) {
-    SRunner *sr;
-    int failed;
-
     if (!mkdtemp(base_dir)) {
         perror("mkdtemp");
         return 1;
     }
-    sr = srunner_create(vfs_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    nftw(base_dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    int failed = tu_run_suite(vfs_suite());
+    tu_rm_rf(base_dir);
     return failed == 0 ? 0 : 1;
 }
