@@ -211,6 +211,17 @@ static void expect_errmsg(const char *call, const char *word) {
 
 #define REJECT(expr, want, word) REJECT_IN(store_path, expr, want, word)
 
+/* An enum field of cfg one below its first value and one above its last
+ * (top): call is refused naming the field; the field is left at 0. */
+#define BAD_ENUM(cfg, field, top, call)                                     \
+    do {                                                                    \
+        (cfg).field = -1;                                                   \
+        REJECT(call, JS_EINVAL, #field);                                    \
+        (cfg).field = (top) + 1;                                            \
+        REJECT(call, JS_EINVAL, #field);                                    \
+        (cfg).field = 0;                                                    \
+    } while (0)
+
 /* ---- fixture -------------------------------------------------------------- */
 
 static void open_store(void) {
@@ -631,25 +642,10 @@ END_TEST
 START_TEST(test_stream_add_refuses_unknown_enum_values) {
     js_stream_config c = JS_STREAM_CONFIG_INIT;
     c.name = "E";
-    c.retention = -1;
-    REJECT(js_stream_add(S, &c, NULL), JS_EINVAL, "retention");
-    c.retention = JS_RETENTION_WORKQUEUE + 1;
-    REJECT(js_stream_add(S, &c, NULL), JS_EINVAL, "retention");
-    c.retention = 0;
-    c.discard = -1;
-    REJECT(js_stream_add(S, &c, NULL), JS_EINVAL, "discard");
-    c.discard = JS_DISCARD_NEW + 1;
-    REJECT(js_stream_add(S, &c, NULL), JS_EINVAL, "discard");
-    c.discard = 0;
-    c.storage = -1;
-    REJECT(js_stream_add(S, &c, NULL), JS_EINVAL, "storage");
-    c.storage = JS_STORAGE_MEMORY + 1;
-    REJECT(js_stream_add(S, &c, NULL), JS_EINVAL, "storage");
-    c.storage = 0;
-    c.sync = -1;
-    REJECT(js_stream_add(S, &c, NULL), JS_EINVAL, "sync");
-    c.sync = JS_SYNC_NONE + 1;
-    REJECT(js_stream_add(S, &c, NULL), JS_EINVAL, "sync");
+    BAD_ENUM(c, retention, JS_RETENTION_WORKQUEUE, js_stream_add(S, &c, NULL));
+    BAD_ENUM(c, discard, JS_DISCARD_NEW, js_stream_add(S, &c, NULL));
+    BAD_ENUM(c, storage, JS_STORAGE_MEMORY, js_stream_add(S, &c, NULL));
+    BAD_ENUM(c, sync, JS_SYNC_NONE, js_stream_add(S, &c, NULL));
     c.sync = INT_MIN;
     REJECT(js_stream_add(S, &c, NULL), JS_EINVAL, "sync");
 }
@@ -1191,20 +1187,11 @@ START_TEST(test_consumer_add_refuses_unknown_enum_values) {
     js_consumer_config c = JS_CONSUMER_CONFIG_INIT;
     c.durable_name = "d";
     settle();
-    c.deliver_policy = -1;
-    CREJECT(s, &c, JS_EINVAL, "deliver_policy");
-    c.deliver_policy = JS_DELIVER_LAST_PER_SUBJECT + 1;
-    CREJECT(s, &c, JS_EINVAL, "deliver_policy");
-    c.deliver_policy = 0;
-    c.ack_policy = -1;
-    CREJECT(s, &c, JS_EINVAL, "ack_policy");
-    c.ack_policy = JS_ACK_ALL + 1;
-    CREJECT(s, &c, JS_EINVAL, "ack_policy");
-    c.ack_policy = 0;
-    c.replay_policy = -1;
-    CREJECT(s, &c, JS_EINVAL, "replay_policy");
-    c.replay_policy = JS_REPLAY_ORIGINAL + 1;
-    CREJECT(s, &c, JS_EINVAL, "replay_policy");
+    BAD_ENUM(c, deliver_policy, JS_DELIVER_LAST_PER_SUBJECT,
+             js_consumer_add(s, &c, NULL));
+    BAD_ENUM(c, ack_policy, JS_ACK_ALL, js_consumer_add(s, &c, NULL));
+    BAD_ENUM(c, replay_policy, JS_REPLAY_ORIGINAL,
+             js_consumer_add(s, &c, NULL));
     js_stream_release(s);
 }
 END_TEST
