@@ -23,6 +23,7 @@ wrapper=${TEST_WRAPPER:-}
 passed=0
 failed=0
 bad_programs=()
+times=() # seconds per program, shown at the end (the stage budgets)
 
 log=$(mktemp "${TMPDIR:-/tmp}/js-run-tests.XXXXXX")
 trap 'rm -f "$log"' EXIT
@@ -45,8 +46,11 @@ for t in "$@"; do
     # shellcheck disable=SC2206 # the wrapper is a word list on purpose
     if [ -n "$wrapper" ]; then cmd+=($wrapper); fi
     cmd+=("$t")
+    start=$(date +%s)
     "${cmd[@]}" 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
+    secs=$(( $(date +%s) - start ))
+    times+=("$(printf '%5d s  %s' "$secs" "${t##*/}")")
 
     # Sum every check summary line of this program.
     read -r p_checks p_fail p_lines < <(sed -n \
@@ -76,6 +80,10 @@ for t in "$@"; do
     fi
 done
 
+if [ ${#times[@]} -ne 0 ]; then
+    echo "-- seconds per program"
+    printf '%s\n' "${times[@]}"
+fi
 if [ ${#bad_programs[@]} -ne 0 ]; then
     echo "run-tests.sh: failing programs: ${bad_programs[*]}" >&2
 fi
