@@ -261,6 +261,12 @@ JS_API int js_kv_purge_deletes(js_kv *kv, int64_t older_than,
         if (rc)
             break;
     }
+    /* Success says the markers are gone for good: that holds only once
+     * every removal so far is durable. A retry after a failed sync finds
+     * the markers already gone from memory and removes nothing itself;
+     * the commit makes it fail as any change does then (fail-stop). */
+    if (rc == 0)
+        rc = jsi_stream_commit(kv->s, 0);
     js_kv_keys_free(l);
     if (purged)
         *purged = total;

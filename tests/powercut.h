@@ -18,7 +18,18 @@
  *     ACKED only once a later ack_sync or js_flush returned 0 (as
  *     documented: until then a crash costs one redelivery);
  *   - a KV key's latest entry is its last ACKED operation or a MAYBE one
- *     after it, and no revision an ACKED purge removed is there.
+ *     after it, and no revision an ACKED purge removed is there;
+ *   - limits: max_msgs, max_bytes (discard old: a message is ACKED-removed
+ *     once the acked messages certainly there after it fill the stream;
+ *     MAYBE when everything that may be there after it does; discard new:
+ *     a refused publish stored nothing, an accepted one pushed nothing
+ *     out), max_age on the fake clock (ACKED-removed when older than
+ *     max_age at an acked publish, MAYBE once the clock passes its age);
+ *     verification then opens at the time the stream was made, so what
+ *     is there is what was stored, not what the reopen expires again;
+ *   - js_kv_purge_deletes ACKED: no value under a key's marker comes back,
+ *     and the key holds its marker alone or nothing, by the marker's age;
+ *     a MAYBE one leaves the key as before or after it.
  *
  * Messages: id 1..; subject "s.<id % 3>", payload "id=<id>" padded to
  * 100..400 bytes with a pattern derived from the id, so any damage shows.
@@ -48,17 +59,26 @@ enum { PC_NONE, PC_MAYBE, PC_ACKED };
 
 enum { KV_PUT, KV_DEL, KV_PURGE };
 
+/* What js_kv_purge_deletes may have left of a key, a mask: its marker
+ * alone, nothing; 0: not known. */
+enum { PC_PD_MARKER = 1, PC_PD_EMPTY = 2 };
+
 typedef struct pc_kvop {
     int kind, st;
     int val;          /* PUT: the value's number */
     uint64_t rev;     /* ACKED: the revision */
+    int64_t ts;       /* the clock when it was made */
 } pc_kvop;
 
 typedef struct pc_model {
     int stream_st;        /* stream "S" made */
     int max_msgs;         /* its max_msgs, 0: none */
+    int64_t max_bytes;    /* its max_bytes, 0: none */
+    int64_t max_age;      /* its max_age (ns), 0: none */
+    int discard_new;      /* the update to discard new: made, maybe */
     int pub[PC_MAXID + 1];
     uint64_t seq[PC_MAXID + 1];
+    int64_t ts[PC_MAXID + 1]; /* the clock at each publish */
     int rm[PC_MAXSEQ];    /* removal of a sequence */
     uint64_t max_seq;     /* highest sequence acknowledged in any way */
     uint64_t maybe_pubs;  /* failed publishes (each may have been stored) */
@@ -76,6 +96,16 @@ typedef struct pc_model {
     pc_kvop kv[PC_KEYS][PC_KVOPS];
     int nkv[PC_KEYS];
     int kv_val;
+    /* js_kv_purge_deletes acked: no PUT before op kv_cleared[k] may be in
+     * k's history; and while k has had no op since (nkv[k] ==
+     * kv_pd_at[k]), kv_pd[k] says what its history may be exactly. */
+    int kv_cleared[PC_KEYS];
+    int kv_pd_at[PC_KEYS];
+    int kv_pd[PC_KEYS];
+    /* verify opens the store at this time if set: max_age workloads look
+     * at what was stored from before the first expiry, so a removal that
+     * was not durable shows instead of being redone by the reopen */
+    int64_t verify_clock;
 } pc_model;
 
 typedef struct pc_run {
@@ -156,6 +186,105 @@ static inline void pc_pub_failed(pc_model *m) {
     pc_apply_limits(m, m->max_seq + m->maybe_pubs, PC_MAYBE);
 }
 
+/* Marks the removal of seq as st unless it is ACKED already. */
+static inline void pc_mark(pc_model *m, uint64_t seq, int st) {
+    if (m->rm[seq] != PC_ACKED)
+        m->rm[seq] = st;
+}
+
+/* Bytes message id counts for in max_bytes (jsi_ms_msg_size). */
+static inline int64_t pc_size(int id) {
+    char subj[16], data[512];
+    pc_subject(id, subj);
+    return 40 + (int64_t)strlen(subj) + (int64_t)pc_payload(id, data);
+}
+
+/* max_age at time now: acked messages older than now - max_age are gone
+ * (st ACKED: a publish at now returned, and its commit wrote the
+ * removals) or may be (st MAYBE: any call from now on may expire them). */
+static inline void pc_apply_age(pc_model *m, int64_t now, int st) {
+    if (m->max_age <= 0)
+        return;
+    for (int id = 1; id <= m->next_id; id++)
+        if (m->pub[id] == PC_ACKED && m->ts[id] < now - m->max_age)
+            pc_mark(m, m->seq[id], st);
+}
+
+/* Advance the fake clock: from now on any call may expire messages. */
+static inline void pc_tick(pc_run *r, int64_t ns) {
+    r->clock += ns;
+    pc_apply_age(&r->m, r->clock, PC_MAYBE);
+}
+
+/* max_bytes, discard old, after the acked publish of id: the oldest go
+ * while the stream holds more than max_bytes. The messages certainly
+ * there (acked, never removed in any way) from q to id alone exceeding
+ * it means q and everything before went. Only while discard old is
+ * certain (no update to discard new tried). */
+static inline void pc_apply_bytes(pc_model *m, int id) {
+    if (m->max_bytes <= 0 || m->discard_new != PC_NONE)
+        return;
+    int64_t sum = 0;
+    int gone = 0;
+    for (int q = id; q >= 1; q--) {
+        if (m->pub[q] != PC_ACKED)
+            continue;
+        if (!gone && m->rm[m->seq[q]] == PC_NONE)
+            sum += pc_size(q);
+        gone = gone || sum > m->max_bytes;
+        if (gone)
+            pc_mark(m, m->seq[q], PC_ACKED);
+    }
+}
+
+/* Discard new, as the publish of id (size bytes) finds the stream: the
+ * bytes certainly there (acked, never removed in any way; upper 0) or
+ * perhaps there (published or tried, not certainly removed; upper 1). */
+static inline int64_t pc_bytes_held(const pc_model *m, int id, int upper) {
+    int64_t sum = 0;
+    for (int q = 1; q < id; q++) {
+        int in = upper ? m->pub[q] != PC_NONE &&
+                             (m->pub[q] != PC_ACKED ||
+                              m->rm[m->seq[q]] != PC_ACKED)
+                       : m->pub[q] == PC_ACKED &&
+                             m->rm[m->seq[q]] == PC_NONE;
+        sum += in ? pc_size(q) : 0;
+    }
+    return sum;
+}
+
+/* Under discard new a publish is refused when it would take the stream
+ * to max_bytes or past it, else stored with nothing pushed out. */
+static inline void pc_check_discard_new(const pc_model *m, int id, int rc) {
+    if (m->max_bytes <= 0 || m->discard_new != PC_ACKED)
+        return;
+    if (rc == 0)
+        ck_assert_msg(pc_bytes_held(m, id, 0) + pc_size(id) < m->max_bytes,
+                      "discard new: id %d stored past max_bytes", id);
+    else if (rc == JS_EMAX_BYTES)
+        ck_assert_msg(pc_bytes_held(m, id, 1) + pc_size(id) >= m->max_bytes,
+                      "discard new: id %d refused, but it fits", id);
+}
+
+/* max_bytes: an acked message may have been pushed out when it and
+ * everything published after it up to id that may be there (acked or
+ * failed; a refused one is not) exceed max_bytes. After each publish
+ * tried while discard old may hold (a failed one too may have stored its
+ * message and pushed others out), and at verification up to the last
+ * whatever the policy (an open enforces the limit on what it finds). */
+static inline void pc_bytes_maybe(pc_model *m, int upto) {
+    if (m->max_bytes <= 0)
+        return;
+    int64_t after = 0;
+    for (int id = upto; id >= 1; id--) {
+        if (m->pub[id] == PC_NONE)
+            continue;
+        after += pc_size(id);
+        if (m->pub[id] == PC_ACKED && after > m->max_bytes)
+            pc_mark(m, m->seq[id], PC_MAYBE);
+    }
+}
+
 static inline int pc_pub(pc_run *r) {
     pc_model *m = &r->m;
     int id = ++m->next_id;
@@ -164,16 +293,27 @@ static inline int pc_pub(pc_run *r) {
     pc_subject(id, subj);
     size_t n = pc_payload(id, data);
     js_pub_ack a = JS_PUB_ACK_INIT;
+    m->ts[id] = r->clock;
     int rc = js_publish(r->st, subj, NULL, 0, data, n, &a);
+    pc_check_discard_new(m, id, rc);
     m->pub[id] = rc == 0 ? PC_ACKED : PC_MAYBE;
     if (rc == 0) {
         ck_assert_uint_lt(a.seq, PC_MAXSEQ);
         m->seq[id] = a.seq;
         pc_note_seq(m, a.seq);
         pc_apply_limits(m, a.seq, PC_ACKED);
+        pc_apply_age(m, r->clock, PC_ACKED);
+        pc_apply_bytes(m, id);
+    } else if (rc == JS_EMAX_BYTES) {
+        /* Refused by discard new: nothing stored, nothing removed. */
+        ck_assert_msg(m->discard_new != PC_NONE,
+                      "publish refused (max_bytes) under discard old");
+        m->pub[id] = PC_NONE;
     } else {
         pc_pub_failed(m);
     }
+    if (m->discard_new != PC_ACKED)
+        pc_bytes_maybe(m, id);
     return rc;
 }
 
@@ -199,33 +339,59 @@ static inline int pc_pub_batch(pc_run *r, size_t n) {
     /* "done" are stored and durable even when the call fails. */
     for (size_t i = 0; i < n; i++) {
         int id = first + (int)i;
+        m->ts[id] = r->clock;
         if (i < done) {
             m->pub[id] = PC_ACKED;
             m->seq[id] = acks[i].seq;
             pc_note_seq(m, acks[i].seq);
             pc_apply_limits(m, acks[i].seq, PC_ACKED);
+            pc_apply_age(m, r->clock, PC_ACKED);
+            pc_apply_bytes(m, id);
         } else {
             m->pub[id] = PC_MAYBE;
             pc_pub_failed(m);
         }
+        if (m->discard_new != PC_ACKED)
+            pc_bytes_maybe(m, id);
     }
     return rc;
 }
 
 /* ---- stream set-up and removals ---------------------------------------- */
 
-static inline int pc_stream(pc_run *r, int retention, int max_msgs) {
+/* Stream "S" on s.>, its limits as the model has them. */
+static inline js_stream_config pc_stream_config(const pc_model *m,
+                                                int retention) {
     static const char *subjects[] = {"s.>"};
     js_stream_config c = JS_STREAM_CONFIG_INIT;
     c.name = "S";
     c.subjects = subjects;
     c.num_subjects = 1;
     c.retention = retention;
-    c.max_msgs = max_msgs;
+    c.max_msgs = m->max_msgs;
+    c.max_bytes = m->max_bytes;
+    c.max_age = m->max_age;
+    return c;
+}
+
+/* Makes S with the limits set in r->m (max_bytes, max_age) and these. */
+static inline int pc_stream(pc_run *r, int retention, int max_msgs) {
     r->m.max_msgs = max_msgs;
     r->m.workqueue = retention == JS_RETENTION_WORKQUEUE;
+    if (r->m.max_age > 0)
+        r->m.verify_clock = r->clock;
+    js_stream_config c = pc_stream_config(&r->m, retention);
     int rc = js_stream_add(r->st, &c, NULL);
     r->m.stream_st = rc == 0 ? PC_ACKED : PC_MAYBE;
+    return rc;
+}
+
+/* S (retention limits) changed to discard new, its limits unchanged. */
+static inline int pc_discard_new(pc_run *r) {
+    js_stream_config c = pc_stream_config(&r->m, JS_RETENTION_LIMITS);
+    c.discard = JS_DISCARD_NEW;
+    int rc = js_stream_update(r->st, &c);
+    r->m.discard_new = rc == 0 ? PC_ACKED : PC_MAYBE;
     return rc;
 }
 
@@ -246,6 +412,19 @@ static inline int pc_stream_t(pc_run *r, int del) {
 static inline js_stream *pc_lookup(pc_run *r) {
     js_stream *s = NULL;
     return js_stream_lookup(r->st, "S", &s) == 0 ? s : NULL;
+}
+
+/* Stream info: touches S (expires by age) and commits, acknowledges
+ * nothing. */
+static inline int pc_info(pc_run *r) {
+    js_stream *s = pc_lookup(r);
+    if (!s)
+        return JS_EIO;
+    struct js_stream_info *i = NULL;
+    int rc = js_stream_info(s, &i);
+    js_stream_info_free(i);
+    js_stream_release(s);
+    return rc;
 }
 
 /* The sequence of acked message id, or 0. */
@@ -415,6 +594,7 @@ static inline int pc_kv_op(pc_run *r, int k, int kind, int cas) {
     ck_assert_int_lt(m->nkv[k], PC_KVOPS);
     pc_kvop *op = &m->kv[k][m->nkv[k]++];
     op->kind = kind;
+    op->ts = r->clock;
     uint64_t last = 0;
     for (int i = m->nkv[k] - 2; i >= 0; i--)
         if (m->kv[k][i].st == PC_ACKED) {
@@ -445,6 +625,37 @@ static inline int pc_kv_op(pc_run *r, int k, int kind, int cas) {
     op->st = rc == 0 ? PC_ACKED : PC_MAYBE;
     if (rc == 0 && kind == KV_PUT)
         op->rev = rev;
+    return rc;
+}
+
+/* js_kv_purge_deletes(older_than): a key whose last op is an acked
+ * marker loses everything under it, and the marker too when it is older
+ * than older_than (0: 30 minutes; negative: any age). */
+static inline int pc_kv_purge_deletes(pc_run *r, int64_t older_than) {
+    pc_model *m = &r->m;
+    js_kv *kv = NULL;
+    uint64_t n = 0;
+    int rc = js_kv_open(r->st, "kv", &kv);
+    if (rc == 0)
+        rc = js_kv_purge_deletes(kv, older_than, &n);
+    js_kv_release(kv);
+    int64_t age = older_than ? older_than : 30 * 60 * 1000000000LL;
+    for (int k = 0; k < PC_KEYS; k++) {
+        int last = m->nkv[k] - 1;
+        if (last < 0 || m->kv[k][last].st != PC_ACKED ||
+            m->kv[k][last].kind == KV_PUT)
+            continue;
+        int after = older_than < 0 || m->kv[k][last].ts < r->clock - age
+                        ? PC_PD_EMPTY
+                        : PC_PD_MARKER;
+        if (rc == 0) {
+            m->kv_cleared[k] = last;
+            m->kv_pd_at[k] = m->nkv[k];
+            m->kv_pd[k] = after;
+        } else if (m->kv_pd_at[k] == m->nkv[k]) {
+            m->kv_pd[k] |= after; /* before (if known) or after */
+        }
+    }
     return rc;
 }
 
@@ -544,11 +755,21 @@ static inline void verify_stream(pc_run *r, js_stream *s, uint8_t *present) {
     }
 }
 
-static inline void verify_sequence_rises(pc_run *r, js_store *st) {
+static inline void verify_sequence_rises(pc_run *r, js_store *st,
+                                         js_stream *s) {
     char data[512];
     size_t n = pc_payload(PC_MAXID, data);
     js_pub_ack a = JS_PUB_ACK_INIT;
-    CHECK_RC(js_publish(st, "s.0", NULL, 0, data, n, &a), 0);
+    int rc = js_publish(st, "s.0", NULL, 0, data, n, &a);
+    if (rc == JS_EMAX_BYTES && r->m.discard_new != PC_NONE) {
+        /* Full under discard new: the next publish would get last + 1. */
+        struct js_stream_info *i = NULL;
+        CHECK_RC(js_stream_info(s, &i), 0);
+        a.seq = i->state->last_seq + 1;
+        js_stream_info_free(i);
+    } else {
+        CHECK_RC(rc, 0);
+    }
     VCHECK(a.seq > r->m.max_seq,
                   "new publish got seq %" PRIu64 ", but %" PRIu64
                   " was acknowledged",
@@ -594,11 +815,11 @@ static inline void verify_key(pc_run *r, js_kv *kv, int k) {
     pc_model *m = &r->m;
     char key[16];
     snprintf(key, sizeof key, "k%d", k);
-    int last = -1, purge = -1;
+    int last = -1, purge = m->kv_cleared[k];
     for (int i = 0; i < m->nkv[k]; i++)
         if (m->kv[k][i].st == PC_ACKED) {
             last = i;
-            if (m->kv[k][i].kind == KV_PURGE)
+            if (m->kv[k][i].kind == KV_PURGE && i > purge)
                 purge = i;
         }
     struct js_kv_entry *e = NULL;
@@ -630,6 +851,16 @@ static inline void verify_key(pc_run *r, js_kv *kv, int k) {
     rc = js_kv_history(kv, key, &h, &n);
     VCHECK(rc == 0 || rc == JS_EKEY_NOT_FOUND, "history: %s",
                   js_strerror(rc));
+    if (m->kv_pd[k] && m->nkv[k] == m->kv_pd_at[k]) {
+        int empty = rc == JS_EKEY_NOT_FOUND,
+            marker = rc == 0 && n == 1 && h[0]->op != JS_KV_OP_PUT;
+        VCHECK((empty && (m->kv_pd[k] & PC_PD_EMPTY)) ||
+                   (marker && (m->kv_pd[k] & PC_PD_MARKER)),
+               "key %s: after purge_deletes %zu entries, expected %s", key,
+               n, m->kv_pd[k] == PC_PD_EMPTY    ? "none"
+                  : m->kv_pd[k] == PC_PD_MARKER ? "its marker alone"
+                                                : "none or its marker");
+    }
     for (size_t j = 0; j < n; j++) {
         if (h[j]->op != JS_KV_OP_PUT)
             continue;
@@ -665,14 +896,16 @@ static inline void verify_catalogue(pc_run *r, js_store *st) {
 }
 
 static inline void verify(pc_run *r) {
-    js_store *st = open_plain(r->dir, r->vfs, &r->clock);
+    int64_t clock = r->m.verify_clock ? r->m.verify_clock : r->clock;
+    js_store *st = open_plain(r->dir, r->vfs, &clock);
     js_stream *s = NULL;
     int rc = js_stream_lookup(st, "S", &s);
+    pc_bytes_maybe(&r->m, r->m.next_id);
     if (rc == 0) {
         uint8_t present[PC_MAXSEQ] = {0};
         verify_stream(r, s, present);
         verify_consumer(r, s, present);
-        verify_sequence_rises(r, st);
+        verify_sequence_rises(r, st, s);
         js_stream_release(s);
     } else {
         VCHECK(r->m.stream_st != PC_ACKED, "stream S lost: %s",
@@ -824,6 +1057,84 @@ static inline void w_reopen(pc_run *r) {
     pc_pub(r);
 }
 
+#define PC_SEC 1000000000LL
+
+/* Messages expire while others are published: one or two at each publish
+ * (committed with it), at a stream info (committed, acknowledging
+ * nothing), at an open, then all at once (their blocks go) before the
+ * stream goes on. max_age is not a whole number of seconds, so no message
+ * is ever exactly at the limit. */
+static inline void w_max_age(pc_run *r) {
+    r->m.max_age = 10 * PC_SEC + PC_SEC / 2;
+    if (pc_stream(r, JS_RETENTION_LIMITS, 0) != 0)
+        return;
+    for (int i = 0; i < 12; i++) {
+        pc_tick(r, PC_SEC);
+        pc_pub(r);
+    }
+    for (int i = 0; i < 6; i++) {
+        pc_tick(r, 2 * PC_SEC);
+        pc_pub(r);
+    }
+    pc_tick(r, 3 * PC_SEC);
+    pc_info(r);
+    pc_tick(r, PC_SEC);
+    if (pc_reopen(r) != 0)
+        return;
+    pc_pub(r);
+    pc_tick(r, 60 * PC_SEC);
+    pc_pub(r);
+    for (int i = 0; i < 3; i++) {
+        pc_tick(r, PC_SEC);
+        pc_pub(r);
+    }
+}
+
+/* max_bytes: publishes (single and a batch) push the oldest out; then
+ * discard new: publishes that do not fit are refused and change nothing,
+ * a delete makes room for more. */
+static inline void w_max_bytes(pc_run *r) {
+    r->m.max_bytes = 2000;
+    if (pc_stream(r, JS_RETENTION_LIMITS, 0) != 0)
+        return;
+    for (int i = 0; i < 10; i++)
+        pc_pub(r);
+    pc_pub_batch(r, 4);
+    for (int i = 0; i < 3; i++)
+        pc_pub(r);
+    if (pc_discard_new(r) != 0)
+        return;
+    for (int i = 0; i < 6; i++)
+        pc_pub(r);
+    pc_delete(r, 17, 0);
+    for (int i = 0; i < 3; i++)
+        pc_pub(r);
+}
+
+/* Deletes and purges, then js_kv_purge_deletes: first every marker (k0's,
+ * with its key's history), then the same again, which finds nothing left
+ * to do (a retry); k0 used again; then with an age: the old marker (k2's)
+ * goes with its history, the new ones (k1, k3) stay alone. */
+static inline void w_kv_purge_deletes(pc_run *r) {
+    if (pc_kv_bucket(r, 5) != 0)
+        return;
+    for (int k = 0; k < PC_KEYS; k++)
+        pc_kv_op(r, k, KV_PUT, 0);
+    pc_kv_op(r, 0, KV_PUT, 0);
+    pc_kv_op(r, 1, KV_PUT, 1);
+    pc_kv_op(r, 2, KV_PUT, 0);
+    pc_kv_op(r, 0, KV_DEL, 0);
+    pc_kv_purge_deletes(r, -1);
+    pc_kv_purge_deletes(r, -1);
+    pc_kv_op(r, 0, KV_PUT, 0);
+    pc_kv_op(r, 2, KV_PURGE, 0);
+    pc_tick(r, 120 * PC_SEC);
+    pc_kv_op(r, 1, KV_DEL, 1);
+    pc_kv_op(r, 3, KV_PURGE, 0);
+    pc_tick(r, 10 * PC_SEC);
+    pc_kv_purge_deletes(r, 60 * PC_SEC);
+}
+
 /* PC_EVERY=n (for the slow valgrind run) keeps every n-th cut or fault
  * point of the enumerations, and the last; unset or 1: all of them. */
 static inline int pc_skip(uint64_t k, uint64_t last) {
@@ -835,7 +1146,8 @@ static inline int pc_skip(uint64_t k, uint64_t last) {
 /* Every workload, for X-macro lists: X(name) for each w_<name>. */
 #define PC_WORKLOADS(X)                                                   \
     X(publish) X(batch) X(delete) X(purge) X(limits) X(acks) X(workqueue) \
-    X(consumer_state) X(catalogue) X(kv) X(reopen)
+    X(consumer_state) X(catalogue) X(kv) X(reopen) X(max_age)            \
+    X(max_bytes) X(kv_purge_deletes)
 
 /* A RAM-backed scratch directory when there is one: the batteries make
  * and remove thousands of small files, and nothing in them needs a real

@@ -54,6 +54,7 @@ static void enumerate(const char *name, workload_fn w) {
     r.dir = dir;
     r.clock = 1700000000000000000LL;
     sim_reset(sim);
+    snprintf(where, sizeof where, "%s: no cut", name);
     run_workload(&r, w);
     uint64_t calls = sim_calls(sim);
     verify(&r);

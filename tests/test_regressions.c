@@ -50,6 +50,13 @@
  *    stray record: acknowledged, then gone (fuzz_store);
  *  - a stored consumer config without a durable name (checksum intact)
  *    made the open pass a NULL name to strdup() (fuzz_store).
+ *
+ * Then bugs the power-cut battery (tests/test_powercut.c) found:
+ *
+ *  - js_kv_purge_deletes() whose sync failed had already removed the
+ *    markers in memory; a retry found nothing left to remove, wrote
+ *    nothing and returned 0, acknowledging removals that a power cut then
+ *    undid (the store was fail-stop: every change must fail).
  */
 #include <check.h>
 #include <pthread.h>
@@ -58,6 +65,7 @@
 #include "jetstream.h"
 #include "msgstore_int.h"
 #include "record.h"
+#include "simfs.h"
 #include "stream.h"
 #include "util.h"
 #include "vfs.h"
@@ -892,6 +900,61 @@ START_TEST(stored_consumer_config_without_durable_name_is_skipped) {
 }
 END_TEST
 
+/* ---- found by the power-cut battery ------------------------------------- */
+
+static size_t history_len(js_kv *kv, const char *key) {
+    struct js_kv_entry **h = NULL;
+    size_t n = 0;
+    int rc = js_kv_history(kv, key, &h, &n);
+    ck_assert_msg(rc == 0 || rc == JS_EKEY_NOT_FOUND, "history: %s",
+                  js_strerror(rc));
+    js_kv_history_free(h, n);
+    return n;
+}
+
+/*
+ * A value and its delete marker; purge_deletes fails on its sync (the
+ * removal is done in memory, not on the disk). A retry finds no marker
+ * left: it must still fail (JS_EFAILED, as every change after a failed
+ * sync), since the power cut that follows brings the marker and the value
+ * back.
+ */
+START_TEST(purge_deletes_retried_after_a_failed_sync_is_refused) {
+    char *dir = new_store_dir("pd");
+    char *grave = tu_path("%s/.grave-pd", base_dir);
+    simfs *sim = sim_new("regress-simfs", grave);
+    js_open_opts o = JS_OPEN_OPTS_INIT;
+    js_kv_config c = JS_KV_CONFIG_INIT;
+    js_store *st;
+    js_kv *kv;
+    uint64_t n = 99;
+    o.vfs = sim->name;
+    c.bucket = "b";
+    c.history = 5;
+    ck_assert_int_eq(js_open(dir, &o, &st), 0);
+    ck_assert_int_eq(js_kv_create(st, &c, &kv), 0);
+    ck_assert_int_eq(js_kv_put(kv, "k", "v", 1, NULL), 0);
+    ck_assert_int_eq(js_kv_delete_key(kv, "k", 0), 0);
+    sim_fault(sim, SIM_F_SYNC, 1, JS_EIO, 0); /* the next sync, once */
+    ck_assert_int_eq(js_kv_purge_deletes(kv, -1, &n), JS_EIO);
+    ck_assert_uint_eq(history_len(kv, "k"), 0); /* gone from memory */
+    ck_assert_int_eq(js_kv_purge_deletes(kv, -1, &n), JS_EFAILED);
+    ck_assert_uint_eq(n, 0);
+    js_kv_release(kv);
+    (void)js_close(st);
+    sim_power_fail(sim, SIM_DROP, 1);
+    o.vfs = NULL;
+    ck_assert_int_eq(js_open(dir, &o, &st), 0);
+    ck_assert_int_eq(js_kv_open(st, "b", &kv), 0);
+    ck_assert_uint_eq(history_len(kv, "k"), 2); /* value and marker */
+    js_kv_release(kv);
+    ck_assert_int_eq(js_close(st), 0);
+    sim_free(sim);
+    free(grave);
+    free(dir);
+}
+END_TEST
+
 static Suite *review_suite(void) {
     Suite *s = suite_create("regressions");
     TCase *t = tcase_create("recovery");
@@ -918,6 +981,10 @@ static Suite *review_suite(void) {
     tcase_add_test(t, last_message_steps_over_long_gaps_at_once);
     tcase_add_test(t, message_after_a_lost_stretch_survives_a_rebuild);
     tcase_add_test(t, stored_consumer_config_without_durable_name_is_skipped);
+    suite_add_tcase(s, t);
+    t = tcase_create("powercut");
+    tcase_set_timeout(t, 60);
+    tcase_add_test(t, purge_deletes_retried_after_a_failed_sync_is_refused);
     suite_add_tcase(s, t);
     return s;
 }
