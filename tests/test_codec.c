@@ -30,6 +30,7 @@
 #include "testutil_fs.h"
 #include "util.h"
 #include "vfs.h"
+#include "runner.h"
 
 static char *base_dir; /* removed by main() */
 
@@ -1144,10 +1145,7 @@ static Suite *codec_suite(void) {
 
 int main(void) {
     base_dir = tu_mkdtemp("test_codec");
-    SRunner *sr = srunner_create(codec_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = tu_run_suite(codec_suite());
     tu_rm_rf(base_dir);
     free(base_dir);
     return failed == 0 ? 0 : 1;
