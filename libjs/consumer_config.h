@@ -66,7 +66,8 @@ int jsi_ccfg_wq_conflict(const jsi_ccfg *a, const jsi_ccfg *b,
 /* The file image of a durable consumer's config:
  *   u8[4] magic "JSCC", u32 format version (1), u32 flags (0),
  *   u64 consumer id, i64 created (ns), u32 body length,
- *   body: tag-length-value of every field (consumer_config_file.c),
+ *   body: tag-length-value of every field (consumer_config_file.c)
+ *   and of the number of copies kept,
  *   u32 CRC-32C of everything before it.
  * decode checks every length against its bounds, the checksum, the
  * version and every field, and normalises the result (without stream
@@ -76,5 +77,11 @@ int jsi_ccfg_file_encode(uint64_t id, int64_t created, const jsi_ccfg *c,
                          struct jsi_buf *b);
 int jsi_ccfg_file_decode(const uint8_t *p, size_t n, uint64_t *id,
                          int64_t *created, jsi_ccfg *out);
+
+/* Every image encode writes says the store keeps it as this many copies
+ * (consumer_config_pair.c). copies gives the count of an image decode
+ * accepted: 1 for one written before there were two. */
+#define JSI_CCFG_FILE_COPIES 2
+unsigned jsi_ccfg_file_copies(const uint8_t *p, size_t n);
 
 #endif
