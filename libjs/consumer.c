@@ -731,14 +731,18 @@ JS_API void js_consumer_release(js_consumer *c) {
         jsi_consumer_unref(c);
 }
 
-/* Under s->mu: take c off its stream for good. */
-static void drop_locked(js_stream *s, js_consumer *c, int remove) {
+/* Under s->mu: take c off its stream for good. The files' removal may
+ * fail: the consumer is gone here, yet may come back at the next open, so
+ * the failure is returned (the delete may not have happened). */
+static int drop_locked(js_stream *s, js_consumer *c, int remove) {
+    int rc = 0;
     list_remove(s, c);
     c->gone = 1;
     pthread_cond_broadcast(&c->cond);
-    if (remove && c->id)
-        (void)remove_files(s, c->id);
+    if (remove && c->id && (rc = remove_files(s, c->id)) != 0)
+        rc = JSI_ERR(rc, 0, "consumer %s: removing its files", c->name);
     jsi_consumer_event(c, JS_EVENT_CONSUMER_DELETED, 0, 0, 0, NULL, 0);
+    return rc;
 }
 
 int jsi_consumer_delete_locked(js_stream *s, js_consumer *c) {
@@ -754,10 +758,12 @@ int jsi_consumer_delete_locked(js_stream *s, js_consumer *c) {
     if (c->gone) {
         rc = JSI_ERR(JS_ECONSUMER_NOT_FOUND, 10014, "consumer not found");
     } else {
-        drop_locked(s, c, 1);
+        rc = drop_locked(s, c, 1);
         jsi_consumer_unref(c); /* the list's */
-        if (s->cfg.c.retention == JS_RETENTION_INTEREST)
-            rc = jsi_consumers_cleanup_interest(s, c->floor_sseq + 1);
+        if (s->cfg.c.retention == JS_RETENTION_INTEREST) {
+            int crc = jsi_consumers_cleanup_interest(s, c->floor_sseq + 1);
+            rc = rc ? rc : crc;
+        }
     }
     jsi_consumer_unref(c);
     return rc;
