@@ -9,13 +9,13 @@
  * A is the authority: while it is readable it is the config. Every change
  * reaches A last: an add or update writes B then A, a delete removes B
  * then A, each step durable before the next. So a change happens when A
- * changes, and a crash or a failed write between the two steps leaves A
- * as it was, the last config acknowledged (which is also what the
- * consumer kept running with, as a failed update is rolled back), with B
- * ahead of it or gone. Taking the newer copy by a counter would instead
- * bring back an update the caller was told had failed. A alone (B gone)
- * is a delete cut short or damage: the consumer stays, no delete was
- * acknowledged. B alone (A gone) is an add cut short after B, or damage.
+ * changes: a crash or a failed write before that leaves A as it was, the
+ * last config acknowledged (also the one the consumer kept running with,
+ * as a failed update is rolled back), and B ahead of it or gone. Taking
+ * the newer copy by a counter would instead bring back an update the
+ * caller was told had failed. A alone (B gone) is a delete cut short, or
+ * damage: the consumer stays, no delete was acknowledged. B alone (A
+ * gone) is an add cut short after B, or damage.
  *
  * At open, the copy that is not the config is rewritten from it when it
  * is damaged or different (an update or delete cut short), or missing
@@ -26,8 +26,10 @@
  * as they are.
  *
  * Stores from before the second copy: their images carry no copy count,
- * so B is not made at open and such a store opens without a write, as it
- * did; it gains B the next time the config is written (an update). The
+ * so B is not made at open, and a config gains B the next time it is
+ * written (an update); until then it has the one copy it always had. An
+ * open should not have to write to a store that is as it was left (one
+ * synced write per consumer, which fails on read-only media), and the
  * count is what tells a B lost to damage (rewritten) from a B never
  * written (left alone). A library from before B deletes only A; the
  * consumer then comes back from B.
