@@ -236,7 +236,8 @@ ubsan: $(NEED_DEPS)
 # then gcov's line and branch shares per library file, and apart for the
 # record codec and the recovery code (COV_CORE).
 COV_CORE = libjs/record.c libjs/msgstore_recover.c libjs/checkpoint.c \
-  libjs/consumer_state.c libjs/catalog.c libjs/consumer_config_file.c
+  libjs/consumer_state.c libjs/catalog.c libjs/consumer_config_file.c \
+  libjs/consumer_config_pair.c
 coverage: $(NEED_DEPS)
 	rm -f build-cov/obj/*.gcda
 	+$(MAKE) BUILD=build-cov NODEPS=1 CC=gcc CFLAGS='-O0 -g --coverage' \

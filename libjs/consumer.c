@@ -257,8 +257,8 @@ static char *consumers_dir(js_stream *s) {
     return jsi_path_join(s->env.dir, CONSUMERS_DIR);
 }
 
-static void file_names(uint64_t id, char cfg[32], char state[32]) {
-    snprintf(cfg, 32, "%016" PRIx64 ".cfg", id);
+/* The state file's name; the config's two are jsi_ccfg_pair_names(). */
+static void state_name(uint64_t id, char state[32]) {
     snprintf(state, 32, "%016" PRIx64 ".state", id);
 }
 
@@ -269,16 +269,11 @@ static int is_durable(const js_consumer *c) {
 }
 
 static int write_cfg(js_consumer *c) {
-    char cname[32], sname[32];
-    jsi_buf b = {0};
     char *dir = consumers_dir(c->s);
-    file_names(c->id, cname, sname);
     int rc = dir ? jsi_vfs_mkdirs(c->s->env.vfs, dir) : JS_ENOMEM;
     if (rc == 0)
-        rc = jsi_ccfg_file_encode(c->id, c->created, &c->cfg, &b);
-    if (rc == 0)
-        rc = jsi_vfs_write_atomic(c->s->env.vfs, dir, cname, b.p, b.len);
-    jsi_buf_free(&b);
+        rc = jsi_ccfg_pair_write(c->s->env.vfs, dir, c->id, c->created,
+                                 &c->cfg);
     jsi_free(dir);
     return rc ? JSI_ERR(rc, 0, "consumer %s: writing its config", c->name)
               : 0;
@@ -288,9 +283,9 @@ static int write_cfg(js_consumer *c) {
 static void state_of(const js_consumer *c, jsi_cstate *st);
 
 static int open_log(js_consumer *c, jsi_cstate *st) {
-    char cname[32], sname[32];
+    char sname[32];
     char *dir = consumers_dir(c->s);
-    file_names(c->id, cname, sname);
+    state_name(c->id, sname);
     int rc = dir ? jsi_cslog_open(c->s->env.vfs, dir, sname, st, &c->log)
                  : JS_ENOMEM;
     jsi_free(dir);
@@ -314,21 +309,20 @@ static int persist_new(js_consumer *c) {
     return rc;
 }
 
-static void remove_files(js_stream *s, uint64_t id) {
-    char cname[32], sname[32];
+/* The config goes first: a state file without one is an orphan that
+ * the next open removes. While a copy of the config remains, so does the
+ * state: a consumer that comes back (the delete failed) keeps its acks. */
+static int remove_files(js_stream *s, uint64_t id) {
+    char sname[32];
     char *dir = consumers_dir(s);
     if (!dir)
-        return;
-    file_names(id, cname, sname);
-    /* The config goes first: a state file without one is an orphan that
-     * the next open removes. */
-    char *p = jsi_path_join(dir, cname);
-    if (p)
-        s->env.vfs->remove(s->env.vfs, p);
-    jsi_free(p);
-    s->env.vfs->sync_dir(s->env.vfs, dir);
-    jsi_cslog_remove(s->env.vfs, dir, sname);
+        return JSI_ERR(JS_ENOMEM, 0, "consumer files");
+    state_name(id, sname);
+    int rc = jsi_ccfg_pair_remove(s->env.vfs, dir, id);
+    if (rc == 0)
+        (void)jsi_cslog_remove(s->env.vfs, dir, sname);
     jsi_free(dir);
+    return rc;
 }
 
 static void state_of(const js_consumer *c, jsi_cstate *st) {
@@ -433,28 +427,15 @@ static int restore(js_consumer *c, const jsi_cstate *st) {
 typedef struct load_ctx {
     js_stream *s;
     char *dir;
+    uint64_t *ids;   /* of every config copy listed, either name */
+    size_t nids, cap;
     int rc;
 } load_ctx;
 
-static int load_one(js_stream *s, const char *dir, const char *fname) {
-    jsi_buf b = {0};
+static int load_one(js_stream *s, const char *dir, uint64_t id) {
     jsi_ccfg cfg;
-    uint64_t id;
     int64_t created;
-    char *path = jsi_path_join(dir, fname);
-    int rc = path ? jsi_vfs_read_file(s->env.vfs, path, &b, 1u << 24)
-                  : JS_ENOMEM;
-    jsi_free(path);
-    if (rc == 0)
-        rc = jsi_ccfg_file_decode(b.p, b.len, &id, &created, &cfg);
-    if (rc == 0 && !cfg.c.durable_name) {
-        /* Only durable consumers are stored, and named by it. */
-        jsi_ccfg_free(&cfg);
-        rc = JS_ECORRUPT;
-    }
-    jsi_buf_free(&b);
-    if (rc == JS_ECORRUPT)
-        return JSI_ERR(rc, 0, "%s/%s: consumer config damaged", dir, fname);
+    int rc = jsi_ccfg_pair_load(s->env.vfs, dir, id, &created, &cfg);
     if (rc)
         return rc;
     js_consumer *c = consumer_new(s, &cfg, cfg.c.durable_name);
@@ -463,7 +444,6 @@ static int load_one(js_stream *s, const char *dir, const char *fname) {
         return JSI_ERR(JS_ENOMEM, 0, "consumer");
     c->id = id;
     c->created = created;
-    s->next_cid = JSI_MAX(s->next_cid, id + 1);
     jsi_cstate st;
     jsi_cstate_init(&st);
     if (c->cfg.c.mem_storage)
@@ -483,45 +463,76 @@ static int ends_with(const char *s, const char *suffix) {
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-static int load_cb(void *ctx, const char *name) {
+/* Only collects: loading may rewrite a copy, which a listing in progress
+ * might then show again. */
+static int ids_cb(void *ctx, const char *name) {
     load_ctx *l = ctx;
-    if (ends_with(name, ".cfg") && strlen(name) == 20) {
-        int rc = load_one(l->s, l->dir, name);
-        /* A damaged config loses that consumer, never the stream. */
-        if (rc && rc != JS_ECORRUPT && !l->rc)
-            l->rc = rc;
+    uint64_t id;
+    if (!jsi_ccfg_pair_id(name, &id))
+        return 0;
+    if (l->nids == l->cap) {
+        size_t ncap = l->cap ? 2 * l->cap : 8;
+        uint64_t *n = jsi_realloc(l->ids, ncap * sizeof *n);
+        if (!n) {
+            l->rc = JSI_ERR(JS_ENOMEM, 0, "consumers");
+            return 1;
+        }
+        l->ids = n;
+        l->cap = ncap;
     }
+    l->ids[l->nids++] = id;
     return 0;
+}
+
+/* Each consumer once (both copies are listed), in the order made. An id
+ * whose copies cannot be read is not given out again: its files stay. */
+static int load_all(load_ctx *l) {
+    int rc = 0;
+    if (l->nids)
+        qsort(l->ids, l->nids, sizeof *l->ids, cmp_u64);
+    for (size_t i = 0; i < l->nids && rc == 0; i++) {
+        if (i && l->ids[i] == l->ids[i - 1])
+            continue;
+        l->s->next_cid = JSI_MAX(l->s->next_cid, l->ids[i] + 1);
+        rc = load_one(l->s, l->dir, l->ids[i]);
+        /* A damaged config loses that consumer, never the stream. */
+        if (rc == JS_ECORRUPT)
+            rc = 0;
+    }
+    return rc;
 }
 
 /* State files whose config is gone belong to deletes cut short. */
 static int orphan_cb(void *ctx, const char *name) {
     load_ctx *l = ctx;
     uint64_t id;
-    char cname[32], sname[32];
+    char sname[32];
     if (!ends_with(name, ".state") || sscanf(name, "%16" SCNx64, &id) != 1)
         return 0;
     for (size_t i = 0; i < l->s->ncons; i++)
         if (l->s->cons[i]->id == id)
             return 0;
-    file_names(id, cname, sname);
+    state_name(id, sname);
     jsi_cslog_remove(l->s->env.vfs, l->dir, sname);
     return 0;
 }
 
 int jsi_consumers_load(js_stream *s) {
-    load_ctx l = {s, consumers_dir(s), 0};
+    load_ctx l = {s, consumers_dir(s), NULL, 0, 0, 0};
     if (!l.dir)
         return JSI_ERR(JS_ENOMEM, 0, "consumers");
     s->next_cid = JSI_MAX(s->next_cid, 1);
     int rc = jsi_vfs_exists(s->env.vfs, l.dir);
     if (rc == 1) {
-        rc = s->env.vfs->list(s->env.vfs, l.dir, load_cb, &l);
-        if (rc == 0)
+        rc = s->env.vfs->list(s->env.vfs, l.dir, ids_cb, &l);
+        if (rc >= 0 && l.rc)
             rc = l.rc;
+        if (rc >= 0)
+            rc = load_all(&l);
         if (rc == 0)
             s->env.vfs->list(s->env.vfs, l.dir, orphan_cb, &l);
     }
+    jsi_free(l.ids);
     jsi_free(l.dir);
     return rc < 0 ? rc : 0;
 }
@@ -586,7 +597,7 @@ static int add_locked(js_stream *s, const jsi_ccfg *cfg, js_consumer **out) {
         rc = list_push(s, c);
     if (rc) {
         if (c->id)
-            remove_files(s, c->id);
+            (void)remove_files(s, c->id);
         jsi_consumer_unref(c);
         return rc;
     }
@@ -720,14 +731,18 @@ JS_API void js_consumer_release(js_consumer *c) {
         jsi_consumer_unref(c);
 }
 
-/* Under s->mu: take c off its stream for good. */
-static void drop_locked(js_stream *s, js_consumer *c, int remove) {
+/* Under s->mu: take c off its stream for good. The files' removal may
+ * fail: the consumer is gone here, yet may come back at the next open, so
+ * the failure is returned (the delete may not have happened). */
+static int drop_locked(js_stream *s, js_consumer *c, int remove) {
+    int rc = 0;
     list_remove(s, c);
     c->gone = 1;
     pthread_cond_broadcast(&c->cond);
-    if (remove && c->id)
-        remove_files(s, c->id);
+    if (remove && c->id && (rc = remove_files(s, c->id)) != 0)
+        rc = JSI_ERR(rc, 0, "consumer %s: removing its files", c->name);
     jsi_consumer_event(c, JS_EVENT_CONSUMER_DELETED, 0, 0, 0, NULL, 0);
+    return rc;
 }
 
 int jsi_consumer_delete_locked(js_stream *s, js_consumer *c) {
@@ -743,10 +758,12 @@ int jsi_consumer_delete_locked(js_stream *s, js_consumer *c) {
     if (c->gone) {
         rc = JSI_ERR(JS_ECONSUMER_NOT_FOUND, 10014, "consumer not found");
     } else {
-        drop_locked(s, c, 1);
+        rc = drop_locked(s, c, 1);
         jsi_consumer_unref(c); /* the list's */
-        if (s->cfg.c.retention == JS_RETENTION_INTEREST)
-            rc = jsi_consumers_cleanup_interest(s, c->floor_sseq + 1);
+        if (s->cfg.c.retention == JS_RETENTION_INTEREST) {
+            int crc = jsi_consumers_cleanup_interest(s, c->floor_sseq + 1);
+            rc = rc ? rc : crc;
+        }
     }
     jsi_consumer_unref(c);
     return rc;

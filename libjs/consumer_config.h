@@ -66,7 +66,8 @@ int jsi_ccfg_wq_conflict(const jsi_ccfg *a, const jsi_ccfg *b,
 /* The file image of a durable consumer's config:
  *   u8[4] magic "JSCC", u32 format version (1), u32 flags (0),
  *   u64 consumer id, i64 created (ns), u32 body length,
- *   body: tag-length-value of every field (consumer_config_file.c),
+ *   body: tag-length-value of every field (consumer_config_file.c)
+ *   and of the number of copies kept,
  *   u32 CRC-32C of everything before it.
  * decode checks every length against its bounds, the checksum, the
  * version and every field, and normalises the result (without stream
@@ -76,5 +77,30 @@ int jsi_ccfg_file_encode(uint64_t id, int64_t created, const jsi_ccfg *c,
                          struct jsi_buf *b);
 int jsi_ccfg_file_decode(const uint8_t *p, size_t n, uint64_t *id,
                          int64_t *created, jsi_ccfg *out);
+
+/* Every image encode writes says the store keeps it as this many copies
+ * (consumer_config_pair.c). copies gives the count of an image decode
+ * accepted: 1 for one written before there were two. */
+#define JSI_CCFG_FILE_COPIES 2
+unsigned jsi_ccfg_file_copies(const uint8_t *p, size_t n);
+
+/* A durable consumer's config as stored in its stream's consumers
+ * directory: two copies of the image, <id>.cfg (A, the authority) and
+ * <id>.cfg2 (B), see consumer_config_pair.c for the order of their
+ * writes and what open makes of them. */
+void jsi_ccfg_pair_names(uint64_t id, char a[32], char b[32]);
+/* 1 (and *id) if name is one of the two copies' file names. */
+int jsi_ccfg_pair_id(const char *name, uint64_t *id);
+/* Store cfg as both copies, B then A; durable on return. */
+int jsi_ccfg_pair_write(js_vfs *vfs, const char *dir, uint64_t id,
+                        int64_t created, const jsi_ccfg *cfg);
+/* Remove both copies, B then A, each durably; a missing one is fine.
+ * On failure A, and so the consumer, may remain. */
+int jsi_ccfg_pair_remove(js_vfs *vfs, const char *dir, uint64_t id);
+/* The config of consumer id from whichever copy stands, repairing the
+ * other (best effort). JS_ECORRUPT if neither is readable; JS_ENOMEM; an
+ * I/O error reading A. */
+int jsi_ccfg_pair_load(js_vfs *vfs, const char *dir, uint64_t id,
+                       int64_t *created, jsi_ccfg *out);
 
 #endif

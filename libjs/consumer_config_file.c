@@ -11,7 +11,9 @@
  *          Strings are their bytes (no NUL), present only when set;
  *          numbers are 8 bytes; tags and the array fields are listed in
  *          consumer_config_int.h. Every number field is required; a tag
- *          this version does not know is skipped.
+ *          this version does not know is skipped. Last, the number of
+ *          copies the store keeps of the file (JSI_CCFG_FILE_COPIES;
+ *          files from before the second copy have none: one).
  *   u32    CRC-32C of everything before it
  *
  * Integers are little-endian. Nothing read is trusted: the frame, the
@@ -97,6 +99,13 @@ static int put_arrays(jsi_buf *b, const js_consumer_config *c) {
     return rc;
 }
 
+/* A body field, not a config field, so a reader of format version 1 that
+ * predates it skips it and still reads the file. */
+static int put_copies(jsi_buf *b) {
+    uint8_t n = JSI_CCFG_FILE_COPIES;
+    return put_tlv(b, JSI_CCFG_T_COPIES, &n, 1);
+}
+
 static int put_header(jsi_buf *b, uint64_t id, int64_t created) {
     uint8_t h[HDR_LEN];
     memcpy(h, file_magic, 4);
@@ -119,6 +128,8 @@ int jsi_ccfg_file_encode(uint64_t id, int64_t created, const jsi_ccfg *cfg,
         rc = put_fields(b, &cfg->c);
     if (rc == 0)
         rc = put_arrays(b, &cfg->c);
+    if (rc == 0)
+        rc = put_copies(b);
     if (rc == 0 && b->len - start - HDR_LEN > UINT32_MAX)
         rc = JSI_ERR(JS_EINVAL, 0, "config: too large to store");
     if (rc == 0) {
@@ -235,7 +246,7 @@ static int dec_tag(jsi_ccfg *cfg, uint64_t *seen, unsigned tag,
                    const uint8_t *v, size_t n) {
     const jsi_ccfg_field *f = field_of(tag);
     int rc = 0;
-    if (f || tag == JSI_CCFG_T_BACKOFF)
+    if (f || tag == JSI_CCFG_T_BACKOFF || tag == JSI_CCFG_T_COPIES)
         rc = once(seen, tag);
     if (rc)
         return rc;
@@ -245,6 +256,8 @@ static int dec_tag(jsi_ccfg *cfg, uint64_t *seen, unsigned tag,
     case JSI_CCFG_T_BACKOFF: return dec_backoff(cfg, v, n);
     case JSI_CCFG_T_FILTERS: return dec_filter(cfg, v, n);
     case JSI_CCFG_T_METADATA: return dec_meta(cfg, v, n);
+    case JSI_CCFG_T_COPIES:
+        return n == 1 && v[0] ? 0 : corrupt("bad number of copies");
     default: return 0; /* a later version's field */
     }
 }
@@ -315,4 +328,21 @@ int jsi_ccfg_file_decode(const uint8_t *p, size_t n, uint64_t *id,
     *id = jsi_get64(p + 12);
     *created = (int64_t)jsi_get64(p + 20);
     return 0;
+}
+
+unsigned jsi_ccfg_file_copies(const uint8_t *p, size_t n) {
+    size_t off = HDR_LEN, end = n >= HDR_LEN + TRAILER_LEN ? n - TRAILER_LEN
+                                                           : 0;
+    while (off < end) {
+        uint64_t tag, len;
+        size_t k = jsi_uvarint_get(p + off, end - off, &tag);
+        size_t k2 = k ? jsi_uvarint_get(p + off + k, end - off - k, &len) : 0;
+        if (!k || !k2 || len > end - off - k - k2)
+            break;
+        off += k + k2;
+        if (tag == JSI_CCFG_T_COPIES && len == 1)
+            return p[off];
+        off += (size_t)len;
+    }
+    return 1;
 }

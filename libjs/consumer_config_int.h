@@ -43,6 +43,9 @@ enum {
     JSI_CCFG_T_METADATA = 25,     /* one pair each: varint key length,
                                      key, value */
     JSI_CCFG_T_MEM_STORAGE = 26,
+    /* Not a config field: how many copies of this file the store keeps
+     * (1 byte; absent in files from before there were two: one). */
+    JSI_CCFG_T_COPIES = 27,
 };
 
 enum {

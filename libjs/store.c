@@ -9,6 +9,9 @@
  *                         own copy of its catalogue entry (catalog_rebuild.c),
  *                         and for a file-backed stream its block files, the
  *                         index checkpoint (msgstore) and consumers/
+ *   .../consumers/        per durable consumer <n>.cfg and <n>.cfg2, two
+ *                         copies of its config (consumer_config_pair.c),
+ *                         and <n>.state, its acks (consumer_state.c)
  * Directories are named by a number the store assigns, never by a stream
  * name, so no name can reach outside the store directory.
  *

@@ -16,7 +16,9 @@
  *   - a durable consumer never redelivers an ACKED ack and delivers every
  *     message present that nobody acked (none is skipped). A plain ack is
  *     ACKED only once a later ack_sync or js_flush returned 0 (as
- *     documented: until then a crash costs one redelivery);
+ *     documented: until then a crash costs one redelivery); its config is
+ *     its last ACKED update or a MAYBE one after it, never an older one;
+ *     once its delete is ACKED it is gone for good;
  *   - a KV key's latest entry is its last ACKED operation or a MAYBE one
  *     after it, and no revision an ACKED purge removed is there;
  *   - limits: max_msgs, max_bytes (discard old: a message is ACKED-removed
@@ -56,6 +58,7 @@ enum { PC_NONE, PC_MAYBE, PC_ACKED };
 #define PC_MAXSEQ 1024
 #define PC_KEYS 4
 #define PC_KVOPS 64
+#define PC_CFGS 8
 
 enum { KV_PUT, KV_DEL, KV_PURGE };
 
@@ -89,6 +92,9 @@ typedef struct pc_model {
     uint64_t plain[PC_MAXSEQ]; /* plain acks waiting for a flush point */
     size_t nplain;
     int workqueue;        /* an ack removes the message */
+    int cfg_st[PC_CFGS];  /* update of C to version n (its description) */
+    int ncfg;
+    int cons_del;         /* C deleted */
     /* stream "T": made, then deleted (catalogue changes) */
     int t_st, t_del;
     /* KV bucket "kv": keys k0..k3 */
@@ -503,6 +509,33 @@ static inline int pc_consumer(pc_run *r) {
     return rc;
 }
 
+/* Update C to the next version: its description says which. */
+static inline int pc_consumer_update(pc_run *r) {
+    pc_model *m = &r->m;
+    char desc[16];
+    js_stream *s = pc_lookup(r);
+    js_consumer_config c = JS_CONSUMER_CONFIG_INIT;
+    int v = ++m->ncfg;
+    ck_assert_int_lt(v, PC_CFGS);
+    snprintf(desc, sizeof desc, "v%d", v);
+    c.durable_name = "C";
+    c.description = desc;
+    c.ack_wait = 3600 * (int64_t)1000000000;
+    c.max_ack_pending = -1;
+    int rc = s ? js_consumer_update(s, &c, NULL) : JS_EIO;
+    js_stream_release(s);
+    m->cfg_st[v] = rc == 0 ? PC_ACKED : PC_MAYBE;
+    return rc;
+}
+
+static inline int pc_consumer_delete(pc_run *r) {
+    js_stream *s = pc_lookup(r);
+    int rc = s ? js_consumer_delete(s, "C") : JS_EIO;
+    js_stream_release(s);
+    r->m.cons_del = rc == 0 ? PC_ACKED : PC_MAYBE;
+    return rc;
+}
+
 /* ack_sync, js_flush or js_close made the queued plain acks durable. */
 static inline void pc_plain_durable(pc_model *m) {
     for (size_t i = 0; i < m->nplain; i++) {
@@ -776,13 +809,40 @@ static inline void verify_sequence_rises(pc_run *r, js_store *st,
                   a.seq, r->m.max_seq);
 }
 
+/* C's config is its last ACKED version (0: as added) or a MAYBE later
+ * one: an update cut short never takes it back past an acknowledged one. */
+static inline void verify_consumer_config(pc_run *r, js_consumer *c) {
+    pc_model *m = &r->m;
+    struct js_consumer_info *ci = NULL;
+    int last = 0, v = 0;
+    CHECK_RC(js_consumer_info(c, &ci), 0);
+    const char *d = ci->config->description;
+    if (d)
+        VCHECK(sscanf(d, "v%d", &v) == 1 && v > 0 && v <= m->ncfg,
+               "consumer C: description %s", d);
+    js_consumer_info_free(ci);
+    for (int i = 1; i <= m->ncfg; i++)
+        if (m->cfg_st[i] == PC_ACKED)
+            last = i;
+    VCHECK(v == last || (v > last && m->cfg_st[v] == PC_MAYBE),
+           "consumer C has config version %d, the last acknowledged is %d",
+           v, last);
+}
+
 static inline void verify_consumer(pc_run *r, js_stream *s, const uint8_t *present) {
     pc_model *m = &r->m;
     js_consumer *c = NULL;
     int rc = js_consumer_lookup(s, "C", &c);
-    if (m->cons_st != PC_ACKED && rc == JS_ECONSUMER_NOT_FOUND)
+    if (m->cons_del == PC_ACKED) {
+        VCHECK(rc == JS_ECONSUMER_NOT_FOUND, "deleted consumer C is back");
+        js_consumer_release(c);
+        return;
+    }
+    if ((m->cons_st != PC_ACKED || m->cons_del == PC_MAYBE) &&
+        rc == JS_ECONSUMER_NOT_FOUND)
         return;
     VCHECK(rc == 0, "consumer: %s", js_strerror(rc));
+    verify_consumer_config(r, c);
     uint8_t got[PC_MAXSEQ] = {0};
     for (;;) {
         js_msg *msgs[32];
@@ -1037,6 +1097,25 @@ static inline void w_kv(pc_run *r) {
     pc_kv_op(r, 2, KV_PUT, 0);
 }
 
+/* C's config changed, read back at a reopen, changed again, then C
+ * deleted. */
+static inline void w_consumer_config(pc_run *r) {
+    if (pc_stream(r, JS_RETENTION_LIMITS, 0) != 0 || pc_consumer(r) != 0)
+        return;
+    for (int i = 0; i < 8; i++)
+        pc_pub(r);
+    pc_fetch_ack(r, 3, 1);
+    pc_consumer_update(r);
+    pc_consumer_update(r);
+    pc_fetch_ack(r, 2, 1);
+    if (pc_reopen(r) != 0)
+        return;
+    pc_consumer_update(r);
+    pc_fetch_ack(r, 2, 1);
+    pc_consumer_delete(r);
+    pc_pub(r);
+}
+
 /* Reopens in the middle: index checkpoints written at close, then
  * removals and publishes past them. */
 static inline void w_reopen(pc_run *r) {
@@ -1147,7 +1226,7 @@ static inline int pc_skip(uint64_t k, uint64_t last) {
 #define PC_WORKLOADS(X)                                                   \
     X(publish) X(batch) X(delete) X(purge) X(limits) X(acks) X(workqueue) \
     X(consumer_state) X(catalogue) X(kv) X(reopen) X(max_age)            \
-    X(max_bytes) X(kv_purge_deletes)
+    X(max_bytes) X(kv_purge_deletes) X(consumer_config)
 
 /* A RAM-backed scratch directory when there is one: the batteries make
  * and remove thousands of small files, and nothing in them needs a real

@@ -1239,6 +1239,40 @@ START_TEST(file_hand_made_bad_bodies_are_corrupt) {
 }
 END_TEST
 
+/* Every image written says the store keeps two copies of it; one from
+ * before the count (a v1 store's) reads as one copy; any count but a
+ * single non-zero byte, or a repeated one, is damage. */
+START_TEST(file_carries_the_number_of_copies_kept) {
+    jsi_buf b = {0}, body = {0}, f = {0};
+    jsi_ccfg got;
+    encode_cfg(&full_cfg, 1, 2, &b);
+    ck_assert_uint_eq(jsi_ccfg_file_copies(b.p, b.len), JSI_CCFG_FILE_COPIES);
+    ck_assert_uint_eq(JSI_CCFG_FILE_COPIES, 2);
+    minimal_body(&body, 0);
+    frame(&f, body.p, body.len, 1, 0);
+    ck_assert_uint_eq(jsi_ccfg_file_copies(f.p, f.len), 1);
+    uint8_t three = 3;
+    put_tlv(&body, 27, &three, 1); /* a later version keeping three */
+    ck_assert_int_eq(decode_body(&body, 1, 0, &got), 0);
+    jsi_ccfg_free(&got);
+    frame(&f, body.p, body.len, 1, 0);
+    ck_assert_uint_eq(jsi_ccfg_file_copies(f.p, f.len), 3);
+    for (int k = 0; k < 4; k++) {
+        uint8_t x[2] = {k == 3 ? 2 : 0, 2};
+        body.len = 0;
+        minimal_body(&body, 0);
+        put_tlv(&body, 27, x, k == 0 ? 0 : k == 1 ? 1 : k == 2 ? 2 : 1);
+        if (k == 3)
+            put_tlv(&body, 27, x, 1); /* twice */
+        ck_assert_msg(decode_body(&body, 1, 0, &got) == JS_ECORRUPT,
+                      "case %d decoded", k);
+    }
+    jsi_buf_free(&b);
+    jsi_buf_free(&body);
+    jsi_buf_free(&f);
+}
+END_TEST
+
 START_TEST(file_rejects_invalid_config_inside_good_frame) {
     jsi_buf body = {0};
     jsi_ccfg got;
@@ -1398,6 +1432,7 @@ static Suite *ccfg_suite(void) {
     tcase_add_test(t, file_every_single_bit_flip_is_corrupt);
     tcase_add_test(t, file_hand_made_minimal_body_decodes);
     tcase_add_test(t, file_hand_made_bad_bodies_are_corrupt);
+    tcase_add_test(t, file_carries_the_number_of_copies_kept);
     tcase_add_test(t, file_rejects_invalid_config_inside_good_frame);
     tcase_add_test(t, file_garbled_bodies_in_good_frames_never_crash);
     suite_add_tcase(s, t);

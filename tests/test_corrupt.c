@@ -11,6 +11,7 @@
  *                                bucket's stream KV_cfg
  *   streams/<id>/index           the index checkpoint (redundant)
  *   streams/<id>/consumers/<n>.cfg    a durable consumer's config
+ *   streams/<id>/consumers/<n>.cfg2   its second copy (redundant)
  *   streams/<id>/consumers/<n>.state  its state log
  * (temporary *.tmp files exist only while a replacement is being written;
  * a memory stream's directory holds only its config.)
@@ -29,7 +30,11 @@
  *     what the reference store had, and every message it had not seen
  *     acked is still delivered (redelivery, never a skip);
  *   - damage to a redundant file (catalogue, stream definition, index
- *     checkpoint) gives exactly the undamaged state.
+ *     checkpoint, either copy of the consumer's config) gives exactly the
+ *     undamaged state, the consumer's config and ack state included; a
+ *     damaged copy of the consumer's config is repaired by the open.
+ * Damage to both copies of the consumer's config loses the consumer (and
+ * nothing else); its name can be used again.
  * Known gap, counted and printed rather than failed: when every message
  * before a damaged one was removed, the stream's first sequence steps
  * over the damaged one and its lost range is dropped (it reads as not
@@ -81,6 +86,7 @@ typedef struct ref {
     char *dir;
     rstream s[NSTREAMS];
     uint64_t floor, dlv;    /* consumer C1's ack floor and delivered */
+    struct js_consumer_info *ci; /* C1 as it was at the end */
     uint8_t acked[256];     /* acked[seq]: C1 acked it (above the floor) */
     uint64_t kv_rev[NKEYS]; /* latest revision per key, 0: deleted */
 } ref;
@@ -158,12 +164,26 @@ static js_stream *add_stream(js_store *st, const char *name, const char *subj,
     return s;
 }
 
+/* C1's config: NATS defaults but for a few fields that show in info. */
+static js_consumer_config c1_config(void) {
+    static const char *const meta[] = {"owner", "test_corrupt"};
+    js_consumer_config cc = JS_CONSUMER_CONFIG_INIT;
+    cc.durable_name = "C1";
+    cc.description = "the reference consumer";
+    cc.ack_wait = 45 * INT64_C(1000000000);
+    cc.max_deliver = 9;
+    cc.max_ack_pending = 77;
+    cc.filter_subject = "ord.>";
+    cc.metadata = meta;
+    cc.num_metadata = 1;
+    return cc;
+}
+
 /* C1 takes the first 40 messages and acks two of every three. */
 static void consume(js_stream *s, js_consumer **out) {
-    js_consumer_config cc = JS_CONSUMER_CONFIG_INIT;
+    js_consumer_config cc = c1_config();
     js_msg *msgs[40];
     size_t n = 0;
-    cc.durable_name = "C1";
     CHECK_RC(js_consumer_add(s, &cc, out), 0);
     CHECK_RC(js_consumer_fetch(*out, msgs, 40, NULL, &n), 0);
     ck_assert_uint_eq(n, 40);
@@ -233,7 +253,9 @@ static void build_reference(void) {
     CHECK_RC(js_consumer_info(c, &ci), 0);
     R.floor = ci->ack_floor.stream_seq;
     R.dlv = ci->delivered.stream_seq;
-    js_consumer_info_free(ci);
+    R.ci = ci;
+    ck_assert_uint_gt(ci->num_ack_pending, 0);
+    ck_assert_uint_gt(ci->num_pending, 0);
     for (uint64_t q = R.floor + 1; q <= 40; q++)
         R.acked[q] = q % 3 != 0;
     js_consumer_release(c);
@@ -256,6 +278,7 @@ static void free_reference(void) {
         free(R.s[i].m);
         free(R.s[i].dir);
     }
+    js_consumer_info_free(R.ci);
     free(R.dir);
     memset(&R, 0, sizeof R);
 }
@@ -263,10 +286,11 @@ static void free_reference(void) {
 /* ---- the files and their records ------------------------------------------ */
 
 enum { K_LOCK, K_CATALOG, K_SDEF, K_BLOCK, K_KVBLOCK, K_INDEX, K_CCFG,
-       K_CSTATE, K_KINDS };
+       K_CCFG2, K_CSTATE, K_KINDS };
 static const char *const kind_name[K_KINDS] = {
     "lock", "catalog", "stream config", "block (ORD)", "block (KV)",
-    "index checkpoint", "consumer config", "consumer state"};
+    "index checkpoint", "consumer config", "consumer config (copy B)",
+    "consumer state"};
 
 typedef struct rec {
     size_t off, len;
@@ -325,6 +349,8 @@ static int classify(const char *name, int stream) {
         return K_SDEF;
     if (n > 4 && !strcmp(name + n - 4, ".cfg"))
         return K_CCFG;
+    if (n > 5 && !strcmp(name + n - 5, ".cfg2"))
+        return K_CCFG2;
     if (n > 6 && !strcmp(name + n - 6, ".state"))
         return K_CSTATE;
     return -1;
@@ -354,6 +380,14 @@ static void list_dir(const char *rel, int stream) {
     free(p);
 }
 
+/* The reference's one consumer config copy of that kind. */
+static const rfile *cfg_copy(int kind) {
+    for (size_t i = 0; i < nfiles; i++)
+        if (files[i].kind == kind)
+            return &files[i];
+    return NULL;
+}
+
 static void map_files(void) {
     add_file("LOCK", K_LOCK, -1);
     add_file("catalog", K_CATALOG, -1);
@@ -366,6 +400,10 @@ static void map_files(void) {
     for (int k = 0; k < K_KINDS; k++)
         ck_assert_msg(seen[k] > 0, "no %s file in the reference", kind_name[k]);
     ck_assert_int_ge(seen[K_BLOCK], 3);
+    const rfile *a = cfg_copy(K_CCFG), *b = cfg_copy(K_CCFG2);
+    ck_assert_int_eq(seen[K_CCFG], 1);
+    ck_assert_int_eq(seen[K_CCFG2], 1);
+    ck_assert(a->len == b->len && !memcmp(a->img, b->img, a->len));
 }
 
 static void free_files(void) {
@@ -388,6 +426,9 @@ typedef struct dmg {
     int op;
     size_t at;             /* flip: byte; truncate: new length */
     uint8_t mask;
+    const rfile *f2;       /* a second file damaged (not a block), or NULL */
+    int op2;
+    size_t at2;
     int no_index;          /* the stream's checkpoint removed first */
     uint8_t victim[256];   /* sequences whose record was damaged */
     int removal_hit;       /* a DEL or FRONT record was damaged */
@@ -423,7 +464,22 @@ static void mark_victims(dmg *d, size_t a, size_t b) {
         d->cut_tail = 1;
 }
 
+/* Damage to a file that is not a block. */
+static void apply_plain(const char *dir, const rfile *f, int op, size_t at,
+                        uint8_t mask) {
+    char *p = tu_path("%s/%s", dir, f->rel);
+    if (op == OP_FLIP)
+        ck_assert_int_eq(tu_flip_byte(p, (int64_t)at, mask), 0);
+    else if (op == OP_TRUNC)
+        ck_assert_int_eq(tu_truncate(p, (int64_t)at), 0);
+    else
+        ck_assert_int_eq(unlink(p), 0);
+    free(p);
+}
+
 static void apply(const char *dir, dmg *d) {
+    if (d->f2)
+        apply_plain(dir, d->f2, d->op2, d->at2, d->mask);
     char *p = tu_path("%s/%s", dir, d->f->rel);
     int block = d->f->kind == K_BLOCK || d->f->kind == K_KVBLOCK;
     if (d->op == OP_FLIP) {
@@ -470,6 +526,11 @@ static int in_lost(const struct js_stream_info *info, uint64_t q) {
         if (q >= info->lost[i].first && q <= info->lost[i].last)
             return 1;
     return 0;
+}
+
+/* One copy of C1's config damaged, the other intact. */
+static int one_cfg_copy(const dmg *d) {
+    return !d->f2 && (d->f->kind == K_CCFG || d->f->kind == K_CCFG2);
 }
 
 static int damages(const dmg *d, int stream) {
@@ -623,6 +684,91 @@ static void check_kv(js_store *st, outcome *o) {
     js_kv_release(kv);
 }
 
+static int str_eq(const char *a, const char *b) {
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+/* C1 exactly as the reference left it: config, position and acks. */
+static void check_c1_exact(const struct js_consumer_info *ci, outcome *o) {
+    const struct js_consumer_info *r = R.ci;
+    const js_consumer_config *a = ci->config, *b = r->config;
+    if (ci->created != r->created || !str_eq(a->name, b->name) ||
+        !str_eq(a->durable_name, b->durable_name) ||
+        !str_eq(a->description, b->description) ||
+        !str_eq(a->filter_subject, b->filter_subject) ||
+        a->deliver_policy != b->deliver_policy ||
+        a->ack_policy != b->ack_policy || a->ack_wait != b->ack_wait ||
+        a->max_deliver != b->max_deliver ||
+        a->max_ack_pending != b->max_ack_pending ||
+        a->max_waiting != b->max_waiting ||
+        a->inactive_threshold != b->inactive_threshold ||
+        a->num_metadata != 1 || b->num_metadata != 1 ||
+        !str_eq(a->metadata[0], b->metadata[0]) ||
+        !str_eq(a->metadata[1], b->metadata[1]))
+        FAIL(o, "consumer C1's config is not the undamaged one");
+    /* check_stream published one more matching message first. */
+    if (ci->delivered.stream_seq != r->delivered.stream_seq ||
+        ci->delivered.consumer_seq != r->delivered.consumer_seq ||
+        ci->ack_floor.stream_seq != r->ack_floor.stream_seq ||
+        ci->ack_floor.consumer_seq != r->ack_floor.consumer_seq ||
+        ci->num_ack_pending != r->num_ack_pending ||
+        ci->num_redelivered != r->num_redelivered ||
+        ci->num_pending != r->num_pending + 1)
+        FAIL(o, "consumer C1's state is not the undamaged one: delivered "
+             "%" PRIu64 "/%" PRIu64 " (was %" PRIu64 "/%" PRIu64 "), floor "
+             "%" PRIu64 "/%" PRIu64 " (was %" PRIu64 "/%" PRIu64 "), ack "
+             "pending %" PRIu64 " (was %" PRIu64 "), pending %" PRIu64
+             " (was %" PRIu64 " + 1)", ci->delivered.stream_seq,
+             ci->delivered.consumer_seq, r->delivered.stream_seq,
+             r->delivered.consumer_seq, ci->ack_floor.stream_seq,
+             ci->ack_floor.consumer_seq, r->ack_floor.stream_seq,
+             r->ack_floor.consumer_seq, ci->num_ack_pending,
+             r->num_ack_pending, ci->num_pending, r->num_pending);
+}
+
+/* With both copies of its config gone, C1's name is free again. */
+static void readd_c1(js_stream *s, outcome *o) {
+    js_consumer_config cc = c1_config();
+    int rc = js_consumer_add(s, &cc, NULL);
+    if (rc)
+        FAIL(o, "adding C1 again: %s (%s)", js_strerror(rc), js_errmsg());
+}
+
+/* After an open, both copies of C1's config are the reference's again. */
+static void check_repaired(const char *work, outcome *o) {
+    for (int k = K_CCFG; k <= K_CCFG2; k++) {
+        const rfile *f = cfg_copy(k);
+        char *p = tu_path("%s/%s", work, f->rel);
+        uint8_t *img = NULL;
+        size_t len = 0;
+        if (tu_read_file(p, &img, &len) != 0)
+            FAIL(o, "%s: not there after the open", f->rel);
+        else if (len != f->len || memcmp(img, f->img, len) != 0)
+            FAIL(o, "%s: not repaired by the open", f->rel);
+        free(img);
+        free(p);
+    }
+}
+
+/* The re-added C1 (both copies were damaged) is there after a reopen. */
+static void check_readded(const char *work, outcome *o) {
+    js_open_opts op = opts();
+    js_store *st = NULL;
+    js_stream *s = NULL;
+    js_consumer *c = NULL;
+    int rc = js_open(work, &op, &st);
+    if (rc == 0)
+        rc = js_stream_lookup(st, "ORD", &s);
+    if (rc == 0)
+        rc = js_consumer_lookup(s, "C1", &c);
+    if (rc)
+        FAIL(o, "re-added C1 after a reopen: %s", js_strerror(rc));
+    js_consumer_release(c);
+    js_stream_release(s);
+    if (st)
+        CHECK_RC(js_close(st), 0);
+}
+
 /* The consumer never claims more than the reference had acked or
  * delivered, and every message the reference had not seen acked is
  * delivered again (unless its own record is the damaged one). */
@@ -637,12 +783,19 @@ static void check_consumer(js_store *st, const dmg *d, outcome *o) {
     int rc = js_consumer_lookup(s, "C1", &c);
     if (rc) {
         o->consumer_gone = 1;
-        if (d->f->kind != K_CCFG)
+        if (!d->f2)
             FAIL(o, "consumer C1: %s", js_strerror(rc));
+        else
+            readd_c1(s, o);
         js_stream_release(s);
         return;
     }
+    if (d->f2)
+        FAIL(o, "consumer C1 is there with both copies of its config "
+             "damaged");
     CHECK_RC(js_consumer_info(c, &ci), 0);
+    if (one_cfg_copy(d))
+        check_c1_exact(ci, o);
     /* The floor may step over what was acked, removed, or lost to the
      * damage (a message that cannot be read cannot be redelivered), never
      * over a readable message that was not acked. */
@@ -721,6 +874,10 @@ static void run_one(const char *work, dmg *d, outcome *o) {
     rc = js_close(st);
     if (rc)
         FAIL(o, "js_close: %s", js_strerror(rc));
+    if (one_cfg_copy(d))
+        check_repaired(work, o);
+    if (d->f2 && !o->why[0])
+        check_readded(work, o);
 }
 
 /* ---- the sweeps ------------------------------------------------------------ */
@@ -850,6 +1007,37 @@ START_TEST(every_file_kind_survives_flips_truncation_and_deletion) {
 }
 END_TEST
 
+/* Both copies of C1's config damaged at once, every combination of a
+ * flip, a truncation and a deletion of each: the open loses C1 and
+ * nothing else. */
+START_TEST(both_config_copies_damaged_lose_only_the_consumer) {
+    const rfile *a = cfg_copy(K_CCFG), *b = cfg_copy(K_CCFG2);
+    char *work = tu_path("%s/work-both", base_dir);
+    stats t;
+    outcome o;
+    dmg d;
+    memset(&t, 0, sizeof t);
+    for (size_t at = 0; at < a->len; at++) {
+        memset(&d, 0, sizeof d);
+        d = (dmg){.f = a, .op = (int)(at % 3), .at = at, .f2 = b,
+                  .op2 = (int)(at / 3 % 3), .at2 = a->len - 1 - at,
+                  .mask = (uint8_t)(1u << ((at * 5 + 3) % 8))};
+        run_one(work, &d, &o);
+        tally(&t, &d, &o);
+    }
+    fprintf(stderr, "corrupt: consumer config, both copies: %u damages; "
+            "broken promises %u, consumer dropped %u\n", t.tried[0] +
+            t.tried[1] + t.tried[2], t.failed, t.consumer_gone);
+    for (unsigned k = 0; k < t.failed && k < 4; k++)
+        fprintf(stderr, "  corrupt failure: %s\n", t.first[k]);
+    tu_rm_rf(work);
+    free(work);
+    ck_assert_msg(t.failed == 0, "%u damages broke a promise; first: %s",
+                  t.failed, t.first[0]);
+    ck_assert_uint_eq(t.consumer_gone, a->len);
+}
+END_TEST
+
 START_TEST(block_damage_without_checkpoint_is_reported_exactly) {
     sweep_kind(_i ? K_KVBLOCK : K_BLOCK, 1);
 }
@@ -876,6 +1064,7 @@ static Suite *corrupt_suite(void) {
                         0, K_KINDS);
     tcase_add_loop_test(t, block_damage_without_checkpoint_is_reported_exactly,
                         0, 2);
+    tcase_add_test(t, both_config_copies_damaged_lose_only_the_consumer);
     suite_add_tcase(s, t);
     return s;
 }
