@@ -693,7 +693,9 @@ JS_API void js_consumer_release(js_consumer *consumer);
 
 /* Delete a consumer and its stored state. Its handles become stale
  * (JS_ECONSUMER_NOT_FOUND); pull calls waiting on it return that code.
- * Errors: JS_ECONSUMER_NOT_FOUND, JS_EIO. */
+ * Errors: JS_ECONSUMER_NOT_FOUND, JS_EIO, JS_ENOSPC, JS_EFAILED, JS_ENOMEM;
+ * after the last four the consumer is gone from the open store but, if its
+ * files could not be removed, back with its state at the next open. */
 JS_API int js_consumer_delete(js_stream *stream, const char *name);
 
 /* The names of the stream's consumers, sorted, NULL-terminated; free with
