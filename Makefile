@@ -10,7 +10,8 @@
 #                   shared library, public header only)
 #   check           deps, meta-check, then the stages CHECK_STAGES (the test
 #                   programs; under ASan+UBSan; the threaded ones under TSan;
-#                   the fuzz seeds and regressions); ends with the line
+#                   under valgrind; the fuzz seeds and regressions; each
+#                   fuzz target for 45 s); ends with the line
 #                   "N passed, N failed" summed over the stages and fails on
 #                   any failure
 #   unit-check      only the test programs (no deps, no meta-tests)
@@ -175,10 +176,10 @@ deps:
 # make check is what CI runs. meta-check comes first and stops check when
 # it fails; then the stages run one after another, each to the end: every
 # test program, the same under ASan+UBSan, the threaded ones under TSan,
-# and every fuzz seed and regression input. The last line sums them up.
-# Not yet stages: valgrind (test_kv_watch has become too slow under it)
-# and fuzz (45 s a target), run by hand with make valgrind and make fuzz.
-CHECK_STAGES = unit-check asan tsan fuzz-regress
+# the test programs under valgrind (VALGRIND_SCALE), every fuzz seed and
+# regression input, and every fuzz target for FUZZ_TIME (45 s, FUZZ_JOBS
+# at a time). The last line sums them up.
+CHECK_STAGES = unit-check asan tsan valgrind fuzz-regress fuzz
 check: $(NEED_DEPS) meta-check
 	+@$(SCRIPT_ENV) bash scripts/check-all.sh $(CHECK_STAGES)
 
