@@ -434,9 +434,11 @@ int jsi_ms_blks_append(jsi_ms *ms, jsi_blk *b) {
     return 0;
 }
 
-/* Start a new tail block able to take a record of len bytes. */
+/* Start a new tail block able to take a record of len bytes after the
+ * records every block starts with. */
 static int tail_roll(jsi_ms *ms, size_t len) {
-    size_t cap = JSI_MAX((size_t)ms->block_size, len + JSI_BLK_HDR_LEN);
+    size_t cap = JSI_MAX((size_t)ms->block_size,
+                         JSI_BLK_HDR_LEN + JSI_FRONT_REC_LEN + len);
     int reuse = ms->spare && ms->spare_cap >= cap;
     jsi_blk *b = jsi_ms_blk_new(ms, ms->next_blkno, ms->last + 1,
                                 reuse ? 0 : cap);

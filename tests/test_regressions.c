@@ -13,7 +13,12 @@
  *    stays unsynced while the checkpoint written at close lists it;
  *  - an erase in the tail block left by an open writes from the block's
  *    buffer with the stream lock released; a concurrent publish adopts the
- *    tail and realloc()s that buffer under it (use after free).
+ *    tail and realloc()s that buffer under it (use after free);
+ *  - a new block was sized for its header and the record that did not
+ *    fit the old one, forgetting the FRONT record every block starts
+ *    with: a message (or DEL record) within 80 bytes of the block size,
+ *    or larger than a block, was written up to 48 bytes past the end of
+ *    the buffer (heap overflow; 8 MiB messages with the default blocks).
  *
  * "Crash" here is a copy of the store directory taken while the store is
  * open, under JS_SYNC_ALWAYS (everything acknowledged is in the files),
@@ -52,6 +57,7 @@
  *    made the open pass a NULL name to strdup() (fuzz_store).
  */
 #include <check.h>
+#include <inttypes.h>
 #include <pthread.h>
 
 #include "consumer_config.h"
@@ -845,6 +851,43 @@ START_TEST(message_after_a_lost_stretch_survives_a_rebuild) {
 }
 END_TEST
 
+START_TEST(a_record_as_large_as_a_block_fits_the_block_it_starts) {
+    js_vfs *vfs = jsi_vfs_mem_new();
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static uint8_t data[10000];
+    static const size_t lens[] = {3000, 3990, 4000, 4020, 4060, 4090,
+                                  5000, 9000, 100};
+    size_t nl = sizeof lens / sizeof lens[0];
+    jsi_ms *ms = NULL;
+    jsi_rec r;
+    uint64_t seq;
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)(i * 7);
+    ck_assert_int_eq(vfs->mkdir(vfs, "/s"), 0);
+    pthread_mutex_lock(&mu);
+    ms_open_on(vfs, &mu, &ms); /* 4 KiB blocks */
+    for (size_t i = 0; i < nl; i++) {
+        ck_assert_int_eq(jsi_ms_append(ms, "a", 1, NULL, 0, data, lens[i], 1,
+                                       0, &seq), 0);
+        jsi_blk *t = ms->blks[ms->nblks - 1];
+        ck_assert_msg(t->size <= t->cap, "record of %zu bytes: block %"
+                      PRIu64 " holds %" PRIu64 " bytes in a buffer of %zu",
+                      lens[i], t->no, t->size, t->cap);
+    }
+    ck_assert_int_eq(jsi_ms_close(ms), 0);
+    ck_assert_int_eq(vfs->remove(vfs, "/s/index"), 0);
+    ms_open_on(vfs, &mu, &ms);
+    for (size_t i = 0; i < nl; i++) {
+        ck_assert_int_eq(jsi_ms_load(ms, i + 1, &r), 0);
+        ck_assert_uint_eq(r.dlen, lens[i]);
+        ck_assert_int_eq(memcmp(r.data, data, lens[i]), 0);
+    }
+    ck_assert_int_eq(jsi_ms_close(ms), 0);
+    pthread_mutex_unlock(&mu);
+    jsi_vfs_mem_free(vfs);
+}
+END_TEST
+
 START_TEST(stored_consumer_config_without_durable_name_is_skipped) {
     js_vfs *vfs = jsi_vfs_mem_new();
     js_open_opts o = JS_OPEN_OPTS_INIT;
@@ -906,6 +949,10 @@ static Suite *review_suite(void) {
     t = tcase_create("concurrency");
     tcase_set_timeout(t, 60);
     tcase_add_test(t, erase_in_unadopted_tail_is_not_moved_by_concurrent_publish);
+    suite_add_tcase(s, t);
+    t = tcase_create("blocks");
+    tcase_set_timeout(t, 60);
+    tcase_add_test(t, a_record_as_large_as_a_block_fits_the_block_it_starts);
     suite_add_tcase(s, t);
     t = tcase_create("fuzz");
     tcase_set_timeout(t, 60);
