@@ -121,7 +121,17 @@ static int apply_front(jsi_ms *ms, const uint8_t *p, const jsi_rechdr *h) {
         upto = ms->last + 1;
     if (upto <= ms->first)
         return 0;
-    return jsi_ms_purge(ms, NULL, upto, 0, &n);
+    int rc = jsi_ms_purge(ms, NULL, upto, 0, &n);
+    /* With no message left below upto the purge moves nothing, yet the
+     * record says where the first sequence was: on a lost stretch (which
+     * the first sequence does not step over once an open found it there)
+     * when the blocks before this one are gone. */
+    if (rc == 0 && ms->msgs == 0 && ms->first < upto) {
+        ms->first = upto;
+        jsi_rs_remove_below(&ms->deleted, upto);
+        jsi_rs_remove_below(&ms->lost, upto);
+    }
+    return rc;
 }
 
 /* ---- walking a block ---------------------------------------------------- */

@@ -345,8 +345,12 @@ static void fx_check(fx *f) {
 
 /* ---- snapshots: everything a reader can see, for comparisons ---------- */
 
+#define SNAP_LOST 16
+
 typedef struct snap {
     js_stream_state st;
+    js_seq_range lost[SNAP_LOST]; /* the first lost ranges reported */
+    size_t nlost;                 /* how many there were */
     uint64_t n;            /* sequences 1..n recorded */
     int *rc;
     uint64_t *hash;
@@ -382,6 +386,9 @@ static void snap_take(js_stream *s, snap *out) {
     memset(out, 0, sizeof *out);
     ck_assert_int_eq(js_stream_info(s, &i), 0);
     out->st = *i->state;
+    out->nlost = i->lost_len;
+    for (size_t k = 0; k < i->lost_len && k < SNAP_LOST; k++)
+        out->lost[k] = i->lost[k];
     js_stream_info_free(i);
     out->n = out->st.last_seq + 2;
     out->rc = calloc(out->n + 1, sizeof *out->rc);
@@ -429,7 +436,20 @@ static int snap_diff(const snap *a, const snap *b, char *buf, size_t len) {
     FIELD(num_subjects)
     FIELD(num_deleted)
     FIELD(lost_msgs)
+    FIELD(lost_bytes)
 #undef FIELD
+    if (a->nlost != b->nlost) {
+        snprintf(buf, len, "lost ranges: %zu vs %zu", a->nlost, b->nlost);
+        return 1;
+    }
+    for (size_t k = 0; k < a->nlost && k < SNAP_LOST; k++)
+        if (a->lost[k].first != b->lost[k].first ||
+            a->lost[k].last != b->lost[k].last) {
+            snprintf(buf, len, "lost range %zu: %" PRIu64 "..%" PRIu64
+                     " vs %" PRIu64 "..%" PRIu64, k, a->lost[k].first,
+                     a->lost[k].last, b->lost[k].first, b->lost[k].last);
+            return 1;
+        }
     for (uint64_t q = 1; q <= a->n && q <= b->n; q++)
         if (a->rc[q] != b->rc[q] || a->hash[q] != b->hash[q]) {
             snprintf(buf, len, "message %" PRIu64 ": rc %d vs %d%s", q,
@@ -1507,6 +1527,75 @@ START_TEST(purge_all_state_survives_reopen) {
 }
 END_TEST
 
+/* The stream's first sequence sits on a lost stretch (messages the
+ * checkpoint vouched for, cut off the only block), and a later block
+ * starts with the FRONT record stating it; the older block is dropped.
+ * A rebuild from that block alone must find the same first sequence as
+ * the checkpoint: it once left it at 1, the FRONT record finding no
+ * message to remove (fuzz/regress/msgstore/first-goes-back-after-rebuild).
+ * _i: the reopen that damages is with (0) or without (1) the checkpoint. */
+START_TEST(first_on_a_lost_stretch_survives_a_rebuild_from_a_later_block) {
+    fx f;
+    snap a, b, c;
+    recinfo *r;
+    fx_init(&f, "front_lost", 4096, 100, 0);
+    fx_open(&f);
+    fx_pub(&f, 10);
+    fx_purge(&f, NULL, 0, 0); /* first 11 */
+    fx_pub(&f, 3);            /* 11..13, in the same block */
+    fx_close(&f);
+    char *sdir = fx_sdir(&f);
+    size_t n = map_records(sdir, &r);
+    size_t k = 0;
+    while (k < n && !(r[k].type == JSI_REC_MSG && r[k].seq == 11))
+        k++;
+    ck_assert(k < n && r[0].blk == r[k].blk && r[n - 1].blk == r[k].blk);
+    char *blk = tu_block_path(sdir, r[k].blk);
+    ck_assert_int_eq(tu_truncate(blk, (int64_t)r[k].off), 0);
+    if (_i)
+        fx_rm_index(&f);
+    fx_open(&f);
+    for (uint64_t q = 11; q <= 13; q++)
+        model_set(&f, q, 0);
+    struct js_stream_info *i = fx_info(&f);
+    if (!_i) { /* the checkpoint vouched for them: lost, never reused */
+        ck_assert_uint_eq(i->state->first_seq, 11);
+        ck_assert_uint_eq(i->state->last_seq, 13);
+        ck_assert_uint_eq(i->lost_len, 1);
+        ck_assert_uint_eq(i->lost[0].first, 11);
+        ck_assert_uint_eq(i->lost[0].last, 13);
+    } else { /* nothing says they existed: a crash before they were */
+        ck_assert_uint_eq(i->state->last_seq, 10);
+        model_cut(&f, 10);
+    }
+    js_stream_info_free(i);
+    fx_pub(&f, 30); /* new blocks; the first one is dropped */
+    snap_take(f.s, &a);
+    fx_close(&f);
+    uint64_t *nos;
+    int nb = tu_block_files(sdir, &nos);
+    ck_assert_int_gt(nb, 1);
+    ck_assert_uint_gt(nos[0], r[k].blk);
+    free(nos);
+    fx_open(&f);
+    snap_take(f.s, &b);
+    fx_close(&f);
+    snap_assert_eq(&a, &b, "reopen with checkpoint");
+    fx_rm_index(&f);
+    fx_open(&f);
+    snap_take(f.s, &c);
+    fx_close(&f);
+    snap_assert_eq(&a, &c, "reopen without checkpoint");
+    snap_free(&a);
+    snap_free(&b);
+    snap_free(&c);
+    free(blk);
+    free(r);
+    free(sdir);
+    fx_free(&f);
+}
+END_TEST
+
 /* ====================================================================== */
 /* Catalogue                                                              */
 /* ====================================================================== */
@@ -1771,6 +1860,7 @@ static Suite *recovery_suite(void) {
     tcase_set_timeout(t, 60);
     LOOP(configured_first_seq_survives_reopen, 2);
     LOOP(purge_all_state_survives_reopen, 2);
+    LOOP(first_on_a_lost_stretch_survives_a_rebuild_from_a_later_block, 2);
     suite_add_tcase(s, t);
 
     t = tcase_create("catalog");
