@@ -11,13 +11,15 @@
  *
  * Checked: no crash, leak or undefined behaviour; and after a clean close
  * a reopen, from the checkpoint and from the blocks alone, finds the same
- * last sequence and no message that was not there before. That holds only
+ * last sequence, no lower first sequence, no message that was not there
+ * before, and the same lost ranges. That holds only
  * if the first open found no checkpoint: a mutated one with fixed checksums
  * can describe other blocks than the ones beside it, which a real store
  * never sees (the checkpoint is written from the index of those blocks).
  */
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fuzz_util.h"
@@ -73,16 +75,45 @@ static void state(ctx *c, jsi_ms_state *st) {
         jsi_ms_state_get(c->ms, st);
 }
 
+/* A copy of the store's lost ranges (*n of them; NULL if none). */
+static jsi_range *lost_copy(ctx *c, size_t *n) {
+    const jsi_range *r = jsi_ms_lost(c->ms, n);
+    jsi_range *v = *n ? malloc(*n * sizeof *v) : NULL;
+    if (*n && !v)
+        *n = 0;
+    else if (*n)
+        memcpy(v, r, *n * sizeof *v);
+    return v;
+}
+
+/* The lost ranges after a reopen are the ones before it: a reopen never
+ * forgets a reported loss nor makes one up. */
+static void check_lost(ctx *c, const jsi_range *was, size_t nwas) {
+    size_t n;
+    const jsi_range *r = jsi_ms_lost(c->ms, &n);
+    for (size_t i = 0; i < n || i < nwas; i++)
+        fuzz_trace("  lost %zu: %" PRIu64 "..%" PRIu64 " (was %" PRIu64
+                   "..%" PRIu64 ")\n", i, i < n ? r[i].lo : 0,
+                   i < n ? r[i].hi : 0, i < nwas ? was[i].lo : 0,
+                   i < nwas ? was[i].hi : 0);
+    if (n != nwas || (n && memcmp(r, was, n * sizeof *r) != 0))
+        fuzz_fail("a clean close and reopen changed the lost ranges");
+}
+
 /* Close cleanly, then reopen: the same messages must be there. */
 static void reopen(ctx *c, int drop_ckpt) {
     jsi_ms_state a, b;
+    size_t nlost = 0;
     state(c, &a);
+    jsi_range *lost = lost_copy(c, &nlost);
     int clean = jsi_ms_close(c->ms) == 0;
     c->ms = NULL;
     if (drop_ckpt)
         c->vfs->remove(c->vfs, DIR_ "/index");
-    if (ms_open(c) != 0)
+    if (ms_open(c) != 0) {
+        free(lost);
         return;
+    }
     state(c, &b);
     /* Damage found after the first open may lose messages, never add
      * any or move the sequence back. */
@@ -92,6 +123,9 @@ static void reopen(ctx *c, int drop_ckpt) {
                b.last, a.msgs, b.msgs);
     if (clean && c->honest && (b.last != a.last || b.first < a.first || b.msgs > a.msgs))
         fuzz_fail("a clean close and reopen changed the stream");
+    if (clean && c->honest)
+        check_lost(c, lost, nlost);
+    free(lost);
 }
 
 static void read_all(ctx *c, const char *filter) {

@@ -472,6 +472,51 @@ static int tail_roll(jsi_ms *ms, size_t len) {
     return 0;
 }
 
+/* Ranges a LOST record holds at most (about 20 bytes each, at worst), so
+ * a large lost set takes several records of bounded size. */
+#define JSI_LOST_PER_REC 4096
+
+/* Append to out the LOST records of the lost set: each carries the lost
+ * bytes and up to JSI_LOST_PER_REC ranges. */
+static int frame_lost(jsi_ms *ms, jsi_buf *out) {
+    int64_t now = ms->cfg.clock(ms->cfg.clock_ctx);
+    size_t i = 0;
+    do {
+        size_t start = out->len;
+        size_t k = JSI_MIN(ms->lost.n - i, (size_t)JSI_LOST_PER_REC);
+        jsi_rangeset part = {ms->lost.r + i, k, k};
+        int rc = jsi_buf_reserve(out, JSI_REC_HDR_LEN + 8);
+        if (rc)
+            return rc;
+        out->len += JSI_REC_HDR_LEN;
+        jsi_put64(out->p + out->len, ms->lost_bytes);
+        out->len += 8;
+        rc = jsi_rs_encode(&part, out);
+        if (rc)
+            return rc;
+        uint8_t *body = out->p + start + JSI_REC_HDR_LEN;
+        size_t blen = out->len - start - JSI_REC_HDR_LEN;
+        jsi_rec_encode_hdr(out->p + start, (uint32_t)(JSI_REC_HDR_LEN + blen),
+                           ms->last, now, JSI_REC_LOST, 0, 0, 0,
+                           jsi_crc32c(0, body, blen));
+        i += k;
+    } while (i < ms->lost.n);
+    return 0;
+}
+
+int jsi_ms_log_lost(jsi_ms *ms) {
+    jsi_buf b = {0};
+    int rc = 0;
+    if (ms->lost.n || ms->lost_bytes)
+        rc = frame_lost(ms, &b);
+    if (rc == 0 && b.len)
+        rc = jsi_ms_append_raw(ms, b.p, b.len);
+    jsi_buf_free(&b);
+    if (rc == 0)
+        ms->lost_unlogged = 0;
+    return rc == JS_ENOMEM ? JSI_ERR(rc, 0, "logging lost sequences") : rc;
+}
+
 void jsi_ms_frame_front(jsi_ms *ms, uint8_t *p, uint64_t first) {
     jsi_put64(p + JSI_REC_HDR_LEN, first);
     jsi_rec_encode_hdr(p, JSI_FRONT_REC_LEN, ms->last,
@@ -781,6 +826,11 @@ static int log_removals(jsi_ms *ms) {
             return rc == JS_ENOMEM ? JSI_ERR(rc, 0, "logging removals") : rc;
         jsi_rs_clear(&ms->pend_del);
     }
+    if (ms->lost_unlogged) {
+        int rc = jsi_ms_log_lost(ms);
+        if (rc)
+            return rc;
+    }
     ms->rm_pos = ms->apos;
     return 0;
 }
@@ -788,7 +838,8 @@ static int log_removals(jsi_ms *ms) {
 int jsi_ms_removals_pending(const jsi_ms *ms, int sync) {
     uint64_t have = sync || ms->cfg.sync == JS_SYNC_ALWAYS ? ms->dpos
                                                              : ms->wpos;
-    return ms->pend_front || ms->pend_del.n || ms->rm_pos > have;
+    return ms->pend_front || ms->pend_del.n || ms->lost_unlogged ||
+           ms->rm_pos > have;
 }
 
 int jsi_ms_commit(jsi_ms *ms, int force_sync) {
@@ -823,6 +874,9 @@ int jsi_ms_commit(jsi_ms *ms, int force_sync) {
  * them: an open from an older checkpoint still finds every file it names,
  * and the FRONT record that killed them was logged (and, under ALWAYS,
  * synced) before this runs, so a crash never brings their messages back.
+ * They may hold the LOST records (or the damage) that tell a rebuild what
+ * was reported lost: the lost set is logged again in the tail first, and
+ * the checkpoint syncs it before it unlinks anything.
  */
 int jsi_ms_drop_dead_blocks(jsi_ms *ms) {
     if (ms->flushing || ms->erasing)
@@ -833,6 +887,8 @@ int jsi_ms_drop_dead_blocks(jsi_ms *ms) {
         ndead++;
     if (ndead == 0)
         return 0;
+    if ((ms->lost.n || ms->lost_bytes) && jsi_ms_log_lost(ms) != 0)
+        return 0; /* retried at the next commit */
     if (ms->ndead + ndead > ms->dead_cap) {
         size_t ncap = JSI_MAX(ms->dead_cap * 2, ms->ndead + ndead + 8);
         uint64_t *n = jsi_realloc(ms->dead, ncap * sizeof *n);

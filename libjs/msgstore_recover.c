@@ -20,6 +20,63 @@ static int64_t system_clock(void *ctx) {
 
 /* ---- applying records during replay ------------------------------------- */
 
+/*
+ * Lost sequences. nats-server's filestore keeps what it found damaged in
+ * fs.ld (LostStreamData: the sequences and their bytes), filled by
+ * addLostData when a block rebuild, a block load that fails its index or
+ * checkMsgs finds records it cannot read, and reported by State() as
+ * state.Lost. Nothing that moves the first sequence clears it (purge,
+ * PurgeEx, Compact, Truncate, removals, limits): it goes only per
+ * sequence, through removeFromLostData, when a delete tombstone for that
+ * sequence is replayed at recovery (the message was removed anyway), and
+ * with the process, since index.db does not hold it and the damaged end
+ * of a block is truncated away once found.
+ *
+ * Here, likewise, a lost sequence stays reported when the first sequence
+ * moves past it, and a DEL record replayed over a lost sequence makes it
+ * a removed one (apply_del). Unlike NATS the report also survives a
+ * reopen: the checkpoint holds the set, and so do the blocks, for a
+ * rebuild, once the records that showed the damage are gone with their
+ * block: the open that finds new losses logs the whole set as LOST
+ * records, and so does dropping dead blocks (jsi_ms_drop_dead_blocks).
+ * A rebuild must not report more either: what the walk finds lost below
+ * a FRONT record (its gap to a deleted block, damage to records removed
+ * before it happened) is a loss only if an open reported it, which a LOST
+ * record (or the checkpoint) then says.
+ */
+
+/* Below upto every sequence was removed: keep lost there only what an
+ * open reported. Below the upto of an earlier FRONT record that already
+ * holds (nothing found lost below the first sequence since, but LOST
+ * records, which name reported losses), so only the part above it is
+ * looked at: replay meets a FRONT record per purge or limit commit. */
+static int keep_reported_below(jsi_ms *ms, uint64_t upto) {
+    uint64_t from = JSI_MAX(ms->lost_front_done, (uint64_t)1);
+    if (upto <= from)
+        return 0;
+    ms->lost_front_done = upto;
+    if (jsi_rs_remove(&ms->lost, from, upto - 1) != 0)
+        return JS_ENOMEM;
+    for (uint64_t v = jsi_rs_next_member(&ms->lost_known, from);
+         v && v < upto;) {
+        uint64_t end = jsi_rs_next_gap(&ms->lost_known, v); /* 0: none */
+        uint64_t hi = end && end <= upto ? end - 1 : upto - 1;
+        if (jsi_rs_add(&ms->lost, v, hi) != 0)
+            return JS_ENOMEM;
+        v = hi < upto - 1 ? jsi_rs_next_member(&ms->lost_known, hi + 1) : 0;
+    }
+    return 0;
+}
+
+/* 1 if every member of a is one of b. */
+static int rs_subset(const jsi_rangeset *a, const jsi_rangeset *b) {
+    for (size_t i = 0; i < a->n; i++)
+        if (jsi_rs_count_in(b, a->r[i].lo, a->r[i].hi) !=
+            a->r[i].hi - a->r[i].lo + 1)
+            return 0;
+    return 1;
+}
+
 /* Sequences between the last one seen and s never turned up: lost, unless
  * a later DEL or FRONT record says they were removed. */
 static int note_gap(jsi_ms *ms, uint64_t s) {
@@ -120,7 +177,7 @@ static int apply_front(jsi_ms *ms, const uint8_t *p, const jsi_rechdr *h) {
     if (upto > ms->last + 1)
         upto = ms->last + 1;
     if (upto <= ms->first)
-        return 0;
+        return keep_reported_below(ms, upto);
     int rc = jsi_ms_purge(ms, NULL, upto, 0, &n);
     /* With no message left below upto the purge moves nothing, yet the
      * record says where the first sequence was: on a lost stretch (which
@@ -129,8 +186,33 @@ static int apply_front(jsi_ms *ms, const uint8_t *p, const jsi_rechdr *h) {
     if (rc == 0 && ms->msgs == 0 && ms->first < upto) {
         ms->first = upto;
         jsi_rs_remove_below(&ms->deleted, upto);
-        jsi_rs_remove_below(&ms->lost, upto);
     }
+    return rc ? rc : keep_reported_below(ms, upto);
+}
+
+/* A LOST record: these sequences (and bytes) were reported lost. Below
+ * the first sequence no record can show it again; from it on, the walk
+ * finds the damage itself (a stretch named here that reads intact stays
+ * readable). */
+static int apply_lost(jsi_ms *ms, const uint8_t *p, const jsi_rechdr *h) {
+    jsi_rangeset rs = JSI_RANGESET_INIT;
+    size_t used;
+    uint64_t bytes = jsi_get64(p + JSI_REC_HDR_LEN);
+    int rc = jsi_rs_decode(&rs, p + JSI_REC_HDR_LEN + 8,
+                           h->len - JSI_REC_HDR_LEN - 8, &used);
+    if (rc)
+        return rc;
+    if (h->seq > ms->last)
+        rc = note_gap(ms, h->seq + 1), ms->last = h->seq;
+    for (size_t i = 0; rc == 0 && i < rs.n && rs.r[i].lo <= ms->last; i++) {
+        uint64_t lo = rs.r[i].lo, hi = JSI_MIN(rs.r[i].hi, ms->last);
+        rc = jsi_rs_add(&ms->lost_known, lo, hi);
+        if (rc == 0 && lo < ms->first)
+            rc = jsi_rs_add(&ms->lost, lo, JSI_MIN(hi, ms->first - 1));
+    }
+    jsi_rs_free(&rs);
+    ms->lost_known_bytes = JSI_MAX(ms->lost_known_bytes, bytes);
+    ms->lost_bytes = JSI_MAX(ms->lost_bytes, bytes);
     return rc;
 }
 
@@ -144,8 +226,9 @@ static int apply_record(jsi_ms *ms, jsi_blk *b, const uint8_t *p,
         ms->lost_bytes += h->len;
         return 0;
     }
-    int rc = h->type == JSI_REC_DEL ? apply_del(ms, p, h)
-                                    : apply_front(ms, p, h);
+    int rc = h->type == JSI_REC_DEL     ? apply_del(ms, p, h)
+             : h->type == JSI_REC_FRONT ? apply_front(ms, p, h)
+                                        : apply_lost(ms, p, h);
     return rc == JS_ECORRUPT ? 0 : rc;
 }
 
@@ -444,6 +527,7 @@ static int init_after_loss(jsi_ms *ms, uint64_t first_seq) {
         ms->lost_msgs = jsi_rs_total(&ms->lost);
         first_seq = to + 1;
     }
+    ms->lost_unlogged = ms->lost.n || ms->lost_bytes;
     return init_empty(ms, first_seq);
 }
 
@@ -520,6 +604,10 @@ int jsi_ms_recover(jsi_ms *ms, uint64_t first_seq) {
     /* A checkpoint older than the newest files must not reuse numbers. */
     if (ms->next_blkno <= l.no[l.n - 1])
         ms->next_blkno = l.no[l.n - 1] + 1;
+    /* What the checkpoint holds lost was reported by an earlier open. */
+    for (size_t i = 0; rc == 0 && i < ms->lost.n; i++)
+        rc = jsi_rs_add(&ms->lost_known, ms->lost.r[i].lo, ms->lost.r[i].hi);
+    ms->lost_known_bytes = ms->lost_bytes;
     if (rc == 0)
         rc = replay_after_ckpt(ms, &l, from_blk, from_off);
     if (rc == JS_ECORRUPT || rc == JS_ENOTFOUND) {
@@ -546,6 +634,13 @@ int jsi_ms_recover(jsi_ms *ms, uint64_t first_seq) {
      * truncated or deleted tail block) are lost, never given out again. */
     if (rc == 0 && rebuilt)
         rc = skip_lost_tail(ms, ms->ckpt_last);
+    /* Losses no LOST record holds yet are logged before the open returns,
+     * so what it reports outlives the blocks that show it. */
+    if (rc == 0 && (!rs_subset(&ms->lost, &ms->lost_known) ||
+                    ms->lost_bytes > ms->lost_known_bytes))
+        ms->lost_unlogged = 1;
+    jsi_rs_free(&ms->lost_known);
+    ms->lost_known_bytes = ms->lost_front_done = 0;
     /* jsi_ms_drop_dead_blocks() wants a FRONT record for the first
      * sequence logged first. Replay may have moved it past the last one
      * on disk (over lost or stray records), using records in the very
@@ -558,8 +653,8 @@ int jsi_ms_recover(jsi_ms *ms, uint64_t first_seq) {
         rc = jsi_ms_drop_dead_blocks(ms);
     /* After a full rebuild, with dead files to unlink, or with a skipped
      * sequence to log, write and checkpoint now so the next open is fast. */
-    if (rc == 0 &&
-        (rebuilt || ms->ndead || ms->pend_del.n || ms->pend_front)) {
+    if (rc == 0 && (rebuilt || ms->ndead || ms->pend_del.n ||
+                    ms->pend_front || ms->lost_unlogged)) {
         rc = jsi_ms_commit(ms, 1);
         if (rc == 0)
             rc = jsi_ms_checkpoint(ms);
@@ -575,6 +670,10 @@ int jsi_ms_reset_index(jsi_ms *ms) {
     ms->cached = 0;
     jsi_rs_clear(&ms->deleted);
     jsi_rs_clear(&ms->lost);
+    jsi_rs_clear(&ms->lost_known);
+    ms->lost_known_bytes = 0;
+    ms->lost_front_done = 0;
+    ms->lost_unlogged = 0;
     int rc = jsi_ms_subj_init(ms);
     ms->next_sid = 1;
     jsi_ms_fcache_free(ms);
@@ -629,6 +728,7 @@ void jsi_ms_free(jsi_ms *ms) {
     jsi_free(ms->dead);
     jsi_rs_free(&ms->deleted);
     jsi_rs_free(&ms->lost);
+    jsi_rs_free(&ms->lost_known);
     jsi_rs_free(&ms->pend_del);
     jsi_ms_subj_free(ms);
     jsi_ms_fcache_free(ms);
