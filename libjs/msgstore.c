@@ -484,7 +484,7 @@ static int frame_lost(jsi_ms *ms, jsi_buf *out) {
     do {
         size_t start = out->len;
         size_t k = JSI_MIN(ms->lost.n - i, (size_t)JSI_LOST_PER_REC);
-        jsi_rangeset part = {ms->lost.r + i, k, k};
+        jsi_rangeset part = {k ? ms->lost.r + i : NULL, k, k};
         int rc = jsi_buf_reserve(out, JSI_REC_HDR_LEN + 8);
         if (rc)
             return rc;
