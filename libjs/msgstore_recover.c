@@ -287,7 +287,19 @@ int jsi_ms_walk(jsi_ms *ms, jsi_blk *b, const uint8_t *buf, uint64_t base,
             continue;
         }
         if (h.type == JSI_REC_MSG || h.type == JSI_REC_ERASED) {
-            if (misplaced(b, &h, base + off + h.len) ||
+            /* A block replayed whole starts at its first message above
+             * the stream's last sequence, as the records before it in
+             * this block (its FRONT record) and the blocks before it left
+             * it: one below is a stray copy. Taking the first message in
+             * the file instead made the placement depend on the blocks
+             * before, and a stray below the first sequence moved a later
+             * message out of reach once those were deleted. */
+            if (b->lo_open && replay && h.seq > ms->last) {
+                b->lo = h.seq;
+                b->hi = h.seq - 1;
+                b->lo_open = 0;
+            }
+            if (b->lo_open || misplaced(b, &h, base + off + h.len) ||
                 (index && jsi_ms_offs_set(b, h.seq, (uint32_t)(base + off)))) {
                 off += h.len; /* a sequence that cannot belong here */
                 *valid_end = off;
@@ -356,24 +368,6 @@ static int cmp_u64(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* Lowest sequence of a MSG/ERASED record in buf, or 0. */
-static uint64_t first_seq_in(const uint8_t *buf, size_t size, size_t off) {
-    while (off < size) {
-        jsi_rechdr h;
-        int r = jsi_rec_parse_hdr(buf + off, size - off, &h);
-        if (r == 0)
-            return 0;
-        if (r < 0) {
-            off = jsi_rec_resync(buf, size, off + 1);
-            continue;
-        }
-        if (h.type == JSI_REC_MSG || h.type == JSI_REC_ERASED)
-            return h.seq;
-        off += h.len;
-    }
-    return 0;
-}
-
 /*
  * Replay a block file from offset `from` (0: all of it) into the index.
  * The block is loaded whole while it is replayed, because a DEL or FRONT
@@ -419,15 +413,16 @@ static int replay_region(jsi_ms *ms, jsi_blk *b, uint64_t from) {
     if (buf)
         ms->cached++;
     if (from == 0) {
-        uint64_t fs = first_seq_in(buf, (size_t)size, JSI_BLK_HDR_LEN);
-        b->lo = fs && fs > ms->last ? fs : ms->last + 1;
-        b->hi = b->lo - 1;
+        b->lo = ms->last + 1;
+        b->hi = ms->last;
+        b->lo_open = 1; /* the walk takes it from the first message */
     } else {
         rc = jsi_ms_walk(ms, b, buf, 0, (size_t)from, 1, 0, &end);
     }
     if (rc == 0)
         rc = jsi_ms_walk(ms, b, buf + from, from, (size_t)(size - from), 1, 1,
                          &end);
+    b->lo_open = 0;
     if (rc)
         return rc;
     if (b->hi < b->lo) { /* no message: it starts after everything so far */

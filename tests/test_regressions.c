@@ -54,7 +54,14 @@
  *    message to the tail block where the next rebuild took it for a
  *    stray record: acknowledged, then gone (fuzz_store);
  *  - a stored consumer config without a durable name (checksum intact)
- *    made the open pass a NULL name to strdup() (fuzz_store).
+ *    made the open pass a NULL name to strdup() (fuzz_store);
+ *  - a block replayed whole started at the first message in its file
+ *    unless that was at or below the stream's last so far: a stray copy
+ *    below its FRONT record was skipped while older blocks were there,
+ *    but once they were deleted it became the block's start, and a
+ *    message beyond what the records after it could reach was dropped
+ *    as misplaced (fuzz_msgstore, by its check that a reopen keeps the
+ *    lost ranges).
  */
 #include <check.h>
 #include <inttypes.h>
@@ -888,6 +895,58 @@ START_TEST(a_record_as_large_as_a_block_fits_the_block_it_starts) {
 }
 END_TEST
 
+/* A FRONT record (everything below upto removed, the stream's last
+ * being `last`) into p; returns its length. */
+static size_t put_front(uint8_t *p, uint64_t last, uint64_t upto) {
+    uint8_t body[8];
+    jsi_put64(body, upto);
+    jsi_rec_encode_hdr(p, JSI_REC_HDR_LEN + 8, last, 1, JSI_REC_FRONT, 0, 0,
+                       0, jsi_crc32c(0, body, 8));
+    memcpy(p + JSI_REC_HDR_LEN, body, 8);
+    return JSI_REC_HDR_LEN + 8;
+}
+
+START_TEST(stray_record_below_the_front_never_moves_a_block_start) {
+    js_vfs *vfs = jsi_vfs_mem_new();
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    uint8_t recs[512];
+    jsi_ms *ms = NULL;
+    jsi_ms_state st;
+    jsi_rec r;
+    /* Block 1: message 1, then everything below 40 removed (the last
+     * being 39). Block 2: its FRONT record, a stray copy of message 1,
+     * then messages 40 and 41. */
+    size_t n = jsi_rec_encode_msg(recs, 1, 1, 0, "a", 1, NULL, 0, "1", 1);
+    n += put_front(recs + n, 39, 40);
+    put_block(vfs, 1, recs, n);
+    n = put_front(recs, 39, 40);
+    n += jsi_rec_encode_msg(recs + n, 1, 1, 0, "a", 1, NULL, 0, "1", 1);
+    n += jsi_rec_encode_msg(recs + n, 40, 1, 0, "a", 1, NULL, 0, "40", 2);
+    n += jsi_rec_encode_msg(recs + n, 41, 1, 0, "a", 1, NULL, 0, "41", 2);
+    put_block(vfs, 2, recs, n);
+    pthread_mutex_lock(&mu);
+    /* The first open drops block 1 (dead); the second rebuilds from
+     * block 2 alone and must place its messages the same way. */
+    for (int i = 0; i < 2; i++) {
+        vfs->remove(vfs, "/s/index");
+        ms_open_on(vfs, &mu, &ms);
+        jsi_ms_state_get(ms, &st);
+        ck_assert_uint_eq(st.first, 40);
+        ck_assert_uint_eq(st.last, 41);
+        ck_assert_msg(st.msgs == 2, "open %d: %" PRIu64 " messages", i,
+                      st.msgs);
+        ck_assert_int_eq(jsi_ms_load(ms, 40, &r), 0);
+        ck_assert_int_eq(jsi_ms_load(ms, 41, &r), 0);
+        ck_assert_int_eq(jsi_ms_close(ms), 0);
+        if (i == 0)
+            ck_assert_int_eq(jsi_vfs_exists(vfs, "/s/0000000000000001.blk"),
+                             0);
+    }
+    pthread_mutex_unlock(&mu);
+    jsi_vfs_mem_free(vfs);
+}
+END_TEST
+
 START_TEST(stored_consumer_config_without_durable_name_is_skipped) {
     js_vfs *vfs = jsi_vfs_mem_new();
     js_open_opts o = JS_OPEN_OPTS_INIT;
@@ -964,6 +1023,7 @@ static Suite *review_suite(void) {
     tcase_add_test(t, last_message_steps_over_long_gaps_at_once);
     tcase_add_test(t, message_after_a_lost_stretch_survives_a_rebuild);
     tcase_add_test(t, stored_consumer_config_without_durable_name_is_skipped);
+    tcase_add_test(t, stray_record_below_the_front_never_moves_a_block_start);
     suite_add_tcase(s, t);
     return s;
 }
