@@ -795,10 +795,29 @@ static int wait_pos(jsi_ms *ms, uint64_t target, int sync) {
     }
 }
 
+/* Append a DEL record of the removed sequences rs to the tail. */
+static int append_del(jsi_ms *ms, const jsi_rangeset *rs) {
+    jsi_buf b = {0};
+    int rc = jsi_buf_reserve(&b, JSI_REC_HDR_LEN);
+    if (rc == 0) {
+        b.len = JSI_REC_HDR_LEN;
+        rc = jsi_rs_encode(rs, &b);
+    }
+    if (rc == 0) {
+        jsi_rec_encode_hdr(b.p, (uint32_t)b.len, ms->last,
+                           ms->cfg.clock(ms->cfg.clock_ctx), JSI_REC_DEL, 0,
+                           0, 0,
+                           jsi_crc32c(0, b.p + JSI_REC_HDR_LEN,
+                                      b.len - JSI_REC_HDR_LEN));
+        rc = jsi_ms_append_raw(ms, b.p, b.len);
+    }
+    jsi_buf_free(&b);
+    return rc == JS_ENOMEM ? JSI_ERR(rc, 0, "logging removals") : rc;
+}
+
 /* Turn pending removals into DEL / FRONT records in the tail. */
 static int log_removals(jsi_ms *ms) {
     uint8_t hdr[JSI_FRONT_REC_LEN];
-    int64_t now = ms->cfg.clock(ms->cfg.clock_ctx);
     if (ms->pend_front) {
         jsi_rs_remove_below(&ms->pend_del, ms->pend_front);
         jsi_ms_frame_front(ms, hdr, ms->pend_front);
@@ -808,22 +827,9 @@ static int log_removals(jsi_ms *ms) {
         ms->pend_front = 0;
     }
     if (ms->pend_del.n) {
-        jsi_buf b = {0};
-        int rc = jsi_buf_reserve(&b, JSI_REC_HDR_LEN);
-        if (rc == 0) {
-            b.len = JSI_REC_HDR_LEN;
-            rc = jsi_rs_encode(&ms->pend_del, &b);
-        }
-        if (rc == 0) {
-            jsi_rec_encode_hdr(b.p, (uint32_t)b.len, ms->last, now,
-                               JSI_REC_DEL, 0, 0, 0,
-                               jsi_crc32c(0, b.p + JSI_REC_HDR_LEN,
-                                          b.len - JSI_REC_HDR_LEN));
-            rc = jsi_ms_append_raw(ms, b.p, b.len);
-        }
-        jsi_buf_free(&b);
+        int rc = append_del(ms, &ms->pend_del);
         if (rc)
-            return rc == JS_ENOMEM ? JSI_ERR(rc, 0, "logging removals") : rc;
+            return rc;
         jsi_rs_clear(&ms->pend_del);
     }
     if (ms->lost_unlogged) {
@@ -869,14 +875,39 @@ int jsi_ms_commit(jsi_ms *ms, int force_sync) {
 }
 
 /*
+ * Before blocks go, log again in the tail what only they may say: the
+ * lost set (their LOST records, or the damage itself), and which of the
+ * sequences from the first one up to the first block left are removed
+ * rather than lost (a DEL record over a stretch no block holds, replayed
+ * over a loss, may be in them; a rebuild would take the whole stretch,
+ * which the next block's FRONT record says existed, for lost).
+ */
+static int log_before_drop(jsi_ms *ms, uint64_t lo) {
+    jsi_rangeset del = JSI_RANGESET_INIT;
+    int rc = 0;
+    if (ms->lost.n || ms->lost_bytes)
+        rc = jsi_ms_log_lost(ms);
+    for (uint64_t v = jsi_rs_next_member(&ms->deleted, ms->first);
+         rc == 0 && v && v < lo;) {
+        uint64_t end = jsi_rs_next_gap(&ms->deleted, v); /* 0: none */
+        uint64_t hi = end && end <= lo ? end - 1 : lo - 1;
+        rc = jsi_rs_add(&del, v, hi);
+        v = hi < lo - 1 ? jsi_rs_next_member(&ms->deleted, hi + 1) : 0;
+    }
+    if (rc == 0 && del.n)
+        rc = append_del(ms, &del);
+    jsi_rs_free(&del);
+    return rc;
+}
+
+/*
  * Forget blocks all of whose messages are below the first sequence. Their
  * files are unlinked only after the next checkpoint, which no longer lists
  * them: an open from an older checkpoint still finds every file it names,
  * and the FRONT record that killed them was logged (and, under ALWAYS,
  * synced) before this runs, so a crash never brings their messages back.
- * They may hold the LOST records (or the damage) that tell a rebuild what
- * was reported lost: the lost set is logged again in the tail first, and
- * the checkpoint syncs it before it unlinks anything.
+ * What else only they may hold is logged again first (log_before_drop),
+ * and the checkpoint syncs it before it unlinks anything.
  */
 int jsi_ms_drop_dead_blocks(jsi_ms *ms) {
     if (ms->flushing || ms->erasing)
@@ -887,7 +918,7 @@ int jsi_ms_drop_dead_blocks(jsi_ms *ms) {
         ndead++;
     if (ndead == 0)
         return 0;
-    if ((ms->lost.n || ms->lost_bytes) && jsi_ms_log_lost(ms) != 0)
+    if (log_before_drop(ms, ms->blks[ndead]->lo) != 0)
         return 0; /* retried at the next commit */
     if (ms->ndead + ndead > ms->dead_cap) {
         size_t ncap = JSI_MAX(ms->dead_cap * 2, ms->ndead + ndead + 8);

@@ -61,7 +61,10 @@
  *    but once they were deleted it became the block's start, and a
  *    message beyond what the records after it could reach was dropped
  *    as misplaced (fuzz_msgstore, by its check that a reopen keeps the
- *    lost ranges).
+ *    lost ranges);
+ *  - a sequence in a lost stretch that a DEL record had made a removed
+ *    one came back as lost in a rebuild once the block holding that
+ *    record was deleted (fuzz_msgstore, the same check).
  */
 #include <check.h>
 #include <inttypes.h>
@@ -669,7 +672,7 @@ END_TEST
 /* Block file no in /s holding recs[0..n) after its header. */
 static void put_block(js_vfs *vfs, unsigned no, const uint8_t *recs,
                       size_t n) {
-    uint8_t blk[1024];
+    uint8_t blk[4096];
     char path[64];
     ck_assert_uint_le(n, sizeof blk - JSI_BLK_HDR_LEN);
     js_vfs_file *f = NULL;
@@ -947,6 +950,76 @@ START_TEST(stray_record_below_the_front_never_moves_a_block_start) {
 }
 END_TEST
 
+/* The lost ranges of ms as a string, for comparisons. */
+static void lost_str(jsi_ms *ms, char *buf, size_t len) {
+    size_t n, k = 0;
+    const jsi_range *r = jsi_ms_lost(ms, &n);
+    buf[0] = 0;
+    for (size_t i = 0; i < n && k + 44 < len; i++)
+        k += (size_t)snprintf(buf + k, len - k, " %" PRIu64 "..%" PRIu64,
+                              r[i].lo, r[i].hi);
+}
+
+START_TEST(removed_sequence_in_a_lost_stretch_stays_removed_after_its_block_goes) {
+    js_vfs *vfs = jsi_vfs_mem_new();
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static uint8_t recs[2048], big[600];
+    jsi_ms *ms = NULL;
+    jsi_ms_state a, b;
+    jsi_rangeset four = JSI_RANGESET_INIT;
+    jsi_buf del = {0};
+    jsi_rec r;
+    char la[128], lb[128];
+    uint64_t seq;
+    /* Block 1 (too large to take more): messages 1 and 2, all below 3
+     * removed, then a DEL record of 4 logged when the last was 5: 3..5
+     * never turned up (lost), 4 was removed. */
+    size_t n = jsi_rec_encode_msg(recs, 1, 1, 0, "a", 1, NULL, 0, big,
+                                  sizeof big);
+    n += jsi_rec_encode_msg(recs + n, 2, 1, 0, "a", 1, NULL, 0, big,
+                            sizeof big);
+    n += put_front(recs + n, 2, 3);
+    ck_assert_int_eq(jsi_rs_add(&four, 4, 4), 0);
+    ck_assert_int_eq(jsi_rs_encode(&four, &del), 0);
+    jsi_rec_encode_hdr(recs + n, (uint32_t)(JSI_REC_HDR_LEN + del.len), 5, 1,
+                       JSI_REC_DEL, 0, 0, 0, jsi_crc32c(0, del.p, del.len));
+    memcpy(recs + n + JSI_REC_HDR_LEN, del.p, del.len);
+    n += JSI_REC_HDR_LEN + del.len;
+    put_block(vfs, 1, recs, n);
+    pthread_mutex_lock(&mu);
+    ms_open_on(vfs, &mu, &ms);
+    /* Messages in a new block; block 1 (all below the first) goes. */
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(jsi_ms_append(ms, "a", 1, NULL, 0, "x", 1, 1, 0,
+                                       &seq), 0);
+    ck_assert_int_eq(jsi_ms_commit(ms, 1), 0);
+    jsi_ms_state_get(ms, &a);
+    lost_str(ms, la, sizeof la);
+    ck_assert_str_eq(la, " 3..3 5..5");
+    ck_assert_int_eq(jsi_ms_close(ms), 0);
+    ck_assert_int_eq(jsi_vfs_exists(vfs, "/s/0000000000000001.blk"), 0);
+    for (int i = 0; i < 2; i++) { /* with the checkpoint, then without */
+        if (i)
+            ck_assert_int_eq(vfs->remove(vfs, "/s/index"), 0);
+        ms_open_on(vfs, &mu, &ms);
+        jsi_ms_state_get(ms, &b);
+        lost_str(ms, lb, sizeof lb);
+        ck_assert_str_eq(lb, la);
+        ck_assert_uint_eq(b.first, a.first);
+        ck_assert_uint_eq(b.last, a.last);
+        ck_assert_uint_eq(b.msgs, a.msgs);
+        ck_assert_uint_eq(b.lost_msgs, 2);
+        ck_assert_int_eq(jsi_ms_load(ms, 4, &r), JS_EMSG_NOT_FOUND);
+        ck_assert_int_eq(jsi_ms_load(ms, 5, &r), JS_ECORRUPT);
+        ck_assert_int_eq(jsi_ms_close(ms), 0);
+    }
+    pthread_mutex_unlock(&mu);
+    jsi_rs_free(&four);
+    jsi_buf_free(&del);
+    jsi_vfs_mem_free(vfs);
+}
+END_TEST
+
 START_TEST(stored_consumer_config_without_durable_name_is_skipped) {
     js_vfs *vfs = jsi_vfs_mem_new();
     js_open_opts o = JS_OPEN_OPTS_INIT;
@@ -1024,6 +1097,8 @@ static Suite *review_suite(void) {
     tcase_add_test(t, message_after_a_lost_stretch_survives_a_rebuild);
     tcase_add_test(t, stored_consumer_config_without_durable_name_is_skipped);
     tcase_add_test(t, stray_record_below_the_front_never_moves_a_block_start);
+    tcase_add_test(
+        t, removed_sequence_in_a_lost_stretch_stays_removed_after_its_block_goes);
     suite_add_tcase(s, t);
     return s;
 }
