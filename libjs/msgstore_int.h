@@ -82,8 +82,8 @@ typedef struct jsi_blk {
                                belong here (skipped): never adopted as the
                                tail, since records appended after it could
                                make it look valid to a later open */
-    int lo_open;            /* replay: lo not found yet (no message
-                               above the stream's last seen so far) */
+    int lo_open;            /* replay: lo not found yet: 1 no message
+                               met, 2 only strays (msgstore_recover.c) */
     uint64_t tick;          /* LRU clock for the cache */
     /* Live messages per subject in this block. [0, nsorted) is sorted by
      * id; only the last block has an unsorted suffix [nsorted, nsum), the

@@ -287,17 +287,22 @@ int jsi_ms_walk(jsi_ms *ms, jsi_blk *b, const uint8_t *buf, uint64_t base,
             continue;
         }
         if (h.type == JSI_REC_MSG || h.type == JSI_REC_ERASED) {
-            /* A block replayed whole starts at its first message above
-             * the stream's last sequence, as the records before it in
-             * this block (its FRONT record) and the blocks before it left
-             * it: one below is a stray copy. Taking the first message in
-             * the file instead made the placement depend on the blocks
-             * before, and a stray below the first sequence moved a later
-             * message out of reach once those were deleted. */
-            if (b->lo_open && replay && h.seq > ms->last) {
-                b->lo = h.seq;
-                b->hi = h.seq - 1;
-                b->lo_open = 0;
+            /* A block replayed whole starts at its first message; or,
+             * when that is a stray copy at or below the stream's last
+             * sequence as the records before it left it (this block's
+             * FRONT record among them), right after that last sequence.
+             * Judged against the last sequence when the block started
+             * instead, a stray below the block's FRONT record became its
+             * start once the blocks before it were deleted, and a later
+             * message fell out of reach (misplaced). */
+            if (b->lo_open && replay) {
+                if (h.seq > ms->last) {
+                    b->lo = b->lo_open == 1 ? h.seq : ms->last + 1;
+                    b->hi = b->lo - 1;
+                    b->lo_open = 0;
+                } else {
+                    b->lo_open = 2; /* strays first */
+                }
             }
             if (b->lo_open || misplaced(b, &h, base + off + h.len) ||
                 (index && jsi_ms_offs_set(b, h.seq, (uint32_t)(base + off)))) {
