@@ -876,23 +876,27 @@ int jsi_ms_commit(jsi_ms *ms, int force_sync) {
 
 /*
  * Before blocks go, log again in the tail what only they may say: the
- * lost set (their LOST records, or the damage itself), and which of the
- * sequences from the first one up to the first block left are removed
- * rather than lost (a DEL record over a stretch no block holds, replayed
- * over a loss, may be in them; a rebuild would take the whole stretch,
- * which the next block's FRONT record says existed, for lost).
+ * lost set (their LOST records, or the damage itself), and that the
+ * sequences from the first one up to the first block left (lo) that are
+ * not lost are no messages either (removed, by a DEL record that may be
+ * in those blocks): no block holds them, so a rebuild would take them for
+ * lost (the next block's FRONT record says they existed), or, with
+ * damaged blocks, take stray records of them that the index skipped,
+ * because records in the blocks that go put the last sequence past them,
+ * for messages.
  */
 static int log_before_drop(jsi_ms *ms, uint64_t lo) {
     jsi_rangeset del = JSI_RANGESET_INIT;
     int rc = 0;
     if (ms->lost.n || ms->lost_bytes)
         rc = jsi_ms_log_lost(ms);
-    for (uint64_t v = jsi_rs_next_member(&ms->deleted, ms->first);
+    lo = JSI_MIN(lo, ms->last + 1);
+    for (uint64_t v = jsi_rs_next_gap(&ms->lost, ms->first);
          rc == 0 && v && v < lo;) {
-        uint64_t end = jsi_rs_next_gap(&ms->deleted, v); /* 0: none */
+        uint64_t end = jsi_rs_next_member(&ms->lost, v); /* 0: none */
         uint64_t hi = end && end <= lo ? end - 1 : lo - 1;
         rc = jsi_rs_add(&del, v, hi);
-        v = hi < lo - 1 ? jsi_rs_next_member(&ms->deleted, hi + 1) : 0;
+        v = hi < lo - 1 ? jsi_rs_next_gap(&ms->lost, hi + 1) : 0;
     }
     if (rc == 0 && del.n)
         rc = append_del(ms, &del);

@@ -190,10 +190,30 @@ static int apply_front(jsi_ms *ms, const uint8_t *p, const jsi_rechdr *h) {
     return rc ? rc : keep_reported_below(ms, upto);
 }
 
+/* Sequences [lo, hi] (from the first one on) were reported lost: so they
+ * are, whatever the records replayed so far said (the walk normally found
+ * the same damage; blocks deleted since, whose records made the index
+ * skip a stray copy, can make a rebuild take one for a message). */
+static int make_lost(jsi_ms *ms, uint64_t lo, uint64_t hi) {
+    jsi_rec r;
+    int rc = 0;
+    for (uint64_t s = lo; rc == 0 && ms->msgs &&
+                          jsi_ms_next(ms, NULL, s, &r) == 0 && r.seq <= hi;) {
+        s = r.seq + 1;
+        rc = jsi_ms_remove(ms, r.seq, 0);
+        if (rc == JS_EMSG_NOT_FOUND)
+            rc = 0;
+    }
+    if (rc == 0)
+        rc = jsi_rs_remove(&ms->deleted, lo, hi);
+    if (rc == 0)
+        rc = jsi_rs_add(&ms->lost, lo, hi);
+    return rc;
+}
+
 /* A LOST record: these sequences (and bytes) were reported lost. Below
  * the first sequence no record can show it again; from it on, the walk
- * finds the damage itself (a stretch named here that reads intact stays
- * readable). */
+ * found the damage itself, or should have. */
 static int apply_lost(jsi_ms *ms, const uint8_t *p, const jsi_rechdr *h) {
     jsi_rangeset rs = JSI_RANGESET_INIT;
     size_t used;
@@ -209,6 +229,10 @@ static int apply_lost(jsi_ms *ms, const uint8_t *p, const jsi_rechdr *h) {
         rc = jsi_rs_add(&ms->lost_known, lo, hi);
         if (rc == 0 && lo < ms->first)
             rc = jsi_rs_add(&ms->lost, lo, JSI_MIN(hi, ms->first - 1));
+        lo = JSI_MAX(lo, ms->first);
+        if (rc == 0 && lo <= hi &&
+            jsi_rs_count_in(&ms->lost, lo, hi) != hi - lo + 1)
+            rc = make_lost(ms, lo, hi);
     }
     jsi_rs_free(&rs);
     ms->lost_known_bytes = JSI_MAX(ms->lost_known_bytes, bytes);
