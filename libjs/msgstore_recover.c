@@ -147,10 +147,13 @@ static int apply_del(jsi_ms *ms, const uint8_t *p, const jsi_rechdr *h) {
         return rc;
     if (h->seq > ms->last)
         rc = note_gap(ms, h->seq + 1), ms->last = h->seq;
-    for (size_t i = 0; rc == 0 && i < rs.n; i++) {
-        for (uint64_t s = rs.r[i].lo; rc == 0 && s <= rs.r[i].hi; s++) {
-            if (s < ms->first || s > ms->last)
-                continue;
+    for (size_t i = 0; rc == 0 && i < rs.n && rs.r[i].lo <= ms->last; i++) {
+        uint64_t lo = rs.r[i].lo, hi = JSI_MIN(rs.r[i].hi, ms->last);
+        /* Removed, so not lost (as nats-server's removeFromLostData for a
+         * tombstone it replays), below the first sequence too. */
+        if (lo < ms->first)
+            rc = jsi_rs_remove(&ms->lost, lo, JSI_MIN(hi, ms->first - 1));
+        for (uint64_t s = JSI_MAX(lo, ms->first); rc == 0 && s <= hi; s++) {
             if (jsi_rs_contains(&ms->lost, s)) {
                 rc = jsi_rs_remove(&ms->lost, s, s);
                 if (rc == 0)
