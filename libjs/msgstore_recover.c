@@ -154,10 +154,18 @@ static int apply_del(jsi_ms *ms, const uint8_t *p, const jsi_rechdr *h) {
         if (lo < ms->first)
             rc = jsi_rs_remove(&ms->lost, lo, JSI_MIN(hi, ms->first - 1));
         for (uint64_t s = JSI_MAX(lo, ms->first); rc == 0 && s <= hi; s++) {
+            if (s < ms->first) { /* the first one moved past it */
+                rc = jsi_rs_remove(&ms->lost, s, s);
+                continue;
+            }
             if (jsi_rs_contains(&ms->lost, s)) {
                 rc = jsi_rs_remove(&ms->lost, s, s);
-                if (rc == 0)
+                if (rc == 0 && s > ms->first)
                     rc = jsi_rs_add(&ms->deleted, s, s);
+                else if (rc == 0) { /* a removed first one, as a message */
+                    ms->first = s + 1;
+                    jsi_ms_advance_first(ms);
+                }
                 continue;
             }
             rc = jsi_ms_remove(ms, s, 0);

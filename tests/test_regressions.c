@@ -69,7 +69,13 @@
  *    blocks' records put the last sequence past it, was taken for a
  *    message by a rebuild once those blocks were deleted (fuzz_msgstore,
  *    by its check that a clean reopen finds no message that was not
- *    there; the same failure before the lost ranges were kept).
+ *    there; the same failure before the lost ranges were kept);
+ *  - a DEL record over the lost sequence at the front (a block cut short
+ *    before the next one's FRONT record) made it a removed one without
+ *    moving the first sequence past it: once the older block was
+ *    deleted, a rebuild reported first sequence 1 where the index had 36
+ *    (fuzz_msgstore, by its check that the first sequence never goes
+ *    back).
  */
 #include <check.h>
 #include <inttypes.h>
@@ -1095,6 +1101,59 @@ START_TEST(stray_copy_of_a_lost_sequence_stays_lost_after_older_blocks_go) {
 }
 END_TEST
 
+START_TEST(first_removed_over_a_lost_stretch_stays_after_older_blocks_go) {
+    js_vfs *vfs = jsi_vfs_mem_new();
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static uint8_t recs[2048], big[600];
+    jsi_ms *ms = NULL;
+    jsi_ms_state a, b;
+    char la[128], lb[128];
+    uint64_t seq;
+    /* Block 1, cut short (too large to take more): messages 1 to 3 of 35.
+     * Block 2: its FRONT record (first 1, last 35), message 36, then
+     * 1..17 removed, then messages 37 and 38. */
+    size_t n = 0;
+    for (uint64_t q = 1; q <= 3; q++)
+        n += jsi_rec_encode_msg(recs + n, q, 1, 0, "a", 1, NULL, 0, big,
+                                sizeof big / 2);
+    put_block(vfs, 1, recs, n);
+    n = put_front(recs, 35, 1);
+    n += jsi_rec_encode_msg(recs + n, 36, 1, 0, "a", 1, NULL, 0, "x", 1);
+    n += put_del(recs + n, 36, 1, 17);
+    n += jsi_rec_encode_msg(recs + n, 37, 1, 0, "a", 1, NULL, 0, "x", 1);
+    n += jsi_rec_encode_msg(recs + n, 38, 1, 0, "a", 1, NULL, 0, "x", 1);
+    put_block(vfs, 2, recs, n);
+    pthread_mutex_lock(&mu);
+    ms_open_on(vfs, &mu, &ms);
+    jsi_ms_state_get(ms, &a);
+    lost_str(ms, la, sizeof la);
+    ck_assert_str_eq(la, " 18..35");
+    ck_assert_uint_eq(a.first, 36);
+    ck_assert_uint_eq(a.msgs, 3);
+    ck_assert_int_eq(jsi_ms_append(ms, "a", 1, NULL, 0, "y", 1, 1, 0, &seq),
+                     0);
+    ck_assert_int_eq(jsi_ms_commit(ms, 1), 0);
+    jsi_ms_state_get(ms, &a);
+    ck_assert_int_eq(jsi_ms_close(ms), 0);
+    ck_assert_int_eq(jsi_vfs_exists(vfs, "/s/0000000000000001.blk"), 0);
+    for (int i = 0; i < 2; i++) { /* with the checkpoint, then without */
+        if (i)
+            ck_assert_int_eq(vfs->remove(vfs, "/s/index"), 0);
+        ms_open_on(vfs, &mu, &ms);
+        jsi_ms_state_get(ms, &b);
+        lost_str(ms, lb, sizeof lb);
+        ck_assert_str_eq(lb, la);
+        ck_assert_msg(b.first == a.first, "open %d: first %" PRIu64
+                      ", want %" PRIu64, i, b.first, a.first);
+        ck_assert_uint_eq(b.msgs, a.msgs);
+        ck_assert_uint_eq(b.last, a.last);
+        ck_assert_int_eq(jsi_ms_close(ms), 0);
+    }
+    pthread_mutex_unlock(&mu);
+    jsi_vfs_mem_free(vfs);
+}
+END_TEST
+
 START_TEST(stored_consumer_config_without_durable_name_is_skipped) {
     js_vfs *vfs = jsi_vfs_mem_new();
     js_open_opts o = JS_OPEN_OPTS_INIT;
@@ -1176,6 +1235,8 @@ static Suite *review_suite(void) {
         t, removed_sequence_in_a_lost_stretch_stays_removed_after_its_block_goes);
     tcase_add_test(
         t, stray_copy_of_a_lost_sequence_stays_lost_after_older_blocks_go);
+    tcase_add_test(
+        t, first_removed_over_a_lost_stretch_stays_after_older_blocks_go);
     suite_add_tcase(s, t);
     return s;
 }
