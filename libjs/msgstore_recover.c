@@ -459,9 +459,9 @@ static int replay_region(jsi_ms *ms, jsi_blk *b, uint64_t from) {
     } else {
         rc = jsi_ms_walk(ms, b, buf, 0, (size_t)from, 1, 0, &end);
     }
-    if (rc == 0)
-        rc = jsi_ms_walk(ms, b, buf + from, from, (size_t)(size - from), 1, 1,
-                         &end);
+    if (rc == 0) /* buf is NULL for an empty file */
+        rc = jsi_ms_walk(ms, b, buf ? buf + from : buf, from,
+                         (size_t)(size - from), 1, 1, &end);
     b->lo_open = 0;
     if (rc)
         return rc;
