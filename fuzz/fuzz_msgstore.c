@@ -11,7 +11,8 @@
  *
  * Checked: no crash, leak or undefined behaviour; and after a clean close
  * a reopen, from the checkpoint and from the blocks alone, finds the same
- * last sequence and no message that was not there before. That holds only
+ * last sequence, no lower first sequence, no message that was not there
+ * before, and the same lost ranges. That holds only
  * if the first open found no checkpoint: a mutated one with fixed checksums
  * can describe other blocks than the ones beside it, which a real store
  * never sees (the checkpoint is written from the index of those blocks).
@@ -22,6 +23,7 @@
 
 #include "fuzz_util.h"
 #include "msgstore.h"
+#include "rangeset.h"
 #include "util.h"
 #include "vfs.h"
 
@@ -73,27 +75,94 @@ static void state(ctx *c, jsi_ms_state *st) {
         jsi_ms_state_get(c->ms, st);
 }
 
+/* What a reopen is compared with: the lost ranges, and the sequences
+ * of the messages that could be read. */
+typedef struct before {
+    jsi_rangeset lost, live;
+    int ok; /* 0: out of memory, nothing compared */
+} before;
+
+static void before_take(ctx *c, before *w) {
+    size_t n;
+    const jsi_range *r = jsi_ms_lost(c->ms, &n);
+    jsi_rec m;
+    memset(w, 0, sizeof *w);
+    w->ok = 1;
+    for (size_t i = 0; w->ok && i < n; i++)
+        w->ok = jsi_rs_add(&w->lost, r[i].lo, r[i].hi) == 0;
+    uint64_t s = jsi_ms_first_seq(c->ms);
+    for (int i = 0; w->ok && i < 100000; i++) {
+        int rc = jsi_ms_next(c->ms, NULL, s, &m);
+        if (rc == JS_ECORRUPT) {
+            s++;
+            continue;
+        }
+        if (rc != 0)
+            break;
+        w->ok = jsi_rs_add(&w->live, m.seq, m.seq) == 0;
+        s = m.seq + 1;
+    }
+}
+
+static void before_free(before *w) {
+    jsi_rs_free(&w->lost);
+    jsi_rs_free(&w->live);
+}
+
+/* A reopen never forgets a reported loss nor makes one up: each range
+ * reported before is reported after, and a sequence reported lost after
+ * was lost before, or a message then (a message a reopen loses: see the
+ * comment in reopen()). */
+static void check_lost(ctx *c, const before *w) {
+    size_t n;
+    const jsi_range *r = jsi_ms_lost(c->ms, &n);
+    jsi_rangeset now = {(jsi_range *)r, n, n}; /* a view, read only */
+    int bad = 0;
+    for (size_t i = 0; i < n || i < w->lost.n; i++)
+        fuzz_trace("  lost %zu: %" PRIu64 "..%" PRIu64 " (was %" PRIu64
+                   "..%" PRIu64 ")\n", i, i < n ? r[i].lo : 0,
+                   i < n ? r[i].hi : 0, i < w->lost.n ? w->lost.r[i].lo : 0,
+                   i < w->lost.n ? w->lost.r[i].hi : 0);
+    for (size_t i = 0; i < w->lost.n; i++)
+        bad |= jsi_rs_count_in(&now, w->lost.r[i].lo, w->lost.r[i].hi) !=
+               w->lost.r[i].hi - w->lost.r[i].lo + 1;
+    for (size_t i = 0; i < n; i++)
+        bad |= jsi_rs_count_in(&w->lost, r[i].lo, r[i].hi) +
+                   jsi_rs_count_in(&w->live, r[i].lo, r[i].hi) !=
+               r[i].hi - r[i].lo + 1;
+    if (bad)
+        fuzz_fail("a clean close and reopen changed the lost ranges");
+}
+
 /* Close cleanly, then reopen: the same messages must be there. */
 static void reopen(ctx *c, int drop_ckpt) {
     jsi_ms_state a, b;
+    before w;
     state(c, &a);
+    before_take(c, &w);
     int clean = jsi_ms_close(c->ms) == 0;
     c->ms = NULL;
     if (drop_ckpt)
         c->vfs->remove(c->vfs, DIR_ "/index");
-    if (ms_open(c) != 0)
+    if (ms_open(c) != 0) {
+        before_free(&w);
         return;
+    }
     state(c, &b);
     /* Damage found after the first open may lose messages, never add
-     * any or move the sequence back. The first sequence is not compared:
-     * a rebuild can report a lower one than the index it replaced
-     * (fuzz/open/README.md, not fixed yet). */
+     * any or move the sequence back. A rebuild can also lose one where
+     * the open read a block whose FRONT record is damaged by the blocks
+     * before it, deleted since (fuzz/open/README.md, not fixed yet): so
+     * messages may turn lost, nothing else. */
     fuzz_trace("reopen%s: first %" PRIu64 "->%" PRIu64 " last %" PRIu64
                "->%" PRIu64 " msgs %" PRIu64 "->%" PRIu64 "\n",
                drop_ckpt ? " without checkpoint" : "", a.first, b.first, a.last,
                b.last, a.msgs, b.msgs);
-    if (clean && c->honest && (b.last != a.last || b.msgs > a.msgs))
+    if (clean && c->honest && (b.last != a.last || b.first < a.first || b.msgs > a.msgs))
         fuzz_fail("a clean close and reopen changed the stream");
+    if (clean && c->honest && w.ok)
+        check_lost(c, &w);
+    before_free(&w);
 }
 
 static void read_all(ctx *c, const char *filter) {

@@ -1,7 +1,7 @@
 /*
  * fuzz_record.c - the block codec (record.h): a block file's header, then
  * its records walked as recovery walks them, resynchronising after damage,
- * and the rangeset body of every DEL record.
+ * and the rangeset body of every DEL and LOST record.
  *
  * Input: a mode byte (bit 0: fix the checksums), then a block file.
  */
@@ -19,13 +19,16 @@ static void check_record(const uint8_t *p, size_t avail, const jsi_rechdr *h) {
     if (h->type == JSI_REC_MSG &&
         (size_t)h->subj_len + h->hdr_len > h->len - JSI_REC_HDR_LEN)
         fuzz_fail("a message's subject and headers overrun its record");
-    if (!jsi_rec_body_ok(p, h) || h->type != JSI_REC_DEL)
+    if (!jsi_rec_body_ok(p, h) ||
+        (h->type != JSI_REC_DEL && h->type != JSI_REC_LOST))
         return;
+    /* DEL: a rangeset; LOST: the lost bytes, then a rangeset. */
+    size_t skip = h->type == JSI_REC_LOST ? 8 : 0;
+    size_t body = h->len - JSI_REC_HDR_LEN - skip;
     jsi_rangeset rs = JSI_RANGESET_INIT;
     size_t used = 0;
-    if (jsi_rs_decode(&rs, p + JSI_REC_HDR_LEN, h->len - JSI_REC_HDR_LEN,
-                      &used) == 0 &&
-        used > h->len - JSI_REC_HDR_LEN)
+    if (jsi_rs_decode(&rs, p + JSI_REC_HDR_LEN + skip, body, &used) == 0 &&
+        used > body)
         fuzz_fail("rangeset decode used more than it was given");
     jsi_rs_free(&rs);
 }

@@ -364,7 +364,7 @@ typedef struct js_stream_state {
     uint64_t num_subjects;
     uint64_t num_deleted;    /* interior gaps between first and last */
     uint64_t consumer_count;
-    uint64_t lost_msgs;      /* messages found damaged at open */
+    uint64_t lost_msgs;      /* sequences in the info's lost ranges */
     uint64_t lost_bytes;
 } js_stream_state;
 
@@ -384,11 +384,11 @@ struct js_stream_info {
     int64_t created;
     /* Since 1.1. The sequences of messages that recovery found damaged or
      * missing (reading one gives JS_ECORRUPT): lost_len ascending,
-     * disjoint ranges, NULL when there are none. They stay reported
-     * across later opens until the stream's first sequence moves past
-     * them (a delete, purge or limit that removes the messages before
-     * them, or them). state->lost_msgs counts those found at the last
-     * open. */
+     * disjoint ranges, NULL when there are none. As NATS's lost data,
+     * they stay reported when the stream's first sequence moves past
+     * them (a delete, purge or limit), and, unlike NATS, at every later
+     * open, with the index checkpoint or without it. state->lost_msgs
+     * counts them. */
     const js_seq_range *lost;
     size_t lost_len;
 };

@@ -11,6 +11,10 @@
 
 static const uint8_t ckpt_magic[8] = {'J', 'S', 'I', 'D', 'X', '\r', '\n', 0x1a};
 #define CKPT_VERSION 2
+/* flags: every lost sequence and byte is in the blocks' LOST records too
+ * (written only when something was lost, so a checkpoint of a store that
+ * lost nothing stays readable by versions before LOST records) */
+#define CKPT_LOST_LOGGED 1u
 #define CKPT_NAME "index"
 #define CKPT_TAIL_WINDOW 64
 /* Bound on a checkpoint file: generous, but never an unbounded read. */
@@ -131,10 +135,11 @@ static int encode_subjects(jsi_ms *ms, jsi_buf *b) {
 static int encode(jsi_ms *ms, jsi_buf *b) {
     jsi_blk *t = ms->blks[ms->nblks - 1];
     int rc = jsi_buf_append(b, ckpt_magic, 8);
+    int logged = (ms->lost.n || ms->lost_bytes) && !ms->lost_unlogged;
     if (rc == 0)
         rc = put_u32(b, CKPT_VERSION);
     if (rc == 0)
-        rc = put_u32(b, 0);
+        rc = put_u32(b, logged ? CKPT_LOST_LOGGED : 0);
     uint64_t h[10] = {ms->first, ms->last, ms->msgs, ms->bytes,
                       (uint64_t)ms->last_ts, ms->lost_bytes, ms->next_blkno,
                       ms->next_sid, t->no, t->size};
@@ -350,7 +355,10 @@ int jsi_ckpt_decode(jsi_ms *ms, const uint8_t *p, size_t len,
     if (jsi_get32(p + len - 4) != jsi_crc32c(0, p, len - 4))
         return JS_ECORRUPT;
     rd r = {p, len - 4, 8, 0};
-    if (get_u32(&r) != CKPT_VERSION || get_u32(&r) != 0)
+    if (get_u32(&r) != CKPT_VERSION)
+        return JS_ECORRUPT;
+    uint32_t flags = get_u32(&r);
+    if (flags & ~CKPT_LOST_LOGGED)
         return JS_ECORRUPT;
     uint64_t h[10];
     for (int k = 0; k < 10; k++)
@@ -384,6 +392,9 @@ int jsi_ckpt_decode(jsi_ms *ms, const uint8_t *p, size_t len,
         rc = JS_ECORRUPT;
     if (rc == 0 && ms->blks[ms->nblks - 1]->no != *tail_no)
         rc = JS_ECORRUPT;
+    /* Written before LOST records were: log the lost set at this open. */
+    if (rc == 0 && !(flags & CKPT_LOST_LOGGED))
+        ms->lost_unlogged = ms->lost.n || ms->lost_bytes;
     return rc == JS_ENOMEM ? rc : (rc ? JS_ECORRUPT : 0);
 }
 

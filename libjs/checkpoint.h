@@ -7,7 +7,9 @@
  * Format (integers little-endian, counts and sequences as varints):
  *   u8[8]  magic "JSIDX\r\n\x1a"
  *   u32    version (2)
- *   u32    flags (0)
+ *   u32    flags: bit 0 set when the lost set below is non-empty (or
+ *          lost bytes non-zero) and also held by LOST records in the
+ *          blocks; other bits 0. Without it an open logs the lost set.
  *   varint first, last, msgs, bytes, last_ts, lost_bytes, next_blkno,
  *          next subject id
  *   varint tail block number, tail size (replay starts there)

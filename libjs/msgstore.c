@@ -434,9 +434,11 @@ int jsi_ms_blks_append(jsi_ms *ms, jsi_blk *b) {
     return 0;
 }
 
-/* Start a new tail block able to take a record of len bytes. */
+/* Start a new tail block able to take a record of len bytes after the
+ * records every block starts with. */
 static int tail_roll(jsi_ms *ms, size_t len) {
-    size_t cap = JSI_MAX((size_t)ms->block_size, len + JSI_BLK_HDR_LEN);
+    size_t cap = JSI_MAX((size_t)ms->block_size,
+                         JSI_BLK_HDR_LEN + JSI_FRONT_REC_LEN + len);
     int reuse = ms->spare && ms->spare_cap >= cap;
     jsi_blk *b = jsi_ms_blk_new(ms, ms->next_blkno, ms->last + 1,
                                 reuse ? 0 : cap);
@@ -468,6 +470,51 @@ static int tail_roll(jsi_ms *ms, size_t len) {
     ms->apos += JSI_FRONT_REC_LEN;
     ms->since_ckpt += JSI_FRONT_REC_LEN;
     return 0;
+}
+
+/* Ranges a LOST record holds at most (about 20 bytes each, at worst), so
+ * a large lost set takes several records of bounded size. */
+#define JSI_LOST_PER_REC 4096
+
+/* Append to out the LOST records of the lost set: each carries the lost
+ * bytes and up to JSI_LOST_PER_REC ranges. */
+static int frame_lost(jsi_ms *ms, jsi_buf *out) {
+    int64_t now = ms->cfg.clock(ms->cfg.clock_ctx);
+    size_t i = 0;
+    do {
+        size_t start = out->len;
+        size_t k = JSI_MIN(ms->lost.n - i, (size_t)JSI_LOST_PER_REC);
+        jsi_rangeset part = {k ? ms->lost.r + i : NULL, k, k};
+        int rc = jsi_buf_reserve(out, JSI_REC_HDR_LEN + 8);
+        if (rc)
+            return rc;
+        out->len += JSI_REC_HDR_LEN;
+        jsi_put64(out->p + out->len, ms->lost_bytes);
+        out->len += 8;
+        rc = jsi_rs_encode(&part, out);
+        if (rc)
+            return rc;
+        uint8_t *body = out->p + start + JSI_REC_HDR_LEN;
+        size_t blen = out->len - start - JSI_REC_HDR_LEN;
+        jsi_rec_encode_hdr(out->p + start, (uint32_t)(JSI_REC_HDR_LEN + blen),
+                           ms->last, now, JSI_REC_LOST, 0, 0, 0,
+                           jsi_crc32c(0, body, blen));
+        i += k;
+    } while (i < ms->lost.n);
+    return 0;
+}
+
+int jsi_ms_log_lost(jsi_ms *ms) {
+    jsi_buf b = {0};
+    int rc = 0;
+    if (ms->lost.n || ms->lost_bytes)
+        rc = frame_lost(ms, &b);
+    if (rc == 0 && b.len)
+        rc = jsi_ms_append_raw(ms, b.p, b.len);
+    jsi_buf_free(&b);
+    if (rc == 0)
+        ms->lost_unlogged = 0;
+    return rc == JS_ENOMEM ? JSI_ERR(rc, 0, "logging lost sequences") : rc;
 }
 
 void jsi_ms_frame_front(jsi_ms *ms, uint8_t *p, uint64_t first) {
@@ -748,10 +795,29 @@ static int wait_pos(jsi_ms *ms, uint64_t target, int sync) {
     }
 }
 
+/* Append a DEL record of the removed sequences rs to the tail. */
+static int append_del(jsi_ms *ms, const jsi_rangeset *rs) {
+    jsi_buf b = {0};
+    int rc = jsi_buf_reserve(&b, JSI_REC_HDR_LEN);
+    if (rc == 0) {
+        b.len = JSI_REC_HDR_LEN;
+        rc = jsi_rs_encode(rs, &b);
+    }
+    if (rc == 0) {
+        jsi_rec_encode_hdr(b.p, (uint32_t)b.len, ms->last,
+                           ms->cfg.clock(ms->cfg.clock_ctx), JSI_REC_DEL, 0,
+                           0, 0,
+                           jsi_crc32c(0, b.p + JSI_REC_HDR_LEN,
+                                      b.len - JSI_REC_HDR_LEN));
+        rc = jsi_ms_append_raw(ms, b.p, b.len);
+    }
+    jsi_buf_free(&b);
+    return rc == JS_ENOMEM ? JSI_ERR(rc, 0, "logging removals") : rc;
+}
+
 /* Turn pending removals into DEL / FRONT records in the tail. */
 static int log_removals(jsi_ms *ms) {
     uint8_t hdr[JSI_FRONT_REC_LEN];
-    int64_t now = ms->cfg.clock(ms->cfg.clock_ctx);
     if (ms->pend_front) {
         jsi_rs_remove_below(&ms->pend_del, ms->pend_front);
         jsi_ms_frame_front(ms, hdr, ms->pend_front);
@@ -761,23 +827,15 @@ static int log_removals(jsi_ms *ms) {
         ms->pend_front = 0;
     }
     if (ms->pend_del.n) {
-        jsi_buf b = {0};
-        int rc = jsi_buf_reserve(&b, JSI_REC_HDR_LEN);
-        if (rc == 0) {
-            b.len = JSI_REC_HDR_LEN;
-            rc = jsi_rs_encode(&ms->pend_del, &b);
-        }
-        if (rc == 0) {
-            jsi_rec_encode_hdr(b.p, (uint32_t)b.len, ms->last, now,
-                               JSI_REC_DEL, 0, 0, 0,
-                               jsi_crc32c(0, b.p + JSI_REC_HDR_LEN,
-                                          b.len - JSI_REC_HDR_LEN));
-            rc = jsi_ms_append_raw(ms, b.p, b.len);
-        }
-        jsi_buf_free(&b);
+        int rc = append_del(ms, &ms->pend_del);
         if (rc)
-            return rc == JS_ENOMEM ? JSI_ERR(rc, 0, "logging removals") : rc;
+            return rc;
         jsi_rs_clear(&ms->pend_del);
+    }
+    if (ms->lost_unlogged) {
+        int rc = jsi_ms_log_lost(ms);
+        if (rc)
+            return rc;
     }
     ms->rm_pos = ms->apos;
     return 0;
@@ -786,7 +844,8 @@ static int log_removals(jsi_ms *ms) {
 int jsi_ms_removals_pending(const jsi_ms *ms, int sync) {
     uint64_t have = sync || ms->cfg.sync == JS_SYNC_ALWAYS ? ms->dpos
                                                              : ms->wpos;
-    return ms->pend_front || ms->pend_del.n || ms->rm_pos > have;
+    return ms->pend_front || ms->pend_del.n || ms->lost_unlogged ||
+           ms->rm_pos > have;
 }
 
 int jsi_ms_commit(jsi_ms *ms, int force_sync) {
@@ -816,11 +875,43 @@ int jsi_ms_commit(jsi_ms *ms, int force_sync) {
 }
 
 /*
+ * Before blocks go, log again in the tail what only they may say: the
+ * lost set (their LOST records, or the damage itself), and that the
+ * sequences from the first one up to the first block left (lo) that are
+ * not lost are no messages either (removed, by a DEL record that may be
+ * in those blocks): no block holds them, so a rebuild would take them for
+ * lost (the next block's FRONT record says they existed), or, with
+ * damaged blocks, take stray records of them that the index skipped,
+ * because records in the blocks that go put the last sequence past them,
+ * for messages.
+ */
+static int log_before_drop(jsi_ms *ms, uint64_t lo) {
+    jsi_rangeset del = JSI_RANGESET_INIT;
+    int rc = 0;
+    if (ms->lost.n || ms->lost_bytes)
+        rc = jsi_ms_log_lost(ms);
+    lo = JSI_MIN(lo, ms->last + 1);
+    for (uint64_t v = jsi_rs_next_gap(&ms->lost, ms->first);
+         rc == 0 && v && v < lo;) {
+        uint64_t end = jsi_rs_next_member(&ms->lost, v); /* 0: none */
+        uint64_t hi = end && end <= lo ? end - 1 : lo - 1;
+        rc = jsi_rs_add(&del, v, hi);
+        v = hi < lo - 1 ? jsi_rs_next_gap(&ms->lost, hi + 1) : 0;
+    }
+    if (rc == 0 && del.n)
+        rc = append_del(ms, &del);
+    jsi_rs_free(&del);
+    return rc;
+}
+
+/*
  * Forget blocks all of whose messages are below the first sequence. Their
  * files are unlinked only after the next checkpoint, which no longer lists
  * them: an open from an older checkpoint still finds every file it names,
  * and the FRONT record that killed them was logged (and, under ALWAYS,
  * synced) before this runs, so a crash never brings their messages back.
+ * What else only they may hold is logged again first (log_before_drop),
+ * and the checkpoint syncs it before it unlinks anything.
  */
 int jsi_ms_drop_dead_blocks(jsi_ms *ms) {
     if (ms->flushing || ms->erasing)
@@ -831,6 +922,8 @@ int jsi_ms_drop_dead_blocks(jsi_ms *ms) {
         ndead++;
     if (ndead == 0)
         return 0;
+    if (log_before_drop(ms, ms->blks[ndead]->lo) != 0)
+        return 0; /* retried at the next commit */
     if (ms->ndead + ndead > ms->dead_cap) {
         size_t ncap = JSI_MAX(ms->dead_cap * 2, ms->ndead + ndead + 8);
         uint64_t *n = jsi_realloc(ms->dead, ncap * sizeof *n);

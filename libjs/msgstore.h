@@ -12,7 +12,9 @@
  *
  * Durability: a removal is logged as a DEL record (interior sequences) or a
  * FRONT record (everything below a sequence) in the tail block; block files
- * are deleted only once every message in them is below a durable FRONT. A
+ * are deleted only once every message in them is below a durable FRONT.
+ * The sequences an open found lost are logged as LOST records, again
+ * whenever block files are about to be deleted, so they stay reported. A
  * checkpoint (file "index") snapshots the in-memory index so an open replays
  * only the records written after it.
  */

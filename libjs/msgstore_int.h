@@ -82,6 +82,8 @@ typedef struct jsi_blk {
                                belong here (skipped): never adopted as the
                                tail, since records appended after it could
                                make it look valid to a later open */
+    int lo_open;            /* replay: lo not found yet: 1 no message
+                               met, 2 only strays (msgstore_recover.c) */
     uint64_t tick;          /* LRU clock for the cache */
     /* Live messages per subject in this block. [0, nsorted) is sorted by
      * id; only the last block has an unsorted suffix [nsorted, nsum), the
@@ -112,8 +114,19 @@ struct jsi_ms {
     uint64_t first, last, msgs, bytes;
     int64_t last_ts;
     jsi_rangeset deleted;    /* removed sequences in [first, last] */
-    jsi_rangeset lost;       /* sequences found damaged at open */
+    /* Sequences found damaged or missing by an open. Kept below the first
+     * sequence too (NATS keeps its LostStreamData through purges): only
+     * recovery changes the set, and LOST records in the blocks hold it
+     * (msgstore_recover.c). */
+    jsi_rangeset lost;
     uint64_t lost_msgs, lost_bytes;
+    int lost_unlogged;       /* the lost set or bytes are not all in LOST
+                                records yet: the next commit logs them */
+    jsi_rangeset lost_known; /* open: lost sequences an open reported (the
+                                checkpoint or a LOST record says so) */
+    uint64_t lost_known_bytes;
+    uint64_t lost_front_done; /* open: below it, lost holds only
+                                 lost_known (msgstore_recover.c) */
     jsi_sidx *sidx;          /* subject -> entry (msgstore_subj.c) */
     struct jsi_stree *stree; /* the same entries in subject order */
     uint64_t next_sid;       /* the next subject id (ids are never reused) */
@@ -174,6 +187,9 @@ char *jsi_ms_blk_path(jsi_ms *ms, uint64_t no);
 int jsi_ms_append_raw(jsi_ms *ms, const uint8_t *rec, size_t len);
 /* Encode a FRONT record (everything below `first` removed) into p. */
 void jsi_ms_frame_front(jsi_ms *ms, uint8_t *p, uint64_t first);
+/* Append to the tail the LOST records of the whole lost set (nothing if
+ * nothing was ever lost). 0, JS_ENOMEM or a write refusal. */
+int jsi_ms_log_lost(jsi_ms *ms);
 int jsi_ms_drop_dead_blocks(jsi_ms *ms);
 /* 1 if the filter matches every subject (NULL, "" or ">"). */
 int jsi_ms_filter_is_all(const char *filter);

@@ -20,6 +20,63 @@ static int64_t system_clock(void *ctx) {
 
 /* ---- applying records during replay ------------------------------------- */
 
+/*
+ * Lost sequences. nats-server's filestore keeps what it found damaged in
+ * fs.ld (LostStreamData: the sequences and their bytes), filled by
+ * addLostData when a block rebuild, a block load that fails its index or
+ * checkMsgs finds records it cannot read, and reported by State() as
+ * state.Lost. Nothing that moves the first sequence clears it (purge,
+ * PurgeEx, Compact, Truncate, removals, limits): it goes only per
+ * sequence, through removeFromLostData, when a delete tombstone for that
+ * sequence is replayed at recovery (the message was removed anyway), and
+ * with the process, since index.db does not hold it and the damaged end
+ * of a block is truncated away once found.
+ *
+ * Here, likewise, a lost sequence stays reported when the first sequence
+ * moves past it, and a DEL record replayed over a lost sequence makes it
+ * a removed one (apply_del). Unlike NATS the report also survives a
+ * reopen: the checkpoint holds the set, and so do the blocks, for a
+ * rebuild, once the records that showed the damage are gone with their
+ * block: the open that finds new losses logs the whole set as LOST
+ * records, and so does dropping dead blocks (jsi_ms_drop_dead_blocks).
+ * A rebuild must not report more either: what the walk finds lost below
+ * a FRONT record (its gap to a deleted block, damage to records removed
+ * before it happened) is a loss only if an open reported it, which a LOST
+ * record (or the checkpoint) then says.
+ */
+
+/* Below upto every sequence was removed: keep lost there only what an
+ * open reported. Below the upto of an earlier FRONT record that already
+ * holds (nothing found lost below the first sequence since, but LOST
+ * records, which name reported losses), so only the part above it is
+ * looked at: replay meets a FRONT record per purge or limit commit. */
+static int keep_reported_below(jsi_ms *ms, uint64_t upto) {
+    uint64_t from = JSI_MAX(ms->lost_front_done, (uint64_t)1);
+    if (upto <= from)
+        return 0;
+    ms->lost_front_done = upto;
+    if (jsi_rs_remove(&ms->lost, from, upto - 1) != 0)
+        return JS_ENOMEM;
+    for (uint64_t v = jsi_rs_next_member(&ms->lost_known, from);
+         v && v < upto;) {
+        uint64_t end = jsi_rs_next_gap(&ms->lost_known, v); /* 0: none */
+        uint64_t hi = end && end <= upto ? end - 1 : upto - 1;
+        if (jsi_rs_add(&ms->lost, v, hi) != 0)
+            return JS_ENOMEM;
+        v = hi < upto - 1 ? jsi_rs_next_member(&ms->lost_known, hi + 1) : 0;
+    }
+    return 0;
+}
+
+/* 1 if every member of a is one of b. */
+static int rs_subset(const jsi_rangeset *a, const jsi_rangeset *b) {
+    for (size_t i = 0; i < a->n; i++)
+        if (jsi_rs_count_in(b, a->r[i].lo, a->r[i].hi) !=
+            a->r[i].hi - a->r[i].lo + 1)
+            return 0;
+    return 1;
+}
+
 /* Sequences between the last one seen and s never turned up: lost, unless
  * a later DEL or FRONT record says they were removed. */
 static int note_gap(jsi_ms *ms, uint64_t s) {
@@ -90,14 +147,25 @@ static int apply_del(jsi_ms *ms, const uint8_t *p, const jsi_rechdr *h) {
         return rc;
     if (h->seq > ms->last)
         rc = note_gap(ms, h->seq + 1), ms->last = h->seq;
-    for (size_t i = 0; rc == 0 && i < rs.n; i++) {
-        for (uint64_t s = rs.r[i].lo; rc == 0 && s <= rs.r[i].hi; s++) {
-            if (s < ms->first || s > ms->last)
+    for (size_t i = 0; rc == 0 && i < rs.n && rs.r[i].lo <= ms->last; i++) {
+        uint64_t lo = rs.r[i].lo, hi = JSI_MIN(rs.r[i].hi, ms->last);
+        /* Removed, so not lost (as nats-server's removeFromLostData for a
+         * tombstone it replays), below the first sequence too. */
+        if (lo < ms->first)
+            rc = jsi_rs_remove(&ms->lost, lo, JSI_MIN(hi, ms->first - 1));
+        for (uint64_t s = JSI_MAX(lo, ms->first); rc == 0 && s <= hi; s++) {
+            if (s < ms->first) { /* the first one moved past it */
+                rc = jsi_rs_remove(&ms->lost, s, s);
                 continue;
+            }
             if (jsi_rs_contains(&ms->lost, s)) {
                 rc = jsi_rs_remove(&ms->lost, s, s);
-                if (rc == 0)
+                if (rc == 0 && s > ms->first)
                     rc = jsi_rs_add(&ms->deleted, s, s);
+                else if (rc == 0) { /* a removed first one, as a message */
+                    ms->first = s + 1;
+                    jsi_ms_advance_first(ms);
+                }
                 continue;
             }
             rc = jsi_ms_remove(ms, s, 0);
@@ -120,8 +188,67 @@ static int apply_front(jsi_ms *ms, const uint8_t *p, const jsi_rechdr *h) {
     if (upto > ms->last + 1)
         upto = ms->last + 1;
     if (upto <= ms->first)
-        return 0;
-    return jsi_ms_purge(ms, NULL, upto, 0, &n);
+        return keep_reported_below(ms, upto);
+    int rc = jsi_ms_purge(ms, NULL, upto, 0, &n);
+    /* With no message left below upto the purge moves nothing, yet the
+     * record says where the first sequence was: on a lost stretch (which
+     * the first sequence does not step over once an open found it there)
+     * when the blocks before this one are gone. */
+    if (rc == 0 && ms->msgs == 0 && ms->first < upto) {
+        ms->first = upto;
+        jsi_rs_remove_below(&ms->deleted, upto);
+    }
+    return rc ? rc : keep_reported_below(ms, upto);
+}
+
+/* Sequences [lo, hi] (from the first one on) were reported lost: so they
+ * are, whatever the records replayed so far said (the walk normally found
+ * the same damage; blocks deleted since, whose records made the index
+ * skip a stray copy, can make a rebuild take one for a message). */
+static int make_lost(jsi_ms *ms, uint64_t lo, uint64_t hi) {
+    jsi_rec r;
+    int rc = 0;
+    for (uint64_t s = lo; rc == 0 && ms->msgs &&
+                          jsi_ms_next(ms, NULL, s, &r) == 0 && r.seq <= hi;) {
+        s = r.seq + 1;
+        rc = jsi_ms_remove(ms, r.seq, 0);
+        if (rc == JS_EMSG_NOT_FOUND)
+            rc = 0;
+    }
+    if (rc == 0)
+        rc = jsi_rs_remove(&ms->deleted, lo, hi);
+    if (rc == 0)
+        rc = jsi_rs_add(&ms->lost, lo, hi);
+    return rc;
+}
+
+/* A LOST record: these sequences (and bytes) were reported lost. Below
+ * the first sequence no record can show it again; from it on, the walk
+ * found the damage itself, or should have. */
+static int apply_lost(jsi_ms *ms, const uint8_t *p, const jsi_rechdr *h) {
+    jsi_rangeset rs = JSI_RANGESET_INIT;
+    size_t used;
+    uint64_t bytes = jsi_get64(p + JSI_REC_HDR_LEN);
+    int rc = jsi_rs_decode(&rs, p + JSI_REC_HDR_LEN + 8,
+                           h->len - JSI_REC_HDR_LEN - 8, &used);
+    if (rc)
+        return rc;
+    if (h->seq > ms->last)
+        rc = note_gap(ms, h->seq + 1), ms->last = h->seq;
+    for (size_t i = 0; rc == 0 && i < rs.n && rs.r[i].lo <= ms->last; i++) {
+        uint64_t lo = rs.r[i].lo, hi = JSI_MIN(rs.r[i].hi, ms->last);
+        rc = jsi_rs_add(&ms->lost_known, lo, hi);
+        if (rc == 0 && lo < ms->first)
+            rc = jsi_rs_add(&ms->lost, lo, JSI_MIN(hi, ms->first - 1));
+        lo = JSI_MAX(lo, ms->first);
+        if (rc == 0 && lo <= hi &&
+            jsi_rs_count_in(&ms->lost, lo, hi) != hi - lo + 1)
+            rc = make_lost(ms, lo, hi);
+    }
+    jsi_rs_free(&rs);
+    ms->lost_known_bytes = JSI_MAX(ms->lost_known_bytes, bytes);
+    ms->lost_bytes = JSI_MAX(ms->lost_bytes, bytes);
+    return rc;
 }
 
 /* ---- walking a block ---------------------------------------------------- */
@@ -134,8 +261,9 @@ static int apply_record(jsi_ms *ms, jsi_blk *b, const uint8_t *p,
         ms->lost_bytes += h->len;
         return 0;
     }
-    int rc = h->type == JSI_REC_DEL ? apply_del(ms, p, h)
-                                    : apply_front(ms, p, h);
+    int rc = h->type == JSI_REC_DEL     ? apply_del(ms, p, h)
+             : h->type == JSI_REC_FRONT ? apply_front(ms, p, h)
+                                        : apply_lost(ms, p, h);
     return rc == JS_ECORRUPT ? 0 : rc;
 }
 
@@ -194,7 +322,24 @@ int jsi_ms_walk(jsi_ms *ms, jsi_blk *b, const uint8_t *buf, uint64_t base,
             continue;
         }
         if (h.type == JSI_REC_MSG || h.type == JSI_REC_ERASED) {
-            if (misplaced(b, &h, base + off + h.len) ||
+            /* A block replayed whole starts at its first message; or,
+             * when that is a stray copy at or below the stream's last
+             * sequence as the records before it left it (this block's
+             * FRONT record among them), right after that last sequence.
+             * Judged against the last sequence when the block started
+             * instead, a stray below the block's FRONT record became its
+             * start once the blocks before it were deleted, and a later
+             * message fell out of reach (misplaced). */
+            if (b->lo_open && replay) {
+                if (h.seq > ms->last) {
+                    b->lo = b->lo_open == 1 ? h.seq : ms->last + 1;
+                    b->hi = b->lo - 1;
+                    b->lo_open = 0;
+                } else {
+                    b->lo_open = 2; /* strays first */
+                }
+            }
+            if (b->lo_open || misplaced(b, &h, base + off + h.len) ||
                 (index && jsi_ms_offs_set(b, h.seq, (uint32_t)(base + off)))) {
                 off += h.len; /* a sequence that cannot belong here */
                 *valid_end = off;
@@ -263,24 +408,6 @@ static int cmp_u64(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* Lowest sequence of a MSG/ERASED record in buf, or 0. */
-static uint64_t first_seq_in(const uint8_t *buf, size_t size, size_t off) {
-    while (off < size) {
-        jsi_rechdr h;
-        int r = jsi_rec_parse_hdr(buf + off, size - off, &h);
-        if (r == 0)
-            return 0;
-        if (r < 0) {
-            off = jsi_rec_resync(buf, size, off + 1);
-            continue;
-        }
-        if (h.type == JSI_REC_MSG || h.type == JSI_REC_ERASED)
-            return h.seq;
-        off += h.len;
-    }
-    return 0;
-}
-
 /*
  * Replay a block file from offset `from` (0: all of it) into the index.
  * The block is loaded whole while it is replayed, because a DEL or FRONT
@@ -326,15 +453,16 @@ static int replay_region(jsi_ms *ms, jsi_blk *b, uint64_t from) {
     if (buf)
         ms->cached++;
     if (from == 0) {
-        uint64_t fs = first_seq_in(buf, (size_t)size, JSI_BLK_HDR_LEN);
-        b->lo = fs && fs > ms->last ? fs : ms->last + 1;
-        b->hi = b->lo - 1;
+        b->lo = ms->last + 1;
+        b->hi = ms->last;
+        b->lo_open = 1; /* the walk takes it from the first message */
     } else {
         rc = jsi_ms_walk(ms, b, buf, 0, (size_t)from, 1, 0, &end);
     }
-    if (rc == 0)
-        rc = jsi_ms_walk(ms, b, buf + from, from, (size_t)(size - from), 1, 1,
-                         &end);
+    if (rc == 0) /* buf is NULL for an empty file */
+        rc = jsi_ms_walk(ms, b, buf ? buf + from : buf, from,
+                         (size_t)(size - from), 1, 1, &end);
+    b->lo_open = 0;
     if (rc)
         return rc;
     if (b->hi < b->lo) { /* no message: it starts after everything so far */
@@ -434,6 +562,7 @@ static int init_after_loss(jsi_ms *ms, uint64_t first_seq) {
         ms->lost_msgs = jsi_rs_total(&ms->lost);
         first_seq = to + 1;
     }
+    ms->lost_unlogged = ms->lost.n || ms->lost_bytes;
     return init_empty(ms, first_seq);
 }
 
@@ -510,6 +639,10 @@ int jsi_ms_recover(jsi_ms *ms, uint64_t first_seq) {
     /* A checkpoint older than the newest files must not reuse numbers. */
     if (ms->next_blkno <= l.no[l.n - 1])
         ms->next_blkno = l.no[l.n - 1] + 1;
+    /* What the checkpoint holds lost was reported by an earlier open. */
+    for (size_t i = 0; rc == 0 && i < ms->lost.n; i++)
+        rc = jsi_rs_add(&ms->lost_known, ms->lost.r[i].lo, ms->lost.r[i].hi);
+    ms->lost_known_bytes = ms->lost_bytes;
     if (rc == 0)
         rc = replay_after_ckpt(ms, &l, from_blk, from_off);
     if (rc == JS_ECORRUPT || rc == JS_ENOTFOUND) {
@@ -536,6 +669,13 @@ int jsi_ms_recover(jsi_ms *ms, uint64_t first_seq) {
      * truncated or deleted tail block) are lost, never given out again. */
     if (rc == 0 && rebuilt)
         rc = skip_lost_tail(ms, ms->ckpt_last);
+    /* Losses no LOST record holds yet are logged before the open returns,
+     * so what it reports outlives the blocks that show it. */
+    if (rc == 0 && (!rs_subset(&ms->lost, &ms->lost_known) ||
+                    ms->lost_bytes > ms->lost_known_bytes))
+        ms->lost_unlogged = 1;
+    jsi_rs_free(&ms->lost_known);
+    ms->lost_known_bytes = ms->lost_front_done = 0;
     /* jsi_ms_drop_dead_blocks() wants a FRONT record for the first
      * sequence logged first. Replay may have moved it past the last one
      * on disk (over lost or stray records), using records in the very
@@ -548,8 +688,8 @@ int jsi_ms_recover(jsi_ms *ms, uint64_t first_seq) {
         rc = jsi_ms_drop_dead_blocks(ms);
     /* After a full rebuild, with dead files to unlink, or with a skipped
      * sequence to log, write and checkpoint now so the next open is fast. */
-    if (rc == 0 &&
-        (rebuilt || ms->ndead || ms->pend_del.n || ms->pend_front)) {
+    if (rc == 0 && (rebuilt || ms->ndead || ms->pend_del.n ||
+                    ms->pend_front || ms->lost_unlogged)) {
         rc = jsi_ms_commit(ms, 1);
         if (rc == 0)
             rc = jsi_ms_checkpoint(ms);
@@ -565,6 +705,10 @@ int jsi_ms_reset_index(jsi_ms *ms) {
     ms->cached = 0;
     jsi_rs_clear(&ms->deleted);
     jsi_rs_clear(&ms->lost);
+    jsi_rs_clear(&ms->lost_known);
+    ms->lost_known_bytes = 0;
+    ms->lost_front_done = 0;
+    ms->lost_unlogged = 0;
     int rc = jsi_ms_subj_init(ms);
     ms->next_sid = 1;
     jsi_ms_fcache_free(ms);
@@ -619,6 +763,7 @@ void jsi_ms_free(jsi_ms *ms) {
     jsi_free(ms->dead);
     jsi_rs_free(&ms->deleted);
     jsi_rs_free(&ms->lost);
+    jsi_rs_free(&ms->lost_known);
     jsi_rs_free(&ms->pend_del);
     jsi_ms_subj_free(ms);
     jsi_ms_fcache_free(ms);

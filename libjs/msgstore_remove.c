@@ -31,7 +31,8 @@ static void subject_unlink(jsi_ms *ms, jsi_sidx_entry *e, uint64_t seq) {
         e->last = e->first, e->first_stale = 0;
 }
 
-/* Move first past removed and lost sequences after its message went. */
+/* Move first past removed and lost sequences after its message went.
+ * The lost ones stay reported (ms->lost keeps them below first). */
 void jsi_ms_advance_first(jsi_ms *ms) {
     if (ms->msgs == 0) {
         ms->first = ms->last + 1;
@@ -49,7 +50,6 @@ void jsi_ms_advance_first(jsi_ms *ms) {
         ms->first = s;
     }
     jsi_rs_remove_below(&ms->deleted, ms->first);
-    jsi_rs_remove_below(&ms->lost, ms->first);
     ms->pend_front = ms->first;
 }
 
@@ -185,7 +185,7 @@ int jsi_ms_remove(jsi_ms *ms, uint64_t seq, int erase) {
 }
 
 /* A lost sequence at the front was never counted as a message: step over
- * it (it stays reported in lost_msgs). */
+ * it (it stays reported). */
 static void skip_lost_front(jsi_ms *ms) {
     while (ms->msgs && jsi_rs_contains(&ms->lost, ms->first)) {
         ms->first++;

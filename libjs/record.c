@@ -76,6 +76,8 @@ static int rec_lengths_ok(const jsi_rechdr *h) {
         return h->subj_len == 0 && h->hdr_len == 0 && body > 0;
     case JSI_REC_FRONT:
         return h->subj_len == 0 && h->hdr_len == 0 && body == 8;
+    case JSI_REC_LOST:
+        return h->subj_len == 0 && h->hdr_len == 0 && body > 8;
     default:
         return 0;
     }

@@ -15,8 +15,8 @@
  * Record (all integers little-endian), a 40-byte header then the body:
  *   0  u32 magic "JSR1"  (lets recovery resynchronise after damage)
  *   4  u32 len           total record bytes, header included
- *   8  u64 seq           MSG/ERASED: its sequence; DEL/FRONT: the stream's
- *                        last sequence when written
+ *   8  u64 seq           MSG/ERASED: its sequence; DEL/FRONT/LOST: the
+ *                        stream's last sequence when written
  *   16 i64 ts            ns since the epoch
  *   24 u8  type          JSI_REC_*
  *   25 u8  flags         MSG: JSI_RECF_MSGID if it carries Nats-Msg-Id;
@@ -29,6 +29,12 @@
  *            DEL: a rangeset encoding of removed sequences
  *            FRONT: u64 new first sequence (all below it removed)
  *            ERASED: zeros (a MSG overwritten by a secure erase)
+ *            LOST: u64 the stream's lost bytes, then a rangeset encoding
+ *                  of lost sequences (some or all of them: a reader takes
+ *                  the union), so the blocks still say what an open
+ *                  reported lost once the records that showed it are
+ *                  gone (msgstore_recover.c). A reader older than this
+ *                  record skips it as damage.
  * Two checksums: a damaged body still names the sequence it held, so the
  * loss is reported exactly; a damaged header is skipped by resync.
  */
@@ -51,6 +57,7 @@ enum {
     JSI_REC_DEL = 2,
     JSI_REC_FRONT = 3,
     JSI_REC_ERASED = 4,
+    JSI_REC_LOST = 5,
 };
 
 /* Record flags. */

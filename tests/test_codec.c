@@ -578,7 +578,7 @@ static const char *ck_break(ck_img *m, int c) {
     switch (c) {
     case 0: m->version = 1; return "version 1 (no longer read)";
     case 1: m->version = 3; return "version from the future";
-    case 2: m->flags = 1; return "flags";
+    case 2: m->flags = 2; return "an unknown flag"; /* 1 is LOST-logged */
     case 3: m->bad_at = AT_HDR; return "overlong varint in the header";
     case 4: m->no_tcrc = 1; return "ends before the tail CRC";
     case 5: m->h[0] = 0; return "first sequence 0";

@@ -23,7 +23,10 @@
  *   - a message whose record was not damaged reads back (blast radius:
  *     the unreadable messages are all in the damaged region);
  *   - the lost ranges name only damaged records, and (in the cases where
- *     recovery reads the records) every unreadable damaged one;
+ *     recovery reads the records) every unreadable damaged one, below the
+ *     stream's first sequence too (when every message before a damaged
+ *     one was removed, the first sequence steps over it and it stays
+ *     reported lost);
  *   - a publish gets last_seq + 1, above every sequence the reference
  *     store ever gave out (no acknowledged sequence is reused);
  *   - the consumer's ack floor and delivered position never move past
@@ -35,12 +38,6 @@
  *     damaged copy of the consumer's config is repaired by the open.
  * Damage to both copies of the consumer's config loses the consumer (and
  * nothing else); its name can be used again.
- * Known gap, counted and printed rather than failed: when every message
- * before a damaged one was removed, the stream's first sequence steps
- * over the damaged one and its lost range is dropped (it reads as not
- * found, never as wrong data); keeping it needs the lost set to outlive
- * the front, which a rebuild's FRONT-record gaps currently rely on not
- * doing.
  *
  * The figures (flips tried, silent ones, largest blast radius, per kind)
  * are printed on one line of stderr per kind.
@@ -503,7 +500,7 @@ typedef struct outcome {
     unsigned radius;       /* live messages unreadable */
     unsigned lost;         /* sequences reported lost */
     int consumer_gone;
-    unsigned front_unreported;
+    unsigned below_first;  /* unreadable damaged ones the first passed */
 } outcome;
 
 #define FAIL(o, ...)                                                       \
@@ -586,11 +583,10 @@ static uint64_t check_messages(js_stream *s, const rstream *rs,
         if (rc == 0 || !m->live)
             continue;
         o->radius++;
+        o->below_first += q < info->state->first_seq;
         if (!hit || !d->victim[q])
             FAIL(o, "%s seq %" PRIu64 " (record intact) unreadable: %s",
                  rs->name, q, js_strerror(rc));
-        else if (q < info->state->first_seq)
-            o->front_unreported++; /* known gap, see the header */
         else if (must_report(d) && !in_lost(info, q))
             FAIL(o, "%s seq %" PRIu64 " unreadable (%s) but not reported lost",
                  rs->name, q, js_strerror(rc));
@@ -885,7 +881,7 @@ static void run_one(const char *work, dmg *d, outcome *o) {
 typedef struct stats {
     unsigned tried[3];     /* by OP_* */
     unsigned failed, visible, consumer_gone, max_radius, max_lost;
-    unsigned max_flip_radius, front_unreported;
+    unsigned max_flip_radius, below_first;
     char first[4][400];
 } stats;
 
@@ -900,7 +896,7 @@ static void tally(stats *t, const dmg *d, const outcome *o) {
     t->tried[d->op]++;
     t->visible += o->radius > 0 || o->lost > 0;
     t->consumer_gone += o->consumer_gone;
-    t->front_unreported += o->front_unreported;
+    t->below_first += o->below_first;
     if (o->radius > t->max_radius)
         t->max_radius = o->radius;
     if (d->op == OP_FLIP && o->radius > t->max_flip_radius)
@@ -986,12 +982,12 @@ static void sweep_kind(int kind, int no_index) {
             "truncations, %u deletions in %.1f s; broken promises %u; damage "
             "visible (unreadable or reported lost) %u, consumer dropped %u; "
             "largest blast radius: of a flip %u, of any damage %u "
-            "message(s); most sequences reported lost %u; damaged first message "
-            "stepped over unreported %u\n",
+            "message(s); most sequences reported lost %u; damaged ones the "
+            "first sequence stepped over %u\n",
             kind_name[kind], no_index ? " (no checkpoint)" : "", nf, bytes,
             t.tried[OP_FLIP], t.tried[OP_TRUNC], t.tried[OP_DELETE],
             tu_now() - t0, t.failed, t.visible, t.consumer_gone,
-            t.max_flip_radius, t.max_radius, t.max_lost, t.front_unreported);
+            t.max_flip_radius, t.max_radius, t.max_lost, t.below_first);
     for (unsigned k = 0; k < t.failed && k < 4; k++)
         fprintf(stderr, "  corrupt failure: %s\n", t.first[k]);
     tu_rm_rf(work);

@@ -345,8 +345,12 @@ static void fx_check(fx *f) {
 
 /* ---- snapshots: everything a reader can see, for comparisons ---------- */
 
+#define SNAP_LOST 16
+
 typedef struct snap {
     js_stream_state st;
+    js_seq_range lost[SNAP_LOST]; /* the first lost ranges reported */
+    size_t nlost;                 /* how many there were */
     uint64_t n;            /* sequences 1..n recorded */
     int *rc;
     uint64_t *hash;
@@ -382,6 +386,9 @@ static void snap_take(js_stream *s, snap *out) {
     memset(out, 0, sizeof *out);
     ck_assert_int_eq(js_stream_info(s, &i), 0);
     out->st = *i->state;
+    out->nlost = i->lost_len;
+    for (size_t k = 0; k < i->lost_len && k < SNAP_LOST; k++)
+        out->lost[k] = i->lost[k];
     js_stream_info_free(i);
     out->n = out->st.last_seq + 2;
     out->rc = calloc(out->n + 1, sizeof *out->rc);
@@ -429,7 +436,20 @@ static int snap_diff(const snap *a, const snap *b, char *buf, size_t len) {
     FIELD(num_subjects)
     FIELD(num_deleted)
     FIELD(lost_msgs)
+    FIELD(lost_bytes)
 #undef FIELD
+    if (a->nlost != b->nlost) {
+        snprintf(buf, len, "lost ranges: %zu vs %zu", a->nlost, b->nlost);
+        return 1;
+    }
+    for (size_t k = 0; k < a->nlost && k < SNAP_LOST; k++)
+        if (a->lost[k].first != b->lost[k].first ||
+            a->lost[k].last != b->lost[k].last) {
+            snprintf(buf, len, "lost range %zu: %" PRIu64 "..%" PRIu64
+                     " vs %" PRIu64 "..%" PRIu64, k, a->lost[k].first,
+                     a->lost[k].last, b->lost[k].first, b->lost[k].last);
+            return 1;
+        }
     for (uint64_t q = 1; q <= a->n && q <= b->n; q++)
         if (a->rc[q] != b->rc[q] || a->hash[q] != b->hash[q]) {
             snprintf(buf, len, "message %" PRIu64 ": rc %d vs %d%s", q,
@@ -1507,6 +1527,194 @@ START_TEST(purge_all_state_survives_reopen) {
 }
 END_TEST
 
+/* The stream's first sequence sits on a lost stretch (messages the
+ * checkpoint vouched for, cut off the only block), and a later block
+ * starts with the FRONT record stating it; the older block is dropped.
+ * A rebuild from that block alone must find the same first sequence as
+ * the checkpoint: it once left it at 1, the FRONT record finding no
+ * message to remove (fuzz/regress/msgstore/first-goes-back-after-rebuild).
+ * _i: the reopen that damages is with (0) or without (1) the checkpoint. */
+START_TEST(first_on_a_lost_stretch_survives_a_rebuild_from_a_later_block) {
+    fx f;
+    snap a, b, c;
+    recinfo *r;
+    fx_init(&f, "front_lost", 4096, 100, 0);
+    fx_open(&f);
+    fx_pub(&f, 10);
+    fx_purge(&f, NULL, 0, 0); /* first 11 */
+    fx_pub(&f, 3);            /* 11..13, in the same block */
+    fx_close(&f);
+    char *sdir = fx_sdir(&f);
+    size_t n = map_records(sdir, &r);
+    size_t k = 0;
+    while (k < n && !(r[k].type == JSI_REC_MSG && r[k].seq == 11))
+        k++;
+    ck_assert(k < n && r[0].blk == r[k].blk && r[n - 1].blk == r[k].blk);
+    char *blk = tu_block_path(sdir, r[k].blk);
+    ck_assert_int_eq(tu_truncate(blk, (int64_t)r[k].off), 0);
+    if (_i)
+        fx_rm_index(&f);
+    fx_open(&f);
+    for (uint64_t q = 11; q <= 13; q++)
+        model_set(&f, q, 0);
+    struct js_stream_info *i = fx_info(&f);
+    if (!_i) { /* the checkpoint vouched for them: lost, never reused */
+        ck_assert_uint_eq(i->state->first_seq, 11);
+        ck_assert_uint_eq(i->state->last_seq, 13);
+        ck_assert_uint_eq(i->lost_len, 1);
+        ck_assert_uint_eq(i->lost[0].first, 11);
+        ck_assert_uint_eq(i->lost[0].last, 13);
+    } else { /* nothing says they existed: a crash before they were */
+        ck_assert_uint_eq(i->state->last_seq, 10);
+        model_cut(&f, 10);
+    }
+    js_stream_info_free(i);
+    fx_pub(&f, 30); /* new blocks; the first one is dropped */
+    snap_take(f.s, &a);
+    fx_close(&f);
+    uint64_t *nos;
+    int nb = tu_block_files(sdir, &nos);
+    ck_assert_int_gt(nb, 1);
+    ck_assert_uint_gt(nos[0], r[k].blk);
+    free(nos);
+    fx_open(&f);
+    snap_take(f.s, &b);
+    fx_close(&f);
+    snap_assert_eq(&a, &b, "reopen with checkpoint");
+    fx_rm_index(&f);
+    fx_open(&f);
+    snap_take(f.s, &c);
+    fx_close(&f);
+    snap_assert_eq(&a, &c, "reopen without checkpoint");
+    snap_free(&a);
+    snap_free(&b);
+    snap_free(&c);
+    free(blk);
+    free(r);
+    free(sdir);
+    fx_free(&f);
+}
+END_TEST
+
+/* ====================================================================== */
+/* Lost sequences                                                         */
+/* ====================================================================== */
+
+/* info's lost ranges are exactly [lo, hi] (lo 0: none). */
+static void assert_lost(fx *f, uint64_t lo, uint64_t hi, const char *when) {
+    struct js_stream_info *i = fx_info(f);
+    if (!lo) {
+        ck_assert_msg(i->lost_len == 0 && i->state->lost_msgs == 0,
+                      "%s: %zu lost range(s) (first %" PRIu64 "..%" PRIu64
+                      "), lost_msgs %" PRIu64 ", none damaged", when,
+                      i->lost_len, i->lost_len ? i->lost[0].first : 0,
+                      i->lost_len ? i->lost[0].last : 0,
+                      i->state->lost_msgs);
+    } else {
+        ck_assert_msg(i->lost_len == 1 && i->lost[0].first == lo &&
+                          i->lost[0].last == hi &&
+                          i->state->lost_msgs == hi - lo + 1,
+                      "%s: %zu lost range(s) (first %" PRIu64 "..%" PRIu64
+                      "), lost_msgs %" PRIu64 ", want %" PRIu64 "..%" PRIu64
+                      " (first_seq %" PRIu64 ")", when, i->lost_len,
+                      i->lost_len ? i->lost[0].first : 0,
+                      i->lost_len ? i->lost[0].last : 0,
+                      i->state->lost_msgs, lo, hi, i->state->first_seq);
+        ck_assert_uint_gt(i->state->lost_bytes, 0);
+    }
+    js_stream_info_free(i);
+}
+
+enum { PAST_PURGE_BELOW, PAST_DELETES, PAST_PURGE_ALL, PAST_KINDS };
+static const char *const past_name[PAST_KINDS] = {
+    "purge below", "deletes of every message before it", "purge of all"};
+
+/* A message found damaged at open stays reported lost, as NATS keeps its
+ * LostStreamData, when the stream's first sequence moves past it (a
+ * purge, deletes), after its block file is gone, and at every later open,
+ * with the checkpoint or without it; an undamaged store reports nothing
+ * through the same steps (the FRONT records of purges are not losses).
+ * _i: how the first sequence moves past (PAST_*) * 2 + (1: damaged). */
+START_TEST(lost_message_stays_reported_after_the_first_sequence_passes_it) {
+    int how = _i / 2, damaged = _i % 2;
+    fx f;
+    snap a, b;
+    recinfo *r;
+    fx_init(&f, "lost_front", 4096, 24, 280);
+    fx_open(&f);
+    fx_pub(&f, 60);
+    fx_close(&f);
+    char *sdir = fx_sdir(&f);
+    size_t n = map_records(sdir, &r);
+    /* The third record of the first block: the first removals leave the
+     * block (and its damage) there, the later ones drop it. */
+    size_t t = 2;
+    ck_assert(t < n && r[t].type == JSI_REC_MSG && !r[t].last_in_blk &&
+              r[t].blk == r[0].blk);
+    uint64_t victim = r[t].seq, vblk = r[t].blk, lo = 0;
+    if (damaged) {
+        char *blk = tu_block_path(sdir, vblk);
+        ck_assert_int_eq(tu_flip_byte(blk, (int64_t)(r[t].off + r[t].len - 5),
+                                      0x21), 0);
+        free(blk);
+        lo = victim;
+    }
+    fx_rm_index(&f); /* the open reads every record: the damage is found */
+    fx_open(&f);
+    if (damaged)
+        model_set(&f, victim, 0);
+    assert_lost(&f, lo, lo, "open that found it");
+    if (how == PAST_PURGE_BELOW)
+        fx_purge(&f, NULL, victim + 3, 0);
+    else if (how == PAST_DELETES)
+        for (uint64_t q = 1; q < victim; q++)
+            fx_del(&f, q);
+    else
+        fx_purge(&f, NULL, 0, 0);
+    struct js_stream_info *i = fx_info(&f);
+    ck_assert_uint_ge(i->state->first_seq, victim + (uint64_t)damaged);
+    js_stream_info_free(i);
+    assert_lost(&f, lo, lo, past_name[how]);
+    if (damaged) { /* still unreadable, and said to be */
+        js_msg *m = NULL;
+        ck_assert_int_eq(js_msg_get(f.s, victim, &m), JS_ECORRUPT);
+    }
+    /* A rebuild while the damaged record is still there, now below the
+     * FRONT record of the removals. */
+    fx_close(&f);
+    fx_rm_index(&f);
+    fx_open(&f);
+    assert_lost(&f, lo, lo, "rebuild with the damaged block");
+    /* More blocks, and everything in the damaged one purged: its file
+     * goes at the next checkpoint. */
+    fx_pub(&f, 60);
+    fx_purge(&f, NULL, f.last - 5, 0);
+    assert_lost(&f, lo, lo, "after a purge past its block");
+    snap_take(f.s, &a);
+    fx_close(&f);
+    char *gone = tu_block_path(sdir, vblk);
+    ck_assert_msg(!tu_exists(gone), "block %" PRIu64 " still there", vblk);
+    free(gone);
+    for (int k = 0; k < 4; k++) {
+        /* with the checkpoint, without, with the one a rebuild wrote,
+         * without again */
+        if (k % 2)
+            fx_rm_index(&f);
+        fx_open(&f);
+        assert_lost(&f, lo, lo, k % 2 ? "rebuild" : "reopen");
+        fx_check(&f);
+        snap_take(f.s, &b);
+        fx_close(&f);
+        snap_assert_eq(&a, &b, k % 2 ? "rebuild" : "reopen");
+        snap_free(&b);
+    }
+    snap_free(&a);
+    free(r);
+    free(sdir);
+    fx_free(&f);
+}
+END_TEST
+
 /* ====================================================================== */
 /* Catalogue                                                              */
 /* ====================================================================== */
@@ -1771,6 +1979,13 @@ static Suite *recovery_suite(void) {
     tcase_set_timeout(t, 60);
     LOOP(configured_first_seq_survives_reopen, 2);
     LOOP(purge_all_state_survives_reopen, 2);
+    LOOP(first_on_a_lost_stretch_survives_a_rebuild_from_a_later_block, 2);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("lost");
+    tcase_set_timeout(t, 60);
+    LOOP(lost_message_stays_reported_after_the_first_sequence_passes_it,
+         PAST_KINDS * 2);
     suite_add_tcase(s, t);
 
     t = tcase_create("catalog");

@@ -13,7 +13,12 @@
  *    stays unsynced while the checkpoint written at close lists it;
  *  - an erase in the tail block left by an open writes from the block's
  *    buffer with the stream lock released; a concurrent publish adopts the
- *    tail and realloc()s that buffer under it (use after free).
+ *    tail and realloc()s that buffer under it (use after free);
+ *  - a new block was sized for its header and the record that did not
+ *    fit the old one, forgetting the FRONT record every block starts
+ *    with: a message (or DEL record) within 80 bytes of the block size,
+ *    or larger than a block, was written up to 48 bytes past the end of
+ *    the buffer (heap overflow; 8 MiB messages with the default blocks).
  *
  * "Crash" here is a copy of the store directory taken while the store is
  * open, under JS_SYNC_ALWAYS (everything acknowledged is in the files),
@@ -49,7 +54,28 @@
  *    message to the tail block where the next rebuild took it for a
  *    stray record: acknowledged, then gone (fuzz_store);
  *  - a stored consumer config without a durable name (checksum intact)
- *    made the open pass a NULL name to strdup() (fuzz_store).
+ *    made the open pass a NULL name to strdup() (fuzz_store);
+ *  - a block replayed whole started at the first message in its file
+ *    unless that was at or below the stream's last so far: a stray copy
+ *    below its FRONT record was skipped while older blocks were there,
+ *    but once they were deleted it became the block's start, and a
+ *    message beyond what the records after it could reach was dropped
+ *    as misplaced (fuzz_msgstore, by its check that a reopen keeps the
+ *    lost ranges);
+ *  - a sequence in a lost stretch that a DEL record had made a removed
+ *    one came back as lost in a rebuild once the block holding that
+ *    record was deleted (fuzz_msgstore, the same check);
+ *  - a stray copy of a lost sequence, skipped by the open because older
+ *    blocks' records put the last sequence past it, was taken for a
+ *    message by a rebuild once those blocks were deleted (fuzz_msgstore,
+ *    by its check that a clean reopen finds no message that was not
+ *    there; the same failure before the lost ranges were kept);
+ *  - a DEL record over the lost sequence at the front (a block cut short
+ *    before the next one's FRONT record) made it a removed one without
+ *    moving the first sequence past it: once the older block was
+ *    deleted, a rebuild reported first sequence 1 where the index had 36
+ *    (fuzz_msgstore, by its check that the first sequence never goes
+ *    back).
  *
  * Then bugs the power-cut battery (tests/test_powercut.c) found:
  *
@@ -59,6 +85,7 @@
  *    undid (the store was fail-stop: every change must fail).
  */
 #include <check.h>
+#include <inttypes.h>
 #include <pthread.h>
 
 #include "consumer_config.h"
@@ -665,7 +692,7 @@ END_TEST
 /* Block file no in /s holding recs[0..n) after its header. */
 static void put_block(js_vfs *vfs, unsigned no, const uint8_t *recs,
                       size_t n) {
-    uint8_t blk[1024];
+    uint8_t blk[4096];
     char path[64];
     ck_assert_uint_le(n, sizeof blk - JSI_BLK_HDR_LEN);
     js_vfs_file *f = NULL;
@@ -854,6 +881,288 @@ START_TEST(message_after_a_lost_stretch_survives_a_rebuild) {
 }
 END_TEST
 
+START_TEST(a_record_as_large_as_a_block_fits_the_block_it_starts) {
+    js_vfs *vfs = jsi_vfs_mem_new();
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static uint8_t data[10000];
+    static const size_t lens[] = {3000, 3990, 4000, 4020, 4060, 4090,
+                                  5000, 9000, 100};
+    size_t nl = sizeof lens / sizeof lens[0];
+    jsi_ms *ms = NULL;
+    jsi_rec r;
+    uint64_t seq;
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)(i * 7);
+    ck_assert_int_eq(vfs->mkdir(vfs, "/s"), 0);
+    pthread_mutex_lock(&mu);
+    ms_open_on(vfs, &mu, &ms); /* 4 KiB blocks */
+    for (size_t i = 0; i < nl; i++) {
+        ck_assert_int_eq(jsi_ms_append(ms, "a", 1, NULL, 0, data, lens[i], 1,
+                                       0, &seq), 0);
+        jsi_blk *t = ms->blks[ms->nblks - 1];
+        ck_assert_msg(t->size <= t->cap, "record of %zu bytes: block %"
+                      PRIu64 " holds %" PRIu64 " bytes in a buffer of %zu",
+                      lens[i], t->no, t->size, t->cap);
+    }
+    ck_assert_int_eq(jsi_ms_close(ms), 0);
+    ck_assert_int_eq(vfs->remove(vfs, "/s/index"), 0);
+    ms_open_on(vfs, &mu, &ms);
+    for (size_t i = 0; i < nl; i++) {
+        ck_assert_int_eq(jsi_ms_load(ms, i + 1, &r), 0);
+        ck_assert_uint_eq(r.dlen, lens[i]);
+        ck_assert_int_eq(memcmp(r.data, data, lens[i]), 0);
+    }
+    ck_assert_int_eq(jsi_ms_close(ms), 0);
+    pthread_mutex_unlock(&mu);
+    jsi_vfs_mem_free(vfs);
+}
+END_TEST
+
+/* A FRONT record (everything below upto removed, the stream's last
+ * being `last`) into p; returns its length. */
+static size_t put_front(uint8_t *p, uint64_t last, uint64_t upto) {
+    uint8_t body[8];
+    jsi_put64(body, upto);
+    jsi_rec_encode_hdr(p, JSI_REC_HDR_LEN + 8, last, 1, JSI_REC_FRONT, 0, 0,
+                       0, jsi_crc32c(0, body, 8));
+    memcpy(p + JSI_REC_HDR_LEN, body, 8);
+    return JSI_REC_HDR_LEN + 8;
+}
+
+START_TEST(stray_record_below_the_front_never_moves_a_block_start) {
+    js_vfs *vfs = jsi_vfs_mem_new();
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    uint8_t recs[512];
+    jsi_ms *ms = NULL;
+    jsi_ms_state st;
+    jsi_rec r;
+    /* Block 1: message 1, then everything below 40 removed (the last
+     * being 39). Block 2: its FRONT record, a stray copy of message 1,
+     * then messages 40 and 41. */
+    size_t n = jsi_rec_encode_msg(recs, 1, 1, 0, "a", 1, NULL, 0, "1", 1);
+    n += put_front(recs + n, 39, 40);
+    put_block(vfs, 1, recs, n);
+    n = put_front(recs, 39, 40);
+    n += jsi_rec_encode_msg(recs + n, 1, 1, 0, "a", 1, NULL, 0, "1", 1);
+    n += jsi_rec_encode_msg(recs + n, 40, 1, 0, "a", 1, NULL, 0, "40", 2);
+    n += jsi_rec_encode_msg(recs + n, 41, 1, 0, "a", 1, NULL, 0, "41", 2);
+    put_block(vfs, 2, recs, n);
+    pthread_mutex_lock(&mu);
+    /* The first open drops block 1 (dead); the second rebuilds from
+     * block 2 alone and must place its messages the same way. */
+    for (int i = 0; i < 2; i++) {
+        vfs->remove(vfs, "/s/index");
+        ms_open_on(vfs, &mu, &ms);
+        jsi_ms_state_get(ms, &st);
+        ck_assert_uint_eq(st.first, 40);
+        ck_assert_uint_eq(st.last, 41);
+        ck_assert_msg(st.msgs == 2, "open %d: %" PRIu64 " messages", i,
+                      st.msgs);
+        ck_assert_int_eq(jsi_ms_load(ms, 40, &r), 0);
+        ck_assert_int_eq(jsi_ms_load(ms, 41, &r), 0);
+        ck_assert_int_eq(jsi_ms_close(ms), 0);
+        if (i == 0)
+            ck_assert_int_eq(jsi_vfs_exists(vfs, "/s/0000000000000001.blk"),
+                             0);
+    }
+    pthread_mutex_unlock(&mu);
+    jsi_vfs_mem_free(vfs);
+}
+END_TEST
+
+/* The lost ranges of ms as a string, for comparisons. */
+static void lost_str(jsi_ms *ms, char *buf, size_t len) {
+    size_t n, k = 0;
+    const jsi_range *r = jsi_ms_lost(ms, &n);
+    buf[0] = 0;
+    for (size_t i = 0; i < n && k + 44 < len; i++)
+        k += (size_t)snprintf(buf + k, len - k, " %" PRIu64 "..%" PRIu64,
+                              r[i].lo, r[i].hi);
+}
+
+START_TEST(removed_sequence_in_a_lost_stretch_stays_removed_after_its_block_goes) {
+    js_vfs *vfs = jsi_vfs_mem_new();
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static uint8_t recs[2048], big[600];
+    jsi_ms *ms = NULL;
+    jsi_ms_state a, b;
+    jsi_rangeset four = JSI_RANGESET_INIT;
+    jsi_buf del = {0};
+    jsi_rec r;
+    char la[128], lb[128];
+    uint64_t seq;
+    /* Block 1 (too large to take more): messages 1 and 2, all below 3
+     * removed, then a DEL record of 4 logged when the last was 5: 3..5
+     * never turned up (lost), 4 was removed. */
+    size_t n = jsi_rec_encode_msg(recs, 1, 1, 0, "a", 1, NULL, 0, big,
+                                  sizeof big);
+    n += jsi_rec_encode_msg(recs + n, 2, 1, 0, "a", 1, NULL, 0, big,
+                            sizeof big);
+    n += put_front(recs + n, 2, 3);
+    ck_assert_int_eq(jsi_rs_add(&four, 4, 4), 0);
+    ck_assert_int_eq(jsi_rs_encode(&four, &del), 0);
+    jsi_rec_encode_hdr(recs + n, (uint32_t)(JSI_REC_HDR_LEN + del.len), 5, 1,
+                       JSI_REC_DEL, 0, 0, 0, jsi_crc32c(0, del.p, del.len));
+    memcpy(recs + n + JSI_REC_HDR_LEN, del.p, del.len);
+    n += JSI_REC_HDR_LEN + del.len;
+    put_block(vfs, 1, recs, n);
+    pthread_mutex_lock(&mu);
+    ms_open_on(vfs, &mu, &ms);
+    /* Messages in a new block; block 1 (all below the first) goes. */
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(jsi_ms_append(ms, "a", 1, NULL, 0, "x", 1, 1, 0,
+                                       &seq), 0);
+    ck_assert_int_eq(jsi_ms_commit(ms, 1), 0);
+    jsi_ms_state_get(ms, &a);
+    lost_str(ms, la, sizeof la);
+    ck_assert_str_eq(la, " 3..3 5..5");
+    ck_assert_int_eq(jsi_ms_close(ms), 0);
+    ck_assert_int_eq(jsi_vfs_exists(vfs, "/s/0000000000000001.blk"), 0);
+    for (int i = 0; i < 2; i++) { /* with the checkpoint, then without */
+        if (i)
+            ck_assert_int_eq(vfs->remove(vfs, "/s/index"), 0);
+        ms_open_on(vfs, &mu, &ms);
+        jsi_ms_state_get(ms, &b);
+        lost_str(ms, lb, sizeof lb);
+        ck_assert_str_eq(lb, la);
+        ck_assert_uint_eq(b.first, a.first);
+        ck_assert_uint_eq(b.last, a.last);
+        ck_assert_uint_eq(b.msgs, a.msgs);
+        ck_assert_uint_eq(b.lost_msgs, 2);
+        ck_assert_int_eq(jsi_ms_load(ms, 4, &r), JS_EMSG_NOT_FOUND);
+        ck_assert_int_eq(jsi_ms_load(ms, 5, &r), JS_ECORRUPT);
+        ck_assert_int_eq(jsi_ms_close(ms), 0);
+    }
+    pthread_mutex_unlock(&mu);
+    jsi_rs_free(&four);
+    jsi_buf_free(&del);
+    jsi_vfs_mem_free(vfs);
+}
+END_TEST
+
+/* A DEL record of [lo, hi] logged when the last sequence was `last`. */
+static size_t put_del(uint8_t *p, uint64_t last, uint64_t lo, uint64_t hi) {
+    jsi_rangeset rs = JSI_RANGESET_INIT;
+    jsi_buf b = {0};
+    ck_assert_int_eq(jsi_rs_add(&rs, lo, hi), 0);
+    ck_assert_int_eq(jsi_rs_encode(&rs, &b), 0);
+    jsi_rec_encode_hdr(p, (uint32_t)(JSI_REC_HDR_LEN + b.len), last, 1,
+                       JSI_REC_DEL, 0, 0, 0, jsi_crc32c(0, b.p, b.len));
+    memcpy(p + JSI_REC_HDR_LEN, b.p, b.len);
+    size_t n = JSI_REC_HDR_LEN + b.len;
+    jsi_rs_free(&rs);
+    jsi_buf_free(&b);
+    return n;
+}
+
+START_TEST(stray_copy_of_a_lost_sequence_stays_lost_after_older_blocks_go) {
+    js_vfs *vfs = jsi_vfs_mem_new();
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static uint8_t recs[2048], big[600];
+    jsi_ms *ms = NULL;
+    jsi_ms_state a, b;
+    char la[128], lb[128];
+    uint64_t seq;
+    /* Block 1 (too large to take more): messages 1 and 2, all below 3
+     * removed, then 3 removed when the last was 5 (4 and 5 never turned
+     * up: lost). Block 2, damaged: a FRONT record saying the last was 2,
+     * a stray copy of 5, then message 6. */
+    size_t n = jsi_rec_encode_msg(recs, 1, 1, 0, "a", 1, NULL, 0, big,
+                                  sizeof big);
+    n += jsi_rec_encode_msg(recs + n, 2, 1, 0, "a", 1, NULL, 0, big,
+                            sizeof big);
+    n += put_front(recs + n, 2, 3);
+    n += put_del(recs + n, 5, 3, 3);
+    put_block(vfs, 1, recs, n);
+    n = put_front(recs, 2, 3);
+    n += jsi_rec_encode_msg(recs + n, 5, 1, 0, "a", 1, NULL, 0, "5", 1);
+    n += jsi_rec_encode_msg(recs + n, 6, 1, 0, "a", 1, NULL, 0, "6", 1);
+    put_block(vfs, 2, recs, n);
+    pthread_mutex_lock(&mu);
+    ms_open_on(vfs, &mu, &ms);
+    jsi_ms_state_get(ms, &a);
+    lost_str(ms, la, sizeof la);
+    ck_assert_str_eq(la, " 4..5");
+    ck_assert_uint_eq(a.msgs, 1);
+    /* A new block; block 1 (all below the first) goes. */
+    ck_assert_int_eq(jsi_ms_append(ms, "a", 1, NULL, 0, big, sizeof big, 1,
+                                   0, &seq), 0);
+    ck_assert_int_eq(jsi_ms_append(ms, "a", 1, NULL, 0, big, sizeof big, 1,
+                                   0, &seq), 0);
+    ck_assert_int_eq(jsi_ms_commit(ms, 1), 0);
+    jsi_ms_state_get(ms, &a);
+    ck_assert_int_eq(jsi_ms_close(ms), 0);
+    ck_assert_int_eq(jsi_vfs_exists(vfs, "/s/0000000000000001.blk"), 0);
+    for (int i = 0; i < 2; i++) { /* with the checkpoint, then without */
+        if (i)
+            ck_assert_int_eq(vfs->remove(vfs, "/s/index"), 0);
+        ms_open_on(vfs, &mu, &ms);
+        jsi_ms_state_get(ms, &b);
+        lost_str(ms, lb, sizeof lb);
+        ck_assert_str_eq(lb, la);
+        ck_assert_msg(b.msgs == a.msgs, "open %d: %" PRIu64 " messages, "
+                      "want %" PRIu64, i, b.msgs, a.msgs);
+        ck_assert_uint_eq(b.last, a.last);
+        ck_assert_int_eq(jsi_ms_close(ms), 0);
+    }
+    pthread_mutex_unlock(&mu);
+    jsi_vfs_mem_free(vfs);
+}
+END_TEST
+
+START_TEST(first_removed_over_a_lost_stretch_stays_after_older_blocks_go) {
+    js_vfs *vfs = jsi_vfs_mem_new();
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static uint8_t recs[2048], big[600];
+    jsi_ms *ms = NULL;
+    jsi_ms_state a, b;
+    char la[128], lb[128];
+    uint64_t seq;
+    /* Block 1, cut short (too large to take more): messages 1 to 3 of 35.
+     * Block 2: its FRONT record (first 1, last 35), message 36, then
+     * 1..17 removed, then messages 37 and 38. */
+    size_t n = 0;
+    for (uint64_t q = 1; q <= 3; q++)
+        n += jsi_rec_encode_msg(recs + n, q, 1, 0, "a", 1, NULL, 0, big,
+                                sizeof big / 2);
+    put_block(vfs, 1, recs, n);
+    n = put_front(recs, 35, 1);
+    n += jsi_rec_encode_msg(recs + n, 36, 1, 0, "a", 1, NULL, 0, "x", 1);
+    n += put_del(recs + n, 36, 1, 17);
+    n += jsi_rec_encode_msg(recs + n, 37, 1, 0, "a", 1, NULL, 0, "x", 1);
+    n += jsi_rec_encode_msg(recs + n, 38, 1, 0, "a", 1, NULL, 0, "x", 1);
+    put_block(vfs, 2, recs, n);
+    pthread_mutex_lock(&mu);
+    ms_open_on(vfs, &mu, &ms);
+    jsi_ms_state_get(ms, &a);
+    lost_str(ms, la, sizeof la);
+    ck_assert_str_eq(la, " 18..35");
+    ck_assert_uint_eq(a.first, 36);
+    ck_assert_uint_eq(a.msgs, 3);
+    ck_assert_int_eq(jsi_ms_append(ms, "a", 1, NULL, 0, "y", 1, 1, 0, &seq),
+                     0);
+    ck_assert_int_eq(jsi_ms_commit(ms, 1), 0);
+    jsi_ms_state_get(ms, &a);
+    ck_assert_int_eq(jsi_ms_close(ms), 0);
+    ck_assert_int_eq(jsi_vfs_exists(vfs, "/s/0000000000000001.blk"), 0);
+    for (int i = 0; i < 2; i++) { /* with the checkpoint, then without */
+        if (i)
+            ck_assert_int_eq(vfs->remove(vfs, "/s/index"), 0);
+        ms_open_on(vfs, &mu, &ms);
+        jsi_ms_state_get(ms, &b);
+        lost_str(ms, lb, sizeof lb);
+        ck_assert_str_eq(lb, la);
+        ck_assert_msg(b.first == a.first, "open %d: first %" PRIu64
+                      ", want %" PRIu64, i, b.first, a.first);
+        ck_assert_uint_eq(b.msgs, a.msgs);
+        ck_assert_uint_eq(b.last, a.last);
+        ck_assert_int_eq(jsi_ms_close(ms), 0);
+    }
+    pthread_mutex_unlock(&mu);
+    jsi_vfs_mem_free(vfs);
+}
+END_TEST
+
 START_TEST(stored_consumer_config_without_durable_name_is_skipped) {
     js_vfs *vfs = jsi_vfs_mem_new();
     js_open_opts o = JS_OPEN_OPTS_INIT;
@@ -971,6 +1280,10 @@ static Suite *review_suite(void) {
     tcase_set_timeout(t, 60);
     tcase_add_test(t, erase_in_unadopted_tail_is_not_moved_by_concurrent_publish);
     suite_add_tcase(s, t);
+    t = tcase_create("blocks");
+    tcase_set_timeout(t, 60);
+    tcase_add_test(t, a_record_as_large_as_a_block_fits_the_block_it_starts);
+    suite_add_tcase(s, t);
     t = tcase_create("fuzz");
     tcase_set_timeout(t, 60);
     tcase_add_test(t, misplaced_record_never_hides_later_messages);
@@ -981,6 +1294,13 @@ static Suite *review_suite(void) {
     tcase_add_test(t, last_message_steps_over_long_gaps_at_once);
     tcase_add_test(t, message_after_a_lost_stretch_survives_a_rebuild);
     tcase_add_test(t, stored_consumer_config_without_durable_name_is_skipped);
+    tcase_add_test(t, stray_record_below_the_front_never_moves_a_block_start);
+    tcase_add_test(
+        t, removed_sequence_in_a_lost_stretch_stays_removed_after_its_block_goes);
+    tcase_add_test(
+        t, stray_copy_of_a_lost_sequence_stays_lost_after_older_blocks_go);
+    tcase_add_test(
+        t, first_removed_over_a_lost_stretch_stays_after_older_blocks_go);
     suite_add_tcase(s, t);
     t = tcase_create("powercut");
     tcase_set_timeout(t, 60);
