@@ -34,21 +34,22 @@ static int64_t system_clock(void *ctx) {
  *
  * Here, likewise, a lost sequence stays reported when the first sequence
  * moves past it, and a DEL record replayed over a lost sequence makes it
- * a removed one (apply_del). Unlike NATS the report also survives a
- * reopen: the checkpoint holds the set, and so do the blocks, for a
- * rebuild, once the records that showed the damage are gone with their
- * block: the open that finds new losses logs the whole set as LOST
- * records, and so does dropping dead blocks (jsi_ms_drop_dead_blocks).
- * A rebuild must not report more either: what the walk finds lost below
- * a FRONT record (its gap to a deleted block, damage to records removed
- * before it happened) is a loss only if an open reported it, which a LOST
- * record (or the checkpoint) then says.
+ * a removed one, below the first sequence too (apply_del). Unlike NATS
+ * the report also survives a reopen: the checkpoint holds the set, and so
+ * do the blocks, for a rebuild, once the records that showed the damage
+ * are gone with their block: the open that finds new losses logs the
+ * whole set as LOST records, and so does dropping dead blocks
+ * (jsi_ms_drop_dead_blocks). A LOST record wins over what a rebuild
+ * replayed before it (apply_lost). And a rebuild must not report more:
+ * what the walk finds lost below a FRONT record (its gap to a deleted
+ * block, damage to records removed before it happened) is a loss only if
+ * an open reported it, which a LOST record (or the checkpoint) then says.
  */
 
 /* Below upto every sequence was removed: keep lost there only what an
- * open reported. Below the upto of an earlier FRONT record that already
- * holds (nothing found lost below the first sequence since, but LOST
- * records, which name reported losses), so only the part above it is
+ * open reported. Below the upto of an earlier FRONT record this is done
+ * already (since then only LOST records add lost sequences below the
+ * first one, and only reported ones), so only the part above it is
  * looked at: replay meets a FRONT record per purge or limit commit. */
 static int keep_reported_below(jsi_ms *ms, uint64_t upto) {
     uint64_t from = JSI_MAX(ms->lost_front_done, (uint64_t)1);
@@ -497,16 +498,24 @@ static int skip_damaged_tail_seq(jsi_ms *ms) {
 }
 
 /* The last block: cut a torn end off the file so new records follow the
- * last whole one; forget a file too short to hold even its header. It is
- * loaded (adopted as the tail) only when something is appended. */
+ * last whole one; forget a file too short to hold even its header, and
+ * then finish the block before it, which is the last one now (its torn
+ * end left in place, the next append there would leave stale bytes after
+ * its record for the next open to read as records). It is loaded
+ * (adopted as the tail) only when something is appended. */
 static int finish_tail(jsi_ms *ms) {
-    jsi_blk *t = ms->blks[ms->nblks - 1];
-    char *path = jsi_ms_blk_path(ms, t->no);
+    jsi_blk *t;
+    char *path;
     js_vfs_file *f = NULL;
     int rc = 0;
-    if (!path)
-        return JS_ENOMEM;
-    if (t->size < JSI_BLK_HDR_LEN && t->hi < t->lo) {
+    for (;;) {
+        if (ms->nblks == 0)
+            return 0;
+        t = ms->blks[ms->nblks - 1];
+        if (!(path = jsi_ms_blk_path(ms, t->no)))
+            return JS_ENOMEM;
+        if (t->size >= JSI_BLK_HDR_LEN || t->hi >= t->lo)
+            break;
         /* Created by a crash before its header was whole: no records. */
         rc = ms->cfg.vfs->remove(ms->cfg.vfs, path);
         jsi_free(path);
@@ -514,7 +523,8 @@ static int finish_tail(jsi_ms *ms) {
             ms->cached--;
         jsi_ms_blk_free(t);
         ms->nblks--;
-        return rc == JS_ENOTFOUND ? 0 : rc;
+        if (rc && rc != JS_ENOTFOUND)
+            return rc;
     }
     if (t->torn > t->size) {
         rc = jsi_vfs_open(ms->cfg.vfs, path, JS_VFS_READ | JS_VFS_WRITE, &f);

@@ -75,7 +75,13 @@
  *    moving the first sequence past it: once the older block was
  *    deleted, a rebuild reported first sequence 1 where the index had 36
  *    (fuzz_msgstore, by its check that the first sequence never goes
- *    back).
+ *    back);
+ *  - an open that removed a last block file too short for its header
+ *    left the torn end of the block before it, the last one now, in
+ *    place: the next append there wrote over part of it, and the next
+ *    open read what was left after the new record as records (here a
+ *    message that was never published) (fuzz_msgstore, once an open
+ *    logged its lost bytes there).
  *
  * Then bugs the power-cut battery (tests/test_powercut.c) found:
  *
@@ -1163,6 +1169,58 @@ START_TEST(first_removed_over_a_lost_stretch_stays_after_older_blocks_go) {
 }
 END_TEST
 
+START_TEST(torn_end_of_a_block_that_becomes_the_last_is_cut_off) {
+    js_vfs *vfs = jsi_vfs_mem_new();
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static uint8_t recs[1024], whole[512], payload[360];
+    jsi_ms *ms = NULL;
+    jsi_ms_state st;
+    jsi_rec r;
+    uint64_t seq;
+    /* Block 1: messages 1 to 3, then message 4 cut short by a crash (its
+     * payload held what reads as a whole record of 5). Block 2: a file
+     * whose header the crash cut short. */
+    size_t n = 0;
+    for (uint64_t q = 1; q <= 3; q++)
+        n += jsi_rec_encode_msg(recs + n, q, 1, 0, "a", 1, NULL, 0, "x", 1);
+    size_t k = jsi_rec_encode_msg(payload + 60, 5, 1, 0, "a", 1, NULL, 0,
+                                  "5", 1);
+    ck_assert_uint_lt(k + 60, sizeof payload);
+    size_t w = jsi_rec_encode_msg(whole, 4, 1, 0, "a", 1, NULL, 0, payload,
+                                  sizeof payload);
+    memcpy(recs + n, whole, w - 50);
+    n += w - 50;
+    put_block(vfs, 1, recs, n);
+    js_vfs_file *f = NULL;
+    ck_assert_int_eq(jsi_vfs_open(vfs, "/s/0000000000000002.blk",
+                                  JS_VFS_WRITE | JS_VFS_CREATE, &f), 0);
+    ck_assert_int_eq(f->io->write(f, "JSBLK", 5, 0), 0);
+    ck_assert_int_eq(jsi_vfs_close(f), 0);
+    pthread_mutex_lock(&mu);
+    ms_open_on(vfs, &mu, &ms);
+    ck_assert_uint_eq(jsi_ms_msgs(ms), 3);
+    /* Appended to block 1, the last block now. */
+    ck_assert_int_eq(jsi_ms_append(ms, "a", 1, NULL, 0, "y", 1, 1, 0, &seq),
+                     0);
+    ck_assert_uint_eq(seq, 4);
+    ck_assert_int_eq(jsi_ms_close(ms), 0);
+    for (int i = 0; i < 2; i++) { /* with the checkpoint, then without */
+        if (i)
+            ck_assert_int_eq(vfs->remove(vfs, "/s/index"), 0);
+        ms_open_on(vfs, &mu, &ms);
+        jsi_ms_state_get(ms, &st);
+        ck_assert_msg(st.msgs == 4 && st.last == 4, "open %d: %" PRIu64
+                      " messages, last %" PRIu64, i, st.msgs, st.last);
+        ck_assert_int_eq(jsi_ms_load(ms, 4, &r), 0);
+        ck_assert_int_eq((int)r.dlen, 1);
+        ck_assert_int_eq(r.data[0], 'y');
+        ck_assert_int_eq(jsi_ms_close(ms), 0);
+    }
+    pthread_mutex_unlock(&mu);
+    jsi_vfs_mem_free(vfs);
+}
+END_TEST
+
 START_TEST(stored_consumer_config_without_durable_name_is_skipped) {
     js_vfs *vfs = jsi_vfs_mem_new();
     js_open_opts o = JS_OPEN_OPTS_INIT;
@@ -1301,6 +1359,7 @@ static Suite *review_suite(void) {
         t, stray_copy_of_a_lost_sequence_stays_lost_after_older_blocks_go);
     tcase_add_test(
         t, first_removed_over_a_lost_stretch_stays_after_older_blocks_go);
+    tcase_add_test(t, torn_end_of_a_block_that_becomes_the_last_is_cut_off);
     suite_add_tcase(s, t);
     t = tcase_create("powercut");
     tcase_set_timeout(t, 60);
