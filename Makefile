@@ -75,7 +75,12 @@ SOLINK = $(BUILD)/$(SONAME)
 DEVLINK = $(BUILD)/libjetstream.so
 STLIB = $(BUILD)/libjetstream.a
 
-TEST_SRCS := $(sort $(wildcard tests/test_*.c))
+# The slowest programs first, so the test runner (several at once) does not
+# end with one of them running alone.
+TEST_SLOW := tests/test_powercut.c tests/test_corrupt.c tests/test_iofault.c \
+  tests/test_recovery.c
+TEST_SRCS := $(TEST_SLOW) \
+  $(filter-out $(TEST_SLOW),$(sort $(wildcard tests/test_*.c)))
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 # Deferred (=, not :=): scripts/deps.sh may install check during this very
 # run, so ask pkg-config only when a test is linked.

@@ -11,10 +11,17 @@
 # summed over the stages (a stage that fails without such a line counts as
 # one failure), and the exit status is non-zero if anything failed.
 #
-# Environment: MAKE (the make to run), MAKEFLAGS passes through.
+# Environment: MAKE (the make to run), MAKEFLAGS passes through. Each
+# stage's builds run as many jobs as there are CPUs unless make was
+# already given -j.
 set -u -o pipefail
 
 make_cmd=${MAKE:-make}
+jflag=
+case " ${MAKEFLAGS:-} " in
+*" -j"* | *" j"*) ;;
+*) jflag=-j$(nproc 2>/dev/null || echo 2) ;;
+esac
 passed=0
 failed=0
 report=()
@@ -24,7 +31,7 @@ trap 'rm -f "$log"' EXIT
 for stage in "$@"; do
     echo "=========== stage: $stage"
     start=$(date +%s)
-    $make_cmd --no-print-directory NODEPS=1 "$stage" 2>&1 | tee "$log"
+    $make_cmd --no-print-directory $jflag NODEPS=1 "$stage" 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     secs=$(( $(date +%s) - start ))
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
