@@ -904,6 +904,47 @@ static int log_before_drop(jsi_ms *ms, uint64_t lo) {
     return rc;
 }
 
+/* Whether block b starts with an intact FRONT record, the record that
+ * says where it starts; looked at once. From its loaded bytes, or else the
+ * first bytes of its file: a read under the lock, once per block that
+ * comes first after dead ones (their beginnings never change). A failed
+ * read says no, and is tried again next time. */
+static int starts_alone(jsi_ms *ms, jsi_blk *b) {
+    enum { N = JSI_BLK_HDR_LEN + JSI_FRONT_REC_LEN };
+    uint8_t head[N];
+    const uint8_t *p = head;
+    if (b->front)
+        return b->front > 0;
+    if (b->buf && b->size >= N) {
+        p = b->buf;
+    } else if (b->buf || !b->created) {
+        b->front = -1; /* shorter than a header and a FRONT record */
+        return 0;
+    } else {
+        char *path = jsi_ms_blk_path(ms, b->no);
+        js_vfs_file *f = NULL;
+        int rc = path ? jsi_vfs_open(ms->cfg.vfs, path, JS_VFS_READ, &f)
+                      : JS_ENOMEM;
+        jsi_free(path);
+        if (rc == 0) {
+            rc = jsi_vfs_read_exact(f, head, N, 0);
+            jsi_vfs_close(f);
+        }
+        if (rc == JS_ECORRUPT) /* a file too short */
+            b->front = -1;
+        if (rc)
+            return 0;
+    }
+    jsi_rechdr h;
+    b->front = jsi_rec_parse_hdr(p + JSI_BLK_HDR_LEN, JSI_FRONT_REC_LEN,
+                                 &h) == 1 &&
+                       h.type == JSI_REC_FRONT &&
+                       jsi_rec_body_ok(p + JSI_BLK_HDR_LEN, &h)
+                   ? 1
+                   : -1;
+    return b->front > 0;
+}
+
 /*
  * Forget blocks all of whose messages are below the first sequence. Their
  * files are unlinked only after the next checkpoint, which no longer lists
@@ -920,6 +961,13 @@ int jsi_ms_drop_dead_blocks(jsi_ms *ms) {
     while (ndead + 1 < ms->nblks && ms->blks[ndead]->hi < ms->first &&
            ms->blks[ndead]->msgs == 0)
         ndead++;
+    /* A block whose FRONT record is damaged is read by a rebuild from
+     * where the records of the blocks before it left the last sequence
+     * (stray copies of older sequences at its start are told apart that
+     * way): those blocks stay until it goes too, or a rebuild without
+     * them could read it differently (misplace a message the index has). */
+    while (ndead > 0 && !starts_alone(ms, ms->blks[ndead]))
+        ndead--;
     if (ndead == 0)
         return 0;
     if (log_before_drop(ms, ms->blks[ndead]->lo) != 0)
