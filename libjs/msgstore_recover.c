@@ -139,43 +139,57 @@ static int apply_msg(jsi_ms *ms, jsi_blk *b, const uint8_t *p,
     return 0;
 }
 
-static int apply_del(jsi_ms *ms, const uint8_t *p, const jsi_rechdr *h) {
+/* Decode the rangeset of a DEL or LOST record (body[0..len)), take the
+ * stream's last sequence from the record, and pass each range, cut at
+ * that last sequence, to fn. */
+static int apply_ranges(jsi_ms *ms, const jsi_rechdr *h, const uint8_t *body,
+                        size_t len,
+                        int (*fn)(jsi_ms *ms, uint64_t lo, uint64_t hi)) {
     jsi_rangeset rs = JSI_RANGESET_INIT;
     size_t used;
-    int rc = jsi_rs_decode(&rs, p + JSI_REC_HDR_LEN, h->len - JSI_REC_HDR_LEN,
-                           &used);
+    int rc = jsi_rs_decode(&rs, body, len, &used);
     if (rc)
         return rc;
     if (h->seq > ms->last)
         rc = note_gap(ms, h->seq + 1), ms->last = h->seq;
-    for (size_t i = 0; rc == 0 && i < rs.n && rs.r[i].lo <= ms->last; i++) {
-        uint64_t lo = rs.r[i].lo, hi = JSI_MIN(rs.r[i].hi, ms->last);
-        /* Removed, so not lost (as nats-server's removeFromLostData for a
-         * tombstone it replays), below the first sequence too. */
-        if (lo < ms->first)
-            rc = jsi_rs_remove(&ms->lost, lo, JSI_MIN(hi, ms->first - 1));
-        for (uint64_t s = JSI_MAX(lo, ms->first); rc == 0 && s <= hi; s++) {
-            if (s < ms->first) { /* the first one moved past it */
-                rc = jsi_rs_remove(&ms->lost, s, s);
-                continue;
-            }
-            if (jsi_rs_contains(&ms->lost, s)) {
-                rc = jsi_rs_remove(&ms->lost, s, s);
-                if (rc == 0 && s > ms->first)
-                    rc = jsi_rs_add(&ms->deleted, s, s);
-                else if (rc == 0) { /* a removed first one, as a message */
-                    ms->first = s + 1;
-                    jsi_ms_advance_first(ms);
-                }
-                continue;
-            }
-            rc = jsi_ms_remove(ms, s, 0);
-            if (rc == JS_EMSG_NOT_FOUND)
-                rc = 0;
-        }
-    }
+    for (size_t i = 0; rc == 0 && i < rs.n && rs.r[i].lo <= ms->last; i++)
+        rc = fn(ms, rs.r[i].lo, JSI_MIN(rs.r[i].hi, ms->last));
     jsi_rs_free(&rs);
     return rc;
+}
+
+/* Sequences [lo, hi] of a DEL record were removed. */
+static int del_range(jsi_ms *ms, uint64_t lo, uint64_t hi) {
+    int rc = 0;
+    /* Removed, so not lost (as nats-server's removeFromLostData for a
+     * tombstone it replays), below the first sequence too. */
+    if (lo < ms->first)
+        rc = jsi_rs_remove(&ms->lost, lo, JSI_MIN(hi, ms->first - 1));
+    for (uint64_t s = JSI_MAX(lo, ms->first); rc == 0 && s <= hi; s++) {
+        if (s < ms->first) { /* the first one moved past it */
+            rc = jsi_rs_remove(&ms->lost, s, s);
+            continue;
+        }
+        if (jsi_rs_contains(&ms->lost, s)) {
+            rc = jsi_rs_remove(&ms->lost, s, s);
+            if (rc == 0 && s > ms->first)
+                rc = jsi_rs_add(&ms->deleted, s, s);
+            else if (rc == 0) { /* a removed first one, as a message */
+                ms->first = s + 1;
+                jsi_ms_advance_first(ms);
+            }
+            continue;
+        }
+        rc = jsi_ms_remove(ms, s, 0);
+        if (rc == JS_EMSG_NOT_FOUND)
+            rc = 0;
+    }
+    return rc;
+}
+
+static int apply_del(jsi_ms *ms, const uint8_t *p, const jsi_rechdr *h) {
+    return apply_ranges(ms, h, p + JSI_REC_HDR_LEN, h->len - JSI_REC_HDR_LEN,
+                        del_range);
 }
 
 static int apply_front(jsi_ms *ms, const uint8_t *p, const jsi_rechdr *h) {
@@ -223,33 +237,30 @@ static int make_lost(jsi_ms *ms, uint64_t lo, uint64_t hi) {
     return rc;
 }
 
-/* A LOST record: these sequences (and bytes) were reported lost. Below
- * the first sequence no record can show it again; from it on, the walk
- * found the damage itself, or should have. */
+/* Sequences [lo, hi] of a LOST record were reported lost. Below the
+ * first sequence no record can show it again; from it on, the walk found
+ * the damage itself, or should have. */
+static int lost_range(jsi_ms *ms, uint64_t lo, uint64_t hi) {
+    int rc = jsi_rs_add(&ms->lost_known, lo, hi);
+    if (rc == 0 && lo < ms->first)
+        rc = jsi_rs_add(&ms->lost, lo, JSI_MIN(hi, ms->first - 1));
+    lo = JSI_MAX(lo, ms->first);
+    if (rc == 0 && lo <= hi &&
+        jsi_rs_count_in(&ms->lost, lo, hi) != hi - lo + 1)
+        rc = make_lost(ms, lo, hi);
+    return rc;
+}
+
+/* A LOST record: these sequences (and bytes) were reported lost. */
 static int apply_lost(jsi_ms *ms, const uint8_t *p, const jsi_rechdr *h) {
-    jsi_rangeset rs = JSI_RANGESET_INIT;
-    size_t used;
     uint64_t bytes = jsi_get64(p + JSI_REC_HDR_LEN);
-    int rc = jsi_rs_decode(&rs, p + JSI_REC_HDR_LEN + 8,
-                           h->len - JSI_REC_HDR_LEN - 8, &used);
+    int rc = apply_ranges(ms, h, p + JSI_REC_HDR_LEN + 8,
+                          h->len - JSI_REC_HDR_LEN - 8, lost_range);
     if (rc)
         return rc;
-    if (h->seq > ms->last)
-        rc = note_gap(ms, h->seq + 1), ms->last = h->seq;
-    for (size_t i = 0; rc == 0 && i < rs.n && rs.r[i].lo <= ms->last; i++) {
-        uint64_t lo = rs.r[i].lo, hi = JSI_MIN(rs.r[i].hi, ms->last);
-        rc = jsi_rs_add(&ms->lost_known, lo, hi);
-        if (rc == 0 && lo < ms->first)
-            rc = jsi_rs_add(&ms->lost, lo, JSI_MIN(hi, ms->first - 1));
-        lo = JSI_MAX(lo, ms->first);
-        if (rc == 0 && lo <= hi &&
-            jsi_rs_count_in(&ms->lost, lo, hi) != hi - lo + 1)
-            rc = make_lost(ms, lo, hi);
-    }
-    jsi_rs_free(&rs);
     ms->lost_known_bytes = JSI_MAX(ms->lost_known_bytes, bytes);
     ms->lost_bytes = JSI_MAX(ms->lost_bytes, bytes);
-    return rc;
+    return 0;
 }
 
 /* ---- walking a block ---------------------------------------------------- */
