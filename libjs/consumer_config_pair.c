@@ -19,9 +19,10 @@
  *
  * At open, the copy that is not the config is rewritten from it when it
  * is damaged or different (an update or delete cut short), or missing
- * while the image says the store keeps two. Best effort: a rewrite that
- * fails leaves the store open (the failed write latches the store's
- * fail-stop guard, as any other would). With neither copy readable the
+ * while the image says the store keeps two. A rewrite that fails fails
+ * the load with its error (and so the open, as a stream definition's
+ * repair does); nothing else has changed, and the next load tries again.
+ * With neither copy readable the
  * consumer is lost, as when there was one copy, and both files are left
  * as they are.
  *
@@ -166,9 +167,15 @@ int jsi_ccfg_pair_load(js_vfs *vfs, const char *dir, uint64_t id,
         goto out;
     }
     copy *other = win == &a ? &b : &a;
-    if (stale(win, other))
-        (void)jsi_vfs_write_atomic(vfs, dir, other->name, win->raw.p,
-                                   win->raw.len);
+    if (stale(win, other)) {
+        rc = jsi_vfs_write_atomic(vfs, dir, other->name, win->raw.p,
+                                  win->raw.len);
+        if (rc) {
+            rc = JSI_ERR(rc, 0, "%s/%s: repairing consumer config copy: %s",
+                         dir, other->name, js_strerror(rc));
+            goto out;
+        }
+    }
     *created = win->created;
     *out = win->cfg;
     memset(&win->cfg, 0, sizeof win->cfg); /* moved */

@@ -257,7 +257,11 @@ static int read_catalog(js_store *st, jsi_cat_entry **e, size_t *n) {
 }
 
 /* With a readable catalogue: directories it does not name go, and each
- * stream's own definition is made to match it. */
+ * stream's own definition is made to match it. A repair that fails fails
+ * the open with its error, as a consumer's config copy does: the store
+ * stays as it was, and the next open tries again. (Going on would not
+ * help: the failed write latched the fail-stop guard, and the open's own
+ * writes after it, a consumer's state log among them, would fail too.) */
 static int tidy_dirs(js_store *st, const jsi_cat_entry *e, size_t n) {
     char *sdir = jsi_path_join(st->path, "streams");
     int rc = sdir ? jsi_vfs_mkdirs(st->vfs, sdir) : JS_ENOMEM;

@@ -17,6 +17,7 @@
  * workload: the n-th allocation fails, once or for ever.
  */
 #include <check.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include "jetstream.h"
@@ -197,6 +198,120 @@ static void enumerate_allocs(const char *name, workload_fn w) {
 
 PC_WORKLOADS(WORKLOAD)
 
+/* The one entry of dir whose name is 16 characters long plus suffix,
+ * as a path. */
+static char *find_entry(const char *dir, const char *suffix) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char *found = NULL;
+    ck_assert_ptr_nonnull(d);
+    while ((e = readdir(d)) != NULL)
+        if (strlen(e->d_name) == 16 + strlen(suffix) &&
+            strcmp(e->d_name + 16, suffix) == 0) {
+            ck_assert_msg(!found, "%s: two entries end in \"%s\"", dir,
+                          suffix);
+            found = tu_path("%s/%s", dir, e->d_name);
+        }
+    closedir(d);
+    ck_assert_msg(found != NULL, "%s: no entry ends in \"%s\"", dir, suffix);
+    return found;
+}
+
+/* Open dir with every write failing: it must fail with the write's
+ * error, and the files stay as they were. */
+static void open_with_writes_failing(const char *dir, const char *what) {
+    js_open_opts o = JS_OPEN_OPTS_INIT;
+    js_store *st = NULL;
+    o.vfs = sim->name;
+    sim_fault(sim, SIM_F_WRITE, 1, JS_EIO, 1);
+    int rc = js_open(dir, &o, &st);
+    ck_assert_msg(rc == JS_EIO, "%s: open: %s (%s)", what, js_strerror(rc),
+                  js_errmsg());
+    ck_assert_uint_gt(sim->faults, 0);
+    sim_fault(sim, 0, 0, 0, 0);
+    sim_reset(sim);
+}
+
+/* The redundant copies an open repairs (a stream's own definition, a
+ * consumer's second config copy): a rewrite that fails fails the open
+ * with the write's error, and the next healthy open repairs them with
+ * nothing lost. */
+START_TEST(failed_repairs_fail_the_open_and_the_next_open_repairs) {
+    char *dir = tu_path("%s/repair", base_dir);
+    js_open_opts o = JS_OPEN_OPTS_INIT;
+    js_stream_config sc = JS_STREAM_CONFIG_INIT;
+    js_consumer_config cc = JS_CONSUMER_CONFIG_INIT;
+    js_store *st = NULL;
+    js_stream *s = NULL;
+    js_consumer *c = NULL;
+    js_msg *m = NULL;
+    o.vfs = sim->name;
+    sc.name = "R";
+    cc.durable_name = "D";
+    sim_reset(sim);
+    ck_assert_int_eq(js_open(dir, &o, &st), 0);
+    ck_assert_int_eq(js_stream_add(st, &sc, &s), 0);
+    ck_assert_int_eq(js_consumer_add(s, &cc, &c), 0);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(js_publish(st, "R", NULL, 0, "x", 1, NULL), 0);
+    js_consumer_release(c);
+    js_stream_release(s);
+    ck_assert_int_eq(js_close(st), 0);
+
+    char *sdirs = tu_path("%s/streams", dir);
+    char *sdir = find_entry(sdirs, "");
+    char *sdef = tu_path("%s/config", sdir);
+    char *cdir = tu_path("%s/consumers", sdir);
+    char *ccfg = find_entry(cdir, ".cfg2");
+    uint8_t *good_sdef, *good_ccfg, *bad_sdef, *bad_ccfg;
+    size_t sdef_len, ccfg_len;
+    ck_assert_int_eq(tu_read_file(sdef, &good_sdef, &sdef_len), 0);
+    ck_assert_int_eq(tu_read_file(ccfg, &good_ccfg, &ccfg_len), 0);
+    ck_assert_int_eq(tu_flip_byte(sdef, 12, 0x04), 0);
+    ck_assert_int_eq(tu_read_file(sdef, &bad_sdef, &sdef_len), 0);
+    open_with_writes_failing(dir, "stream definition damaged");
+    ck_assert(tu_file_equals(sdef, bad_sdef, sdef_len));
+    ck_assert(tu_file_equals(ccfg, good_ccfg, ccfg_len));
+    /* With only the consumer's copy damaged (the definition restored). */
+    ck_assert_int_eq(tu_flip_byte(sdef, 12, 0x04), 0);
+    ck_assert_int_eq(tu_flip_byte(ccfg, 12, 0x04), 0);
+    ck_assert_int_eq(tu_read_file(ccfg, &bad_ccfg, &ccfg_len), 0);
+    open_with_writes_failing(dir, "consumer config copy B damaged");
+    ck_assert(tu_file_equals(sdef, good_sdef, sdef_len));
+    ck_assert(tu_file_equals(ccfg, bad_ccfg, ccfg_len));
+
+    /* Both damaged, then a healthy open: both repaired, nothing lost. */
+    ck_assert_int_eq(tu_flip_byte(sdef, 12, 0x04), 0);
+    ck_assert_int_eq(js_open(dir, &o, &st), 0);
+    ck_assert_int_eq(js_stream_lookup(st, "R", &s), 0);
+    ck_assert_int_eq(js_consumer_lookup(s, "D", &c), 0);
+    ck_assert_int_eq(js_msg_get(s, 3, &m), 0);
+    size_t len = 0;
+    ck_assert_int_eq(memcmp(js_msg_data(m, &len), "x", 1), 0);
+    ck_assert_uint_eq(len, 1);
+    js_msg_free(m);
+    ck_assert_int_eq(js_publish(st, "R", NULL, 0, "x", 1, NULL), 0);
+    js_consumer_release(c);
+    js_stream_release(s);
+    ck_assert_int_eq(js_close(st), 0);
+    ck_assert_msg(tu_file_equals(sdef, good_sdef, sdef_len),
+                  "stream definition not repaired");
+    ck_assert_msg(tu_file_equals(ccfg, good_ccfg, ccfg_len),
+                  "consumer config copy B not repaired");
+    sim_reset(sim);
+    free(good_sdef);
+    free(good_ccfg);
+    free(bad_sdef);
+    free(bad_ccfg);
+    free(ccfg);
+    free(cdir);
+    free(sdef);
+    free(sdir);
+    free(sdirs);
+    free(dir);
+}
+END_TEST
+
 #define ADD(name)                                  \
     tcase_add_test(io, io_faults_during_##name);   \
     tcase_add_test(al, alloc_failures_during_##name);
@@ -208,6 +323,8 @@ static Suite *iofault_suite(void) {
     tcase_set_timeout(io, 900);
     tcase_set_timeout(al, 900);
     PC_WORKLOADS(ADD)
+    tcase_add_test(io,
+                   failed_repairs_fail_the_open_and_the_next_open_repairs);
     suite_add_tcase(s, io);
     suite_add_tcase(s, al);
     return s;
