@@ -502,11 +502,21 @@ static int load_all(load_ctx *l) {
     return rc;
 }
 
-/* State files whose config is gone belong to deletes cut short. */
+/* State files whose config is gone belong to deletes cut short. A
+ * temporary file is a write cut short before its rename (the file it was
+ * to replace still holds what it held): every consumer is loaded by now,
+ * so none is being written. */
 static int orphan_cb(void *ctx, const char *name) {
     load_ctx *l = ctx;
     uint64_t id;
     char sname[32];
+    if (ends_with(name, ".tmp")) {
+        char *path = jsi_path_join(l->dir, name);
+        if (path)
+            (void)l->s->env.vfs->remove(l->s->env.vfs, path);
+        jsi_free(path);
+        return 0;
+    }
     if (!ends_with(name, ".state") || sscanf(name, "%16" SCNx64, &id) != 1)
         return 0;
     for (size_t i = 0; i < l->s->ncons; i++)

@@ -900,6 +900,50 @@ START_TEST(test_deleted_consumer_stays_deleted_after_reopen) {
 }
 END_TEST
 
+/* Temporary files a crash left in the consumers' directory (a config
+ * copy or a state log rewrite cut short before its rename, of a consumer
+ * still there or deleted since) are removed at open; the consumers and
+ * their files are untouched. */
+START_TEST(test_temporary_files_left_by_a_crash_are_removed_at_open) {
+    static const char *junk[] = {"0000000000000001.cfg.tmp",
+                                 "0000000000000001.cfg2.tmp",
+                                 "0000000000000001.state.tmp",
+                                 "00000000000000aa.cfg.tmp"};
+    static const char *kept[] = {"0000000000000001.cfg",
+                                 "0000000000000001.cfg2",
+                                 "0000000000000001.state"};
+    js_consumer_config c = durable("D");
+    js_consumer *k = cadd(ST, &c);
+    pub_n("orders.a", 2);
+    ck_assert_uint_eq(take_ack(k), 1);
+    js_consumer_release(k);
+    js_stream_release(ST);
+    CHECK_RC(js_close(S), 0);
+    char *cdir = tu_path("%s/streams/0000000000000001/consumers", store_path);
+    for (size_t i = 0; i < sizeof junk / sizeof *junk; i++) {
+        char *p = tu_path("%s/%s", cdir, junk[i]);
+        ck_assert_int_eq(tu_write_file(p, "half", 4), 0);
+        free(p);
+    }
+    open_store();
+    CHECK_RC(js_stream_lookup(S, "ORDERS", &ST), 0);
+    for (size_t i = 0; i < sizeof junk / sizeof *junk; i++) {
+        char *p = tu_path("%s/%s", cdir, junk[i]);
+        ck_assert_msg(!tu_exists(p), "%s still there", junk[i]);
+        free(p);
+    }
+    for (size_t i = 0; i < sizeof kept / sizeof *kept; i++) {
+        char *p = tu_path("%s/%s", cdir, kept[i]);
+        ck_assert_msg(tu_exists(p), "%s removed", kept[i]);
+        free(p);
+    }
+    CHECK_RC(js_consumer_lookup(ST, "D", &k), 0);
+    ck_assert_uint_eq(take_ack(k), 2); /* its ack of 1 kept */
+    js_consumer_release(k);
+    free(cdir);
+}
+END_TEST
+
 START_TEST(test_ephemeral_consumers_do_not_survive_close) {
     js_consumer_config c = JS_CONSUMER_CONFIG_INIT;
     c.name = "EPH";
@@ -1294,6 +1338,7 @@ static Suite *consumer_suite(void) {
     tcase_add_test(tc, test_durable_state_survives_reopen);
     tcase_add_test(tc, test_deliver_new_position_survives_reopen);
     tcase_add_test(tc, test_deleted_consumer_stays_deleted_after_reopen);
+    tcase_add_test(tc, test_temporary_files_left_by_a_crash_are_removed_at_open);
     tcase_add_test(tc, test_ephemeral_consumers_do_not_survive_close);
     suite_add_tcase(s, tc);
     tc = tcase_create("retention");
