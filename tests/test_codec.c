@@ -474,6 +474,22 @@ static jsi_ms *ms_open(js_vfs *vfs, const char *dir) {
     return ms;
 }
 
+/* The "checkpoint" test case's fixture: an in-memory backend, and the
+ * stores' mutex held, as the store's callers hold it. */
+static js_vfs *mem;
+
+static void mem_setup(void) {
+    mem = jsi_vfs_mem_new();
+    ck_assert_ptr_nonnull(mem);
+    pthread_mutex_lock(&mu);
+}
+
+static void mem_teardown(void) {
+    pthread_mutex_unlock(&mu);
+    jsi_vfs_mem_free(mem);
+    mem = NULL;
+}
+
 /* An empty index, as recovery decodes a checkpoint into. */
 static jsi_ms *ms_blank(js_vfs *vfs) {
     jsi_ms *ms = ms_open(vfs, "/blank");
@@ -492,9 +508,7 @@ static jsi_sidx_entry *subject(jsi_ms *ms, const char *s) {
 }
 
 START_TEST(valid_checkpoint_decodes_to_exactly_its_fields) {
-    js_vfs *vfs = jsi_vfs_mem_new();
-    pthread_mutex_lock(&mu);
-    jsi_ms *ms = ms_blank(vfs);
+    jsi_ms *ms = ms_blank(mem);
     ck_img m = ck_valid();
     jsi_buf img = ck_build(&m);
     uint64_t no = 0, size = 0;
@@ -568,8 +582,6 @@ START_TEST(valid_checkpoint_decodes_to_exactly_its_fields) {
     ck_assert_uint_eq(jsi_sidx_size(ms->sidx), 0);
     jsi_buf_free(&img);
     jsi_ms_free(ms);
-    pthread_mutex_unlock(&mu);
-    jsi_vfs_mem_free(vfs);
 }
 END_TEST
 
@@ -636,9 +648,7 @@ static const char *ck_break(ck_img *m, int c) {
 }
 
 START_TEST(checkpoint_with_any_field_malformed_is_refused) {
-    js_vfs *vfs = jsi_vfs_mem_new();
-    pthread_mutex_lock(&mu);
-    jsi_ms *ms = ms_blank(vfs);
+    jsi_ms *ms = ms_blank(mem);
     const char *what;
     int c = 0;
     for (;; c++) {
@@ -662,15 +672,11 @@ START_TEST(checkpoint_with_any_field_malformed_is_refused) {
     CHECK_RC(decode(ms, &img, &no, &size, &crc), 0);
     jsi_buf_free(&img);
     jsi_ms_free(ms);
-    pthread_mutex_unlock(&mu);
-    jsi_vfs_mem_free(vfs);
 }
 END_TEST
 
 START_TEST(checkpoint_framing_is_checked_before_any_field) {
-    js_vfs *vfs = jsi_vfs_mem_new();
-    pthread_mutex_lock(&mu);
-    jsi_ms *ms = ms_blank(vfs);
+    jsi_ms *ms = ms_blank(mem);
     ck_img m = ck_valid();
     jsi_buf img = ck_build(&m);
     uint64_t no, size;
@@ -697,8 +703,6 @@ START_TEST(checkpoint_framing_is_checked_before_any_field) {
     CHECK_RC(decode(ms, &img, &no, &size, &crc), 0);
     jsi_buf_free(&img);
     jsi_ms_free(ms);
-    pthread_mutex_unlock(&mu);
-    jsi_vfs_mem_free(vfs);
 }
 END_TEST
 
@@ -706,9 +710,7 @@ END_TEST
  * such (the caller must not take it for damage and rebuild), never as
  * JS_ECORRUPT. */
 START_TEST(checkpoint_decode_out_of_memory_is_not_damage) {
-    js_vfs *vfs = jsi_vfs_mem_new();
-    pthread_mutex_lock(&mu);
-    jsi_ms *ms = ms_blank(vfs);
+    jsi_ms *ms = ms_blank(mem);
     ck_img m = ck_valid();
     jsi_buf img = ck_build(&m);
     uint64_t no, size, k;
@@ -731,8 +733,6 @@ START_TEST(checkpoint_decode_out_of_memory_is_not_damage) {
     ck_assert_uint_eq(jsi_sidx_size(ms->sidx), 2);
     jsi_buf_free(&img);
     jsi_ms_free(ms);
-    pthread_mutex_unlock(&mu);
-    jsi_vfs_mem_free(vfs);
 }
 END_TEST
 
@@ -846,12 +846,10 @@ static void same_index(jsi_ms *ms, jsi_ms *d) {
 }
 
 START_TEST(checkpoint_of_a_store_decodes_to_the_same_index) {
-    js_vfs *vfs = jsi_vfs_mem_new();
-    pthread_mutex_lock(&mu);
-    jsi_ms *ms = ms_filled(vfs, "/s"), *d = ms_blank(vfs);
+    jsi_ms *ms = ms_filled(mem, "/s"), *d = ms_blank(mem);
     CHECK_RC(jsi_ms_checkpoint(ms), 0);
     int found;
-    jsi_buf img = read_index(vfs, "/s", &found);
+    jsi_buf img = read_index(mem, "/s", &found);
     ck_assert(found);
     uint64_t no, size;
     uint32_t crc;
@@ -867,8 +865,6 @@ START_TEST(checkpoint_of_a_store_decodes_to_the_same_index) {
     jsi_buf_free(&img);
     jsi_ms_free(d);
     CHECK_RC(jsi_ms_close(ms), 0);
-    pthread_mutex_unlock(&mu);
-    jsi_vfs_mem_free(vfs);
 }
 END_TEST
 
@@ -924,50 +920,44 @@ static uint64_t checkpoint_alloc_sweep(jsi_ms *ms, js_vfs *vfs,
  * the writer reads the tail's last bytes from the file, and a missing or
  * short file fails the checkpoint, leaving the one on storage. */
 START_TEST(checkpoint_reads_an_unloaded_tail_from_its_file) {
-    js_vfs *vfs = jsi_vfs_mem_new();
-    pthread_mutex_lock(&mu);
-    jsi_ms *ms = ms_filled(vfs, "/s");
+    jsi_ms *ms = ms_filled(mem, "/s");
     CHECK_RC(jsi_ms_close(ms), 0); /* writes the checkpoint */
     int found;
-    jsi_buf before = read_index(vfs, "/s", &found), after;
+    jsi_buf before = read_index(mem, "/s", &found), after;
     ck_assert(found);
-    ms = ms_open(vfs, "/s");
+    ms = ms_open(mem, "/s");
     jsi_blk *t = ms->blks[ms->nblks - 1];
     ck_assert_ptr_null(t->buf);
     CHECK_RC(jsi_ms_checkpoint(ms), 0);
-    after = read_index(vfs, "/s", &found);
+    after = read_index(mem, "/s", &found);
     ck_assert(same_buf(&before, &after)); /* the same index, bit for bit */
     jsi_buf_free(&after);
     /* Out of memory at each step, the path of the tail's file included. */
-    ck_assert_uint_gt(checkpoint_alloc_sweep(ms, vfs, "/s", &before), 0);
+    ck_assert_uint_gt(checkpoint_alloc_sweep(ms, mem, "/s", &before), 0);
     ck_assert_ptr_null(t->buf);
     /* The tail file cut short, then gone. */
     char *path = jsi_ms_blk_path(ms, t->no);
     js_vfs_file *f = NULL;
-    CHECK_RC(jsi_vfs_open(vfs, path, JS_VFS_WRITE, &f), 0);
+    CHECK_RC(jsi_vfs_open(mem, path, JS_VFS_WRITE, &f), 0);
     CHECK_RC(f->io->truncate(f, t->size - 1), 0);
     CHECK_RC(jsi_vfs_close(f), 0);
     CHECK_RC(jsi_ms_checkpoint(ms), JS_ECORRUPT); /* a short read */
-    CHECK_RC(vfs->remove(vfs, path), 0);
+    CHECK_RC(mem->remove(mem, path), 0);
     CHECK_RC(jsi_ms_checkpoint(ms), JS_ENOTFOUND);
-    after = read_index(vfs, "/s", &found);
+    after = read_index(mem, "/s", &found);
     ck_assert(same_buf(&before, &after));
     jsi_buf_free(&after);
     jsi_free(path);
     jsi_buf_free(&before);
     jsi_ms_free(ms);
-    pthread_mutex_unlock(&mu);
-    jsi_vfs_mem_free(vfs);
 }
 END_TEST
 
 START_TEST(checkpoint_allocation_failures_leave_old_or_new_whole) {
-    js_vfs *vfs = jsi_vfs_mem_new();
-    pthread_mutex_lock(&mu);
-    jsi_ms *ms = ms_filled(vfs, "/s");
+    jsi_ms *ms = ms_filled(mem, "/s");
     CHECK_RC(jsi_ms_checkpoint(ms), 0);
     int found;
-    jsi_buf old = read_index(vfs, "/s", &found);
+    jsi_buf old = read_index(mem, "/s", &found);
     /* More subjects and another block since. */
     char subj[32];
     for (int i = 0; i < 40; i++) {
@@ -976,14 +966,12 @@ START_TEST(checkpoint_allocation_failures_leave_old_or_new_whole) {
     }
     CHECK_RC(jsi_ms_remove_first(ms), 0);
     CHECK_RC(jsi_ms_commit(ms, 1), 0);
-    ck_assert_uint_gt(checkpoint_alloc_sweep(ms, vfs, "/s", &old), 3);
-    jsi_buf now = read_index(vfs, "/s", &found);
+    ck_assert_uint_gt(checkpoint_alloc_sweep(ms, mem, "/s", &old), 3);
+    jsi_buf now = read_index(mem, "/s", &found);
     ck_assert(!same_buf(&now, &old));
     jsi_buf_free(&now);
     jsi_buf_free(&old);
     CHECK_RC(jsi_ms_close(ms), 0);
-    pthread_mutex_unlock(&mu);
-    jsi_vfs_mem_free(vfs);
 }
 END_TEST
 
@@ -1025,17 +1013,15 @@ END_TEST
 /* A checkpoint describes only durable records: appends not yet written
  * are flushed first; a store whose writes failed writes none. */
 START_TEST(checkpoint_flushes_pending_appends_and_refuses_a_failed_store) {
-    js_vfs *vfs = jsi_vfs_mem_new();
-    pthread_mutex_lock(&mu);
-    jsi_ms *ms = ms_filled(vfs, "/s");
+    jsi_ms *ms = ms_filled(mem, "/s");
     append(ms, "late", 1);
     append(ms, "late", 2);
     ck_assert_uint_ne(ms->dpos, ms->apos);
     CHECK_RC(jsi_ms_checkpoint(ms), 0);
     ck_assert_uint_eq(ms->dpos, ms->apos);
     int found;
-    jsi_buf img = read_index(vfs, "/s", &found);
-    jsi_ms *d = ms_blank(vfs);
+    jsi_buf img = read_index(mem, "/s", &found);
+    jsi_ms *d = ms_blank(mem);
     uint64_t no, size;
     uint32_t crc;
     CHECK_RC(decode(d, &img, &no, &size, &crc), 0);
@@ -1046,13 +1032,11 @@ START_TEST(checkpoint_flushes_pending_appends_and_refuses_a_failed_store) {
     append(ms, "late", 3);
     ms->failed = JS_EIO;
     CHECK_RC(jsi_ms_checkpoint(ms), JS_EFAILED);
-    jsi_buf now = read_index(vfs, "/s", &found);
+    jsi_buf now = read_index(mem, "/s", &found);
     ck_assert(same_buf(&img, &now));
     jsi_buf_free(&now);
     jsi_buf_free(&img);
     jsi_ms_free(ms);
-    pthread_mutex_unlock(&mu);
-    jsi_vfs_mem_free(vfs);
 }
 END_TEST
 
@@ -1127,6 +1111,7 @@ static Suite *codec_suite(void) {
     suite_add_tcase(s, t);
     t = tcase_create("checkpoint");
     tcase_set_timeout(t, 60);
+    tcase_add_checked_fixture(t, mem_setup, mem_teardown);
     tcase_add_test(t, valid_checkpoint_decodes_to_exactly_its_fields);
     tcase_add_test(t, checkpoint_with_any_field_malformed_is_refused);
     tcase_add_test(t, checkpoint_framing_is_checked_before_any_field);
@@ -1134,9 +1119,13 @@ static Suite *codec_suite(void) {
     tcase_add_test(t, checkpoint_of_a_store_decodes_to_the_same_index);
     tcase_add_test(t, checkpoint_reads_an_unloaded_tail_from_its_file);
     tcase_add_test(t, checkpoint_allocation_failures_leave_old_or_new_whole);
-    tcase_add_test(t, checkpoint_allocation_failures_at_every_index_size);
     tcase_add_test(t,
                    checkpoint_flushes_pending_appends_and_refuses_a_failed_store);
+    suite_add_tcase(s, t);
+    /* Each with its own backend. */
+    t = tcase_create("checkpoint-io");
+    tcase_set_timeout(t, 60);
+    tcase_add_test(t, checkpoint_allocation_failures_at_every_index_size);
     tcase_add_test(t, checkpoint_returns_the_flush_failure);
     tcase_add_test(t, checkpoint_remove_is_durable_and_tolerates_none);
     suite_add_tcase(s, t);
