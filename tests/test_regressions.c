@@ -654,6 +654,23 @@ static int64_t fixed_clock(void *ctx) {
     return INT64_C(1700000000000000000);
 }
 
+/* The "fuzz" test case's fixture: an in-memory backend, and the store's
+ * mutex held, as the store's callers hold it. */
+static js_vfs *fx_vfs;
+static pthread_mutex_t fx_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void fx_setup(void) {
+    fx_vfs = jsi_vfs_mem_new();
+    ck_assert_ptr_nonnull(fx_vfs);
+    pthread_mutex_lock(&fx_mu);
+}
+
+static void fx_teardown(void) {
+    pthread_mutex_unlock(&fx_mu);
+    jsi_vfs_mem_free(fx_vfs);
+    fx_vfs = NULL;
+}
+
 static void ms_open_on(js_vfs *vfs, pthread_mutex_t *mu, jsi_ms **ms) {
     jsi_ms_cfg cfg = {vfs, "/s", 4096, JS_SYNC_ALWAYS, 0, fixed_clock, NULL,
                       mu};
@@ -662,9 +679,12 @@ static void ms_open_on(js_vfs *vfs, pthread_mutex_t *mu, jsi_ms **ms) {
                   js_errmsg());
 }
 
+/* Open the fixture's store ("/s", 4 KiB blocks). */
+static void fx_open(jsi_ms **ms) {
+    ms_open_on(fx_vfs, &fx_mu, ms);
+}
+
 START_TEST(misplaced_record_never_hides_later_messages) {
-    js_vfs *vfs = jsi_vfs_mem_new();
-    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     uint8_t blk[JSI_BLK_HDR_LEN + 2 * (JSI_REC_HDR_LEN + 2)];
     js_vfs_file *f = NULL;
     jsi_ms *ms = NULL;
@@ -676,13 +696,12 @@ START_TEST(misplaced_record_never_hides_later_messages) {
     size_t n = JSI_BLK_HDR_LEN;
     n += jsi_rec_encode_msg(blk + n, 1, 1, 0, "a", 1, NULL, 0, "x", 1);
     n += jsi_rec_encode_msg(blk + n, 8, 1, 0, "a", 1, NULL, 0, "y", 1);
-    ck_assert_int_eq(vfs->mkdir(vfs, "/s"), 0);
-    ck_assert_int_eq(jsi_vfs_open(vfs, "/s/0000000000000001.blk",
+    ck_assert_int_eq(fx_vfs->mkdir(fx_vfs, "/s"), 0);
+    ck_assert_int_eq(jsi_vfs_open(fx_vfs, "/s/0000000000000001.blk",
                                   JS_VFS_WRITE | JS_VFS_CREATE, &f), 0);
     ck_assert_int_eq(f->io->write(f, blk, n, 0), 0);
     ck_assert_int_eq(jsi_vfs_close(f), 0);
-    pthread_mutex_lock(&mu);
-    ms_open_on(vfs, &mu, &ms);
+    fx_open(&ms);
     ck_assert_uint_eq(jsi_ms_last_seq(ms), 1);
     /* Enough appends that a block holding them could hold sequence 8. */
     for (int i = 0; i < 6; i++)
@@ -690,14 +709,12 @@ START_TEST(misplaced_record_never_hides_later_messages) {
                                        &seq), 0);
     ck_assert_int_eq(jsi_ms_close(ms), 0);
     /* A rebuild from the blocks alone must find the same messages. */
-    ck_assert_int_eq(vfs->remove(vfs, "/s/index"), 0);
-    ms_open_on(vfs, &mu, &ms);
+    ck_assert_int_eq(fx_vfs->remove(fx_vfs, "/s/index"), 0);
+    fx_open(&ms);
     jsi_ms_state_get(ms, &st);
     ck_assert_uint_eq(st.last, 7);
     ck_assert_uint_eq(st.msgs, 7);
     ck_assert_int_eq(jsi_ms_close(ms), 0);
-    pthread_mutex_unlock(&mu);
-    jsi_vfs_mem_free(vfs);
 }
 END_TEST
 
@@ -719,8 +736,6 @@ static void put_block(js_vfs *vfs, unsigned no, const uint8_t *recs,
 }
 
 START_TEST(stray_copy_of_a_sequence_never_replaces_it) {
-    js_vfs *vfs = jsi_vfs_mem_new();
-    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     uint8_t recs[512];
     jsi_ms *ms = NULL;
     jsi_rec r;
@@ -730,9 +745,8 @@ START_TEST(stray_copy_of_a_sequence_never_replaces_it) {
     n += jsi_rec_encode_msg(recs + n, 2, 1, 0, "b", 1, NULL, 0, "2", 1);
     n += jsi_rec_encode_msg(recs + n, 3, 1, 0, "a", 1, NULL, 0, "3", 1);
     n += jsi_rec_encode_msg(recs + n, 2, 1, 0, "zz", 2, NULL, 0, "x", 1);
-    put_block(vfs, 1, recs, n);
-    pthread_mutex_lock(&mu);
-    ms_open_on(vfs, &mu, &ms);
+    put_block(fx_vfs, 1, recs, n);
+    fx_open(&ms);
     ck_assert_uint_eq(jsi_ms_msgs(ms), 3);
     ck_assert_int_eq(jsi_ms_load(ms, 2, &r), 0);
     ck_assert_int_eq((int)r.slen, 1);
@@ -742,40 +756,31 @@ START_TEST(stray_copy_of_a_sequence_never_replaces_it) {
     ck_assert_uint_eq(purged, 3);
     ck_assert_uint_eq(jsi_sidx_size(jsi_ms_sidx(ms)), 0);
     ck_assert_int_eq(jsi_ms_close(ms), 0);
-    pthread_mutex_unlock(&mu);
-    jsi_vfs_mem_free(vfs);
 }
 END_TEST
 
 START_TEST(block_load_allocates_no_more_than_the_file_holds) {
-    js_vfs *vfs = jsi_vfs_mem_new();
-    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     char data[600] = {0};
     jsi_ms *ms = NULL;
     jsi_rec r;
     uint64_t seq;
-    ck_assert_int_eq(vfs->mkdir(vfs, "/s"), 0);
-    pthread_mutex_lock(&mu);
-    ms_open_on(vfs, &mu, &ms);
+    ck_assert_int_eq(fx_vfs->mkdir(fx_vfs, "/s"), 0);
+    fx_open(&ms);
     for (int i = 0; i < 12; i++) /* two blocks of 4 KiB */
         ck_assert_int_eq(jsi_ms_append(ms, "a", 1, NULL, 0, data,
                                        sizeof data, 1, 0, &seq), 0);
     ck_assert_int_eq(jsi_ms_close(ms), 0);
-    ms_open_on(vfs, &mu, &ms); /* from the checkpoint: nothing loaded */
+    fx_open(&ms); /* from the checkpoint: nothing loaded */
     ck_assert_uint_ge(ms->nblks, 2);
     ck_assert_ptr_null(ms->blks[0]->buf);
     /* What a damaged checkpoint could say about the first block. */
     ms->blks[0]->size = (uint64_t)1 << 42;
     ck_assert_int_eq(jsi_ms_load(ms, 1, &r), JS_ECORRUPT);
     jsi_ms_free(ms);
-    pthread_mutex_unlock(&mu);
-    jsi_vfs_mem_free(vfs);
 }
 END_TEST
 
 START_TEST(dead_blocks_dropped_at_open_leave_a_front_record) {
-    js_vfs *vfs = jsi_vfs_mem_new();
-    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     uint8_t recs[256], front[8];
     jsi_ms *ms = NULL;
     jsi_ms_state st;
@@ -788,30 +793,25 @@ START_TEST(dead_blocks_dropped_at_open_leave_a_front_record) {
                        0, 0, jsi_crc32c(0, front, 8));
     memcpy(recs + n + JSI_REC_HDR_LEN, front, 8);
     n += JSI_REC_HDR_LEN + 8;
-    put_block(vfs, 1, recs, n);
+    put_block(fx_vfs, 1, recs, n);
     n = jsi_rec_encode_msg(recs, 3, 1, 0, "a", 1, NULL, 0, "3", 1);
     n += jsi_rec_encode_msg(recs + n, 4, 1, 0, "a", 1, NULL, 0, "4", 1);
-    put_block(vfs, 2, recs, n);
-    pthread_mutex_lock(&mu);
+    put_block(fx_vfs, 2, recs, n);
     /* Each open rebuilds from the blocks: the first drops block 1 as
      * dead; none may find messages the one before did not. */
     for (int i = 0; i < 2; i++) {
-        vfs->remove(vfs, "/s/index");
-        ms_open_on(vfs, &mu, &ms);
+        fx_vfs->remove(fx_vfs, "/s/index");
+        fx_open(&ms);
         jsi_ms_state_get(ms, &st);
         ck_assert_uint_eq(st.msgs, 0);
         ck_assert_uint_eq(st.first, 5);
         ck_assert_uint_eq(st.last, 4);
         ck_assert_int_eq(jsi_ms_close(ms), 0);
     }
-    pthread_mutex_unlock(&mu);
-    jsi_vfs_mem_free(vfs);
 }
 END_TEST
 
 START_TEST(cutting_a_torn_tail_never_drops_a_counted_message) {
-    js_vfs *vfs = jsi_vfs_mem_new();
-    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     uint8_t recs[700] = {0};
     jsi_ms *ms = NULL;
     uint64_t last[2];
@@ -819,17 +819,14 @@ START_TEST(cutting_a_torn_tail_never_drops_a_counted_message) {
      * torn tail long enough that the whole file could hold 9. */
     size_t n = jsi_rec_encode_msg(recs, 1, 1, 0, "a", 1, NULL, 0, "1", 1);
     n += jsi_rec_encode_msg(recs + n, 9, 1, 0, "a", 1, NULL, 0, "9", 1);
-    put_block(vfs, 1, recs, n + 500); /* zeros: torn */
-    pthread_mutex_lock(&mu);
+    put_block(fx_vfs, 1, recs, n + 500); /* zeros: torn */
     for (int i = 0; i < 2; i++) {
-        vfs->remove(vfs, "/s/index");
-        ms_open_on(vfs, &mu, &ms);
+        fx_vfs->remove(fx_vfs, "/s/index");
+        fx_open(&ms);
         last[i] = jsi_ms_last_seq(ms);
         ck_assert_int_eq(jsi_ms_close(ms), 0);
     }
     ck_assert_uint_eq(last[1], last[0]);
-    pthread_mutex_unlock(&mu);
-    jsi_vfs_mem_free(vfs);
 }
 END_TEST
 
@@ -852,44 +849,34 @@ static void put_lost_stretch(js_vfs *vfs, uint64_t last) {
 }
 
 START_TEST(last_message_steps_over_long_gaps_at_once) {
-    js_vfs *vfs = jsi_vfs_mem_new();
-    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     jsi_ms *ms = NULL;
     jsi_rec r;
-    put_lost_stretch(vfs, (uint64_t)1 << 50);
-    pthread_mutex_lock(&mu);
-    ms_open_on(vfs, &mu, &ms);
+    put_lost_stretch(fx_vfs, (uint64_t)1 << 50);
+    fx_open(&ms);
     ck_assert_uint_eq(jsi_ms_last_seq(ms), (uint64_t)1 << 50);
     ck_assert_int_eq(jsi_ms_last(ms, NULL, &r), 0);
     ck_assert_uint_eq(r.seq, 1);
     ck_assert_int_eq(jsi_ms_close(ms), 0);
-    pthread_mutex_unlock(&mu);
-    jsi_vfs_mem_free(vfs);
 }
 END_TEST
 
 START_TEST(message_after_a_lost_stretch_survives_a_rebuild) {
-    js_vfs *vfs = jsi_vfs_mem_new();
-    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     jsi_ms *ms = NULL;
     jsi_ms_state st;
     uint64_t seq;
-    put_lost_stretch(vfs, 53);
-    pthread_mutex_lock(&mu);
-    ms_open_on(vfs, &mu, &ms);
+    put_lost_stretch(fx_vfs, 53);
+    fx_open(&ms);
     ck_assert_uint_eq(jsi_ms_last_seq(ms), 53);
     ck_assert_int_eq(jsi_ms_append(ms, "a", 1, NULL, 0, "x", 1, 1, 0, &seq),
                      0);
     ck_assert_uint_eq(seq, 54);
     ck_assert_int_eq(jsi_ms_close(ms), 0);
-    ck_assert_int_eq(vfs->remove(vfs, "/s/index"), 0);
-    ms_open_on(vfs, &mu, &ms);
+    ck_assert_int_eq(fx_vfs->remove(fx_vfs, "/s/index"), 0);
+    fx_open(&ms);
     jsi_ms_state_get(ms, &st);
     ck_assert_uint_eq(st.last, 54);
     ck_assert_uint_eq(st.msgs, 2);
     ck_assert_int_eq(jsi_ms_close(ms), 0);
-    pthread_mutex_unlock(&mu);
-    jsi_vfs_mem_free(vfs);
 }
 END_TEST
 
@@ -942,8 +929,6 @@ static size_t put_front(uint8_t *p, uint64_t last, uint64_t upto) {
 }
 
 START_TEST(stray_record_below_the_front_never_moves_a_block_start) {
-    js_vfs *vfs = jsi_vfs_mem_new();
-    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     uint8_t recs[512];
     jsi_ms *ms = NULL;
     jsi_ms_state st;
@@ -953,18 +938,17 @@ START_TEST(stray_record_below_the_front_never_moves_a_block_start) {
      * then messages 40 and 41. */
     size_t n = jsi_rec_encode_msg(recs, 1, 1, 0, "a", 1, NULL, 0, "1", 1);
     n += put_front(recs + n, 39, 40);
-    put_block(vfs, 1, recs, n);
+    put_block(fx_vfs, 1, recs, n);
     n = put_front(recs, 39, 40);
     n += jsi_rec_encode_msg(recs + n, 1, 1, 0, "a", 1, NULL, 0, "1", 1);
     n += jsi_rec_encode_msg(recs + n, 40, 1, 0, "a", 1, NULL, 0, "40", 2);
     n += jsi_rec_encode_msg(recs + n, 41, 1, 0, "a", 1, NULL, 0, "41", 2);
-    put_block(vfs, 2, recs, n);
-    pthread_mutex_lock(&mu);
+    put_block(fx_vfs, 2, recs, n);
     /* The first open drops block 1 (dead); the second rebuilds from
      * block 2 alone and must place its messages the same way. */
     for (int i = 0; i < 2; i++) {
-        vfs->remove(vfs, "/s/index");
-        ms_open_on(vfs, &mu, &ms);
+        fx_vfs->remove(fx_vfs, "/s/index");
+        fx_open(&ms);
         jsi_ms_state_get(ms, &st);
         ck_assert_uint_eq(st.first, 40);
         ck_assert_uint_eq(st.last, 41);
@@ -974,11 +958,9 @@ START_TEST(stray_record_below_the_front_never_moves_a_block_start) {
         ck_assert_int_eq(jsi_ms_load(ms, 41, &r), 0);
         ck_assert_int_eq(jsi_ms_close(ms), 0);
         if (i == 0)
-            ck_assert_int_eq(jsi_vfs_exists(vfs, "/s/0000000000000001.blk"),
+            ck_assert_int_eq(jsi_vfs_exists(fx_vfs, "/s/0000000000000001.blk"),
                              0);
     }
-    pthread_mutex_unlock(&mu);
-    jsi_vfs_mem_free(vfs);
 }
 END_TEST
 
@@ -989,8 +971,6 @@ END_TEST
  * it would take the stray for block 2's start (message 1 back, 50 and 51
  * out of its reach): it stays until block 2 goes too. */
 START_TEST(dead_block_stays_while_the_next_front_record_is_damaged) {
-    js_vfs *vfs = jsi_vfs_mem_new();
-    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     uint8_t recs[512];
     jsi_ms *ms = NULL;
     jsi_ms_state st;
@@ -998,17 +978,16 @@ START_TEST(dead_block_stays_while_the_next_front_record_is_damaged) {
     uint64_t seq, n_purged;
     size_t n = jsi_rec_encode_msg(recs, 1, 1, 0, "a", 1, NULL, 0, "1", 1);
     n += put_front(recs + n, 49, 50);
-    put_block(vfs, 1, recs, n);
+    put_block(fx_vfs, 1, recs, n);
     n = put_front(recs, 49, 50);
     recs[JSI_REC_HDR_LEN] ^= 0x40; /* its body: the header still parses */
     n += jsi_rec_encode_msg(recs + n, 1, 1, 0, "a", 1, NULL, 0, "1", 1);
     n += jsi_rec_encode_msg(recs + n, 50, 1, 0, "a", 1, NULL, 0, "50", 2);
     n += jsi_rec_encode_msg(recs + n, 51, 1, 0, "a", 1, NULL, 0, "51", 2);
-    put_block(vfs, 2, recs, n);
-    pthread_mutex_lock(&mu);
+    put_block(fx_vfs, 2, recs, n);
     for (int i = 0; i < 3; i++) { /* every open rebuilds */
-        vfs->remove(vfs, "/s/index");
-        ms_open_on(vfs, &mu, &ms);
+        fx_vfs->remove(fx_vfs, "/s/index");
+        fx_open(&ms);
         jsi_ms_state_get(ms, &st);
         ck_assert_uint_eq(st.first, 50);
         ck_assert_uint_eq(st.last, 51);
@@ -1018,11 +997,11 @@ START_TEST(dead_block_stays_while_the_next_front_record_is_damaged) {
         ck_assert_int_eq(jsi_ms_load(ms, 51, &r), 0);
         ck_assert_int_eq(jsi_ms_load(ms, 1, &r), JS_EMSG_NOT_FOUND);
         ck_assert_int_eq(jsi_ms_close(ms), 0);
-        ck_assert_int_eq(jsi_vfs_exists(vfs, "/s/0000000000000001.blk"), 1);
+        ck_assert_int_eq(jsi_vfs_exists(fx_vfs, "/s/0000000000000001.blk"), 1);
     }
     /* Once block 2 is dead as well, both go: the block after them (a new
      * tail, its FRONT record intact) says where it starts. */
-    ms_open_on(vfs, &mu, &ms);
+    fx_open(&ms);
     ck_assert_int_eq(jsi_ms_append(ms, "a", 1, NULL, 0, "52", 2, 1, 0, &seq),
                      0);
     ck_assert_uint_eq(seq, 52);
@@ -1030,18 +1009,16 @@ START_TEST(dead_block_stays_while_the_next_front_record_is_damaged) {
     ck_assert_uint_eq(n_purged, 2);
     ck_assert_int_eq(jsi_ms_commit(ms, 1), 0);
     ck_assert_int_eq(jsi_ms_close(ms), 0);
-    ck_assert_int_eq(jsi_vfs_exists(vfs, "/s/0000000000000001.blk"), 0);
-    ck_assert_int_eq(jsi_vfs_exists(vfs, "/s/0000000000000002.blk"), 0);
-    ck_assert_int_eq(vfs->remove(vfs, "/s/index"), 0);
-    ms_open_on(vfs, &mu, &ms);
+    ck_assert_int_eq(jsi_vfs_exists(fx_vfs, "/s/0000000000000001.blk"), 0);
+    ck_assert_int_eq(jsi_vfs_exists(fx_vfs, "/s/0000000000000002.blk"), 0);
+    ck_assert_int_eq(fx_vfs->remove(fx_vfs, "/s/index"), 0);
+    fx_open(&ms);
     jsi_ms_state_get(ms, &st);
     ck_assert_uint_eq(st.first, 52);
     ck_assert_uint_eq(st.last, 52);
     ck_assert_uint_eq(st.msgs, 1);
     ck_assert_int_eq(jsi_ms_load(ms, 52, &r), 0);
     ck_assert_int_eq(jsi_ms_close(ms), 0);
-    pthread_mutex_unlock(&mu);
-    jsi_vfs_mem_free(vfs);
 }
 END_TEST
 
@@ -1056,8 +1033,6 @@ static void lost_str(jsi_ms *ms, char *buf, size_t len) {
 }
 
 START_TEST(removed_sequence_in_a_lost_stretch_stays_removed_after_its_block_goes) {
-    js_vfs *vfs = jsi_vfs_mem_new();
-    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     static uint8_t recs[2048], big[600];
     jsi_ms *ms = NULL;
     jsi_ms_state a, b;
@@ -1080,9 +1055,8 @@ START_TEST(removed_sequence_in_a_lost_stretch_stays_removed_after_its_block_goes
                        JSI_REC_DEL, 0, 0, 0, jsi_crc32c(0, del.p, del.len));
     memcpy(recs + n + JSI_REC_HDR_LEN, del.p, del.len);
     n += JSI_REC_HDR_LEN + del.len;
-    put_block(vfs, 1, recs, n);
-    pthread_mutex_lock(&mu);
-    ms_open_on(vfs, &mu, &ms);
+    put_block(fx_vfs, 1, recs, n);
+    fx_open(&ms);
     /* Messages in a new block; block 1 (all below the first) goes. */
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(jsi_ms_append(ms, "a", 1, NULL, 0, "x", 1, 1, 0,
@@ -1092,11 +1066,11 @@ START_TEST(removed_sequence_in_a_lost_stretch_stays_removed_after_its_block_goes
     lost_str(ms, la, sizeof la);
     ck_assert_str_eq(la, " 3..3 5..5");
     ck_assert_int_eq(jsi_ms_close(ms), 0);
-    ck_assert_int_eq(jsi_vfs_exists(vfs, "/s/0000000000000001.blk"), 0);
+    ck_assert_int_eq(jsi_vfs_exists(fx_vfs, "/s/0000000000000001.blk"), 0);
     for (int i = 0; i < 2; i++) { /* with the checkpoint, then without */
         if (i)
-            ck_assert_int_eq(vfs->remove(vfs, "/s/index"), 0);
-        ms_open_on(vfs, &mu, &ms);
+            ck_assert_int_eq(fx_vfs->remove(fx_vfs, "/s/index"), 0);
+        fx_open(&ms);
         jsi_ms_state_get(ms, &b);
         lost_str(ms, lb, sizeof lb);
         ck_assert_str_eq(lb, la);
@@ -1108,10 +1082,8 @@ START_TEST(removed_sequence_in_a_lost_stretch_stays_removed_after_its_block_goes
         ck_assert_int_eq(jsi_ms_load(ms, 5, &r), JS_ECORRUPT);
         ck_assert_int_eq(jsi_ms_close(ms), 0);
     }
-    pthread_mutex_unlock(&mu);
     jsi_rs_free(&four);
     jsi_buf_free(&del);
-    jsi_vfs_mem_free(vfs);
 }
 END_TEST
 
@@ -1131,8 +1103,6 @@ static size_t put_del(uint8_t *p, uint64_t last, uint64_t lo, uint64_t hi) {
 }
 
 START_TEST(stray_copy_of_a_lost_sequence_stays_lost_after_older_blocks_go) {
-    js_vfs *vfs = jsi_vfs_mem_new();
-    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     static uint8_t recs[2048], big[600];
     jsi_ms *ms = NULL;
     jsi_ms_state a, b;
@@ -1148,13 +1118,12 @@ START_TEST(stray_copy_of_a_lost_sequence_stays_lost_after_older_blocks_go) {
                             sizeof big);
     n += put_front(recs + n, 2, 3);
     n += put_del(recs + n, 5, 3, 3);
-    put_block(vfs, 1, recs, n);
+    put_block(fx_vfs, 1, recs, n);
     n = put_front(recs, 2, 3);
     n += jsi_rec_encode_msg(recs + n, 5, 1, 0, "a", 1, NULL, 0, "5", 1);
     n += jsi_rec_encode_msg(recs + n, 6, 1, 0, "a", 1, NULL, 0, "6", 1);
-    put_block(vfs, 2, recs, n);
-    pthread_mutex_lock(&mu);
-    ms_open_on(vfs, &mu, &ms);
+    put_block(fx_vfs, 2, recs, n);
+    fx_open(&ms);
     jsi_ms_state_get(ms, &a);
     lost_str(ms, la, sizeof la);
     ck_assert_str_eq(la, " 4..5");
@@ -1167,11 +1136,11 @@ START_TEST(stray_copy_of_a_lost_sequence_stays_lost_after_older_blocks_go) {
     ck_assert_int_eq(jsi_ms_commit(ms, 1), 0);
     jsi_ms_state_get(ms, &a);
     ck_assert_int_eq(jsi_ms_close(ms), 0);
-    ck_assert_int_eq(jsi_vfs_exists(vfs, "/s/0000000000000001.blk"), 0);
+    ck_assert_int_eq(jsi_vfs_exists(fx_vfs, "/s/0000000000000001.blk"), 0);
     for (int i = 0; i < 2; i++) { /* with the checkpoint, then without */
         if (i)
-            ck_assert_int_eq(vfs->remove(vfs, "/s/index"), 0);
-        ms_open_on(vfs, &mu, &ms);
+            ck_assert_int_eq(fx_vfs->remove(fx_vfs, "/s/index"), 0);
+        fx_open(&ms);
         jsi_ms_state_get(ms, &b);
         lost_str(ms, lb, sizeof lb);
         ck_assert_str_eq(lb, la);
@@ -1180,14 +1149,10 @@ START_TEST(stray_copy_of_a_lost_sequence_stays_lost_after_older_blocks_go) {
         ck_assert_uint_eq(b.last, a.last);
         ck_assert_int_eq(jsi_ms_close(ms), 0);
     }
-    pthread_mutex_unlock(&mu);
-    jsi_vfs_mem_free(vfs);
 }
 END_TEST
 
 START_TEST(first_removed_over_a_lost_stretch_stays_after_older_blocks_go) {
-    js_vfs *vfs = jsi_vfs_mem_new();
-    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     static uint8_t recs[2048], big[600];
     jsi_ms *ms = NULL;
     jsi_ms_state a, b;
@@ -1200,15 +1165,14 @@ START_TEST(first_removed_over_a_lost_stretch_stays_after_older_blocks_go) {
     for (uint64_t q = 1; q <= 3; q++)
         n += jsi_rec_encode_msg(recs + n, q, 1, 0, "a", 1, NULL, 0, big,
                                 sizeof big / 2);
-    put_block(vfs, 1, recs, n);
+    put_block(fx_vfs, 1, recs, n);
     n = put_front(recs, 35, 1);
     n += jsi_rec_encode_msg(recs + n, 36, 1, 0, "a", 1, NULL, 0, "x", 1);
     n += put_del(recs + n, 36, 1, 17);
     n += jsi_rec_encode_msg(recs + n, 37, 1, 0, "a", 1, NULL, 0, "x", 1);
     n += jsi_rec_encode_msg(recs + n, 38, 1, 0, "a", 1, NULL, 0, "x", 1);
-    put_block(vfs, 2, recs, n);
-    pthread_mutex_lock(&mu);
-    ms_open_on(vfs, &mu, &ms);
+    put_block(fx_vfs, 2, recs, n);
+    fx_open(&ms);
     jsi_ms_state_get(ms, &a);
     lost_str(ms, la, sizeof la);
     ck_assert_str_eq(la, " 18..35");
@@ -1219,11 +1183,11 @@ START_TEST(first_removed_over_a_lost_stretch_stays_after_older_blocks_go) {
     ck_assert_int_eq(jsi_ms_commit(ms, 1), 0);
     jsi_ms_state_get(ms, &a);
     ck_assert_int_eq(jsi_ms_close(ms), 0);
-    ck_assert_int_eq(jsi_vfs_exists(vfs, "/s/0000000000000001.blk"), 0);
+    ck_assert_int_eq(jsi_vfs_exists(fx_vfs, "/s/0000000000000001.blk"), 0);
     for (int i = 0; i < 2; i++) { /* with the checkpoint, then without */
         if (i)
-            ck_assert_int_eq(vfs->remove(vfs, "/s/index"), 0);
-        ms_open_on(vfs, &mu, &ms);
+            ck_assert_int_eq(fx_vfs->remove(fx_vfs, "/s/index"), 0);
+        fx_open(&ms);
         jsi_ms_state_get(ms, &b);
         lost_str(ms, lb, sizeof lb);
         ck_assert_str_eq(lb, la);
@@ -1233,14 +1197,10 @@ START_TEST(first_removed_over_a_lost_stretch_stays_after_older_blocks_go) {
         ck_assert_uint_eq(b.last, a.last);
         ck_assert_int_eq(jsi_ms_close(ms), 0);
     }
-    pthread_mutex_unlock(&mu);
-    jsi_vfs_mem_free(vfs);
 }
 END_TEST
 
 START_TEST(torn_end_of_a_block_that_becomes_the_last_is_cut_off) {
-    js_vfs *vfs = jsi_vfs_mem_new();
-    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     static uint8_t recs[1024], whole[512], payload[360];
     jsi_ms *ms = NULL;
     jsi_ms_state st;
@@ -1259,14 +1219,13 @@ START_TEST(torn_end_of_a_block_that_becomes_the_last_is_cut_off) {
                                   sizeof payload);
     memcpy(recs + n, whole, w - 50);
     n += w - 50;
-    put_block(vfs, 1, recs, n);
+    put_block(fx_vfs, 1, recs, n);
     js_vfs_file *f = NULL;
-    ck_assert_int_eq(jsi_vfs_open(vfs, "/s/0000000000000002.blk",
+    ck_assert_int_eq(jsi_vfs_open(fx_vfs, "/s/0000000000000002.blk",
                                   JS_VFS_WRITE | JS_VFS_CREATE, &f), 0);
     ck_assert_int_eq(f->io->write(f, "JSBLK", 5, 0), 0);
     ck_assert_int_eq(jsi_vfs_close(f), 0);
-    pthread_mutex_lock(&mu);
-    ms_open_on(vfs, &mu, &ms);
+    fx_open(&ms);
     ck_assert_uint_eq(jsi_ms_msgs(ms), 3);
     /* Appended to block 1, the last block now. */
     ck_assert_int_eq(jsi_ms_append(ms, "a", 1, NULL, 0, "y", 1, 1, 0, &seq),
@@ -1275,8 +1234,8 @@ START_TEST(torn_end_of_a_block_that_becomes_the_last_is_cut_off) {
     ck_assert_int_eq(jsi_ms_close(ms), 0);
     for (int i = 0; i < 2; i++) { /* with the checkpoint, then without */
         if (i)
-            ck_assert_int_eq(vfs->remove(vfs, "/s/index"), 0);
-        ms_open_on(vfs, &mu, &ms);
+            ck_assert_int_eq(fx_vfs->remove(fx_vfs, "/s/index"), 0);
+        fx_open(&ms);
         jsi_ms_state_get(ms, &st);
         ck_assert_msg(st.msgs == 4 && st.last == 4, "open %d: %" PRIu64
                       " messages, last %" PRIu64, i, st.msgs, st.last);
@@ -1285,8 +1244,6 @@ START_TEST(torn_end_of_a_block_that_becomes_the_last_is_cut_off) {
         ck_assert_int_eq(r.data[0], 'y');
         ck_assert_int_eq(jsi_ms_close(ms), 0);
     }
-    pthread_mutex_unlock(&mu);
-    jsi_vfs_mem_free(vfs);
 }
 END_TEST
 
@@ -1412,6 +1369,7 @@ static Suite *review_suite(void) {
     tcase_add_test(t, a_record_as_large_as_a_block_fits_the_block_it_starts);
     suite_add_tcase(s, t);
     t = tcase_create("fuzz");
+    tcase_add_checked_fixture(t, fx_setup, fx_teardown);
     tcase_set_timeout(t, 60);
     tcase_add_test(t, misplaced_record_never_hides_later_messages);
     tcase_add_test(t, stray_copy_of_a_sequence_never_replaces_it);
