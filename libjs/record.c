@@ -106,7 +106,9 @@ int jsi_rec_parse_hdr(const uint8_t *p, size_t avail, jsi_rechdr *h) {
     h->subj_len = jsi_get16(p + 26);
     h->hdr_len = jsi_get32(p + 28);
     h->body_crc = jsi_get32(p + 32);
-    if (!rec_lengths_ok(h))
+    /* No sequence is UINT64_MAX (the last one a message may take is one
+     * below, so "last + 1" never wraps), nor is any last sequence. */
+    if (!rec_lengths_ok(h) || h->seq == UINT64_MAX)
         return -1;
     return h->len <= avail ? 1 : 0;
 }

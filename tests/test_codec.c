@@ -258,6 +258,23 @@ START_TEST(record_header_lengths_and_types_are_checked_at_their_bounds) {
         ck_assert_msg(jsi_rec_parse_hdr(p, c[i].len - 1, &h) == 0,
                       "%s: cut short", c[i].what);
     }
+    /* Sequence UINT64_MAX is no message's and no stream's last: "last + 1"
+     * would wrap (a block starting at 0 took every sequence). */
+    static const uint8_t types[] = {JSI_REC_MSG, JSI_REC_ERASED, JSI_REC_DEL,
+                                    JSI_REC_FRONT, JSI_REC_LOST};
+    for (size_t i = 0; i < sizeof types; i++) {
+        uint8_t p[JSI_REC_HDR_LEN + 16];
+        jsi_rechdr h;
+        uint8_t t = types[i];
+        uint16_t slen = t == JSI_REC_MSG;
+        uint32_t len = t == JSI_REC_FRONT ? 48 : t == JSI_REC_LOST ? 49 : 41;
+        jsi_rec_encode_hdr(p, len, UINT64_MAX - 1, 8, t, 0, slen, 0, 0);
+        ck_assert_int_eq(jsi_rec_parse_hdr(p, sizeof p, &h), 1);
+        ck_assert_uint_eq(h.seq, UINT64_MAX - 1);
+        jsi_rec_encode_hdr(p, len, UINT64_MAX, 8, t, 0, slen, 0, 0);
+        ck_assert_msg(jsi_rec_parse_hdr(p, sizeof p, &h) == -1,
+                      "type %u with sequence UINT64_MAX taken", t);
+    }
 }
 END_TEST
 
