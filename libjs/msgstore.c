@@ -458,6 +458,7 @@ static int tail_roll(jsi_ms *ms, size_t len) {
     if (ms->nblks > 1 && ms->tail_adopted)
         ms->cached++;
     ms->tail_adopted = 1;
+    b->walked = 1; /* its records are the ones written here */
     jsi_blkhdr_encode(b->buf, b->no);
     b->size = JSI_BLK_HDR_LEN;
     ms->apos += JSI_BLK_HDR_LEN;
@@ -904,45 +905,19 @@ static int log_before_drop(jsi_ms *ms, uint64_t lo) {
     return rc;
 }
 
-/* Whether block b starts with an intact FRONT record, the record that
- * says where it starts; looked at once. From its loaded bytes, or else the
- * first bytes of its file: a read under the lock, once per block that
- * comes first after dead ones (their beginnings never change). A failed
- * read says no, and is tried again next time. */
-static int starts_alone(jsi_ms *ms, jsi_blk *b) {
-    enum { N = JSI_BLK_HDR_LEN + JSI_FRONT_REC_LEN };
-    uint8_t head[N];
-    const uint8_t *p = head;
-    if (b->front)
-        return b->front > 0;
-    if (b->buf && b->size >= N) {
-        p = b->buf;
-    } else if (b->buf || !b->created) {
-        b->front = -1; /* shorter than a header and a FRONT record */
+/* Whether block b is read the same way without the blocks before it: it
+ * holds no misplaced record (msgstore_recover.c). A stray copy of an old
+ * sequence is told apart from a message by the stream's last sequence as
+ * the records before it left it, those of earlier blocks included, so a
+ * block holding one may be read differently once they are gone (a
+ * message the index has taken for a stray, or the reverse). Loads the
+ * block if no walk has looked at all its records since the open: a read
+ * under the lock, once per block that comes first after dead ones. A
+ * failed load says no, and is tried again next time. */
+static int reads_alone(jsi_ms *ms, jsi_blk *b) {
+    if (!b->walked && !b->buf && jsi_ms_blk_load(ms, b) != 0)
         return 0;
-    } else {
-        char *path = jsi_ms_blk_path(ms, b->no);
-        js_vfs_file *f = NULL;
-        int rc = path ? jsi_vfs_open(ms->cfg.vfs, path, JS_VFS_READ, &f)
-                      : JS_ENOMEM;
-        jsi_free(path);
-        if (rc == 0) {
-            rc = jsi_vfs_read_exact(f, head, N, 0);
-            jsi_vfs_close(f);
-        }
-        if (rc == JS_ECORRUPT) /* a file too short */
-            b->front = -1;
-        if (rc)
-            return 0;
-    }
-    jsi_rechdr h;
-    b->front = jsi_rec_parse_hdr(p + JSI_BLK_HDR_LEN, JSI_FRONT_REC_LEN,
-                                 &h) == 1 &&
-                       h.type == JSI_REC_FRONT &&
-                       jsi_rec_body_ok(p + JSI_BLK_HDR_LEN, &h)
-                   ? 1
-                   : -1;
-    return b->front > 0;
+    return b->walked && !b->misplaced;
 }
 
 /*
@@ -961,12 +936,10 @@ int jsi_ms_drop_dead_blocks(jsi_ms *ms) {
     while (ndead + 1 < ms->nblks && ms->blks[ndead]->hi < ms->first &&
            ms->blks[ndead]->msgs == 0)
         ndead++;
-    /* A block whose FRONT record is damaged is read by a rebuild from
-     * where the records of the blocks before it left the last sequence
-     * (stray copies of older sequences at its start are told apart that
-     * way): those blocks stay until it goes too, or a rebuild without
-     * them could read it differently (misplace a message the index has). */
-    while (ndead > 0 && !starts_alone(ms, ms->blks[ndead]))
+    /* A block that depends on the blocks before it for its reading keeps
+     * them until it goes too: a rebuild without them could read it
+     * differently (reads_alone). */
+    while (ndead > 0 && !reads_alone(ms, ms->blks[ndead]))
         ndead--;
     if (ndead == 0)
         return 0;

@@ -84,9 +84,9 @@ typedef struct jsi_blk {
                                make it look valid to a later open */
     int lo_open;            /* replay: lo not found yet: 1 no message
                                met, 2 only strays (msgstore_recover.c) */
-    int front;              /* starts with an intact FRONT record: 1 yes,
-                               -1 no, 0 not looked at yet (dropping dead
-                               blocks before it, msgstore.c) */
+    int walked;             /* all its records were walked since the open
+                               (replayed or loaded), or it was made here:
+                               misplaced is known */
     uint64_t tick;          /* LRU clock for the cache */
     /* Live messages per subject in this block. [0, nsorted) is sorted by
      * id; only the last block has an unsorted suffix [nsorted, nsum), the

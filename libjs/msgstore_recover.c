@@ -381,7 +381,9 @@ int jsi_ms_walk(jsi_ms *ms, jsi_blk *b, const uint8_t *buf, uint64_t base,
  * (JS_ECORRUPT); the block keeps its size. */
 int jsi_ms_parse_block(jsi_ms *ms, jsi_blk *b) {
     size_t end;
-    return jsi_ms_walk(ms, b, b->buf, 0, (size_t)b->size, 1, 0, &end);
+    int rc = jsi_ms_walk(ms, b, b->buf, 0, (size_t)b->size, 1, 0, &end);
+    b->walked |= rc == 0;
+    return rc;
 }
 
 /* ---- finding block files ------------------------------------------------ */
@@ -482,6 +484,7 @@ static int replay_region(jsi_ms *ms, jsi_blk *b, uint64_t from) {
         b->hi = ms->last;
     }
     b->size = b->wr = b->sy = from + end;
+    b->walked = 1;
     b->created = 1;
     b->torn = size > b->size ? size : 0;
     return 0;
@@ -566,6 +569,7 @@ static int init_empty(jsi_ms *ms, uint64_t first_seq) {
     }
     jsi_blkhdr_encode(b->buf, b->no);
     b->size = JSI_BLK_HDR_LEN;
+    b->walked = 1;
     ms->apos += JSI_BLK_HDR_LEN;
     ms->tail_adopted = 1;
     if (ms->first > 1)

@@ -944,8 +944,10 @@ START_TEST(stray_record_below_the_front_never_moves_a_block_start) {
     n += jsi_rec_encode_msg(recs + n, 40, 1, 0, "a", 1, NULL, 0, "40", 2);
     n += jsi_rec_encode_msg(recs + n, 41, 1, 0, "a", 1, NULL, 0, "41", 2);
     put_block(fx_vfs, 2, recs, n);
-    /* The first open drops block 1 (dead); the second rebuilds from
-     * block 2 alone and must place its messages the same way. */
+    /* Block 1 is dead, but stays while block 2 holds a misplaced record
+     * (the stray); the second open rebuilds from block 2 alone (block 1
+     * deleted here, as by a version that dropped it) and must place its
+     * messages the same way. */
     for (int i = 0; i < 2; i++) {
         fx_vfs->remove(fx_vfs, "/s/index");
         fx_open(&ms);
@@ -958,8 +960,8 @@ START_TEST(stray_record_below_the_front_never_moves_a_block_start) {
         ck_assert_int_eq(jsi_ms_load(ms, 41, &r), 0);
         ck_assert_int_eq(jsi_ms_close(ms), 0);
         if (i == 0)
-            ck_assert_int_eq(jsi_vfs_exists(fx_vfs, "/s/0000000000000001.blk"),
-                             0);
+            ck_assert_int_eq(
+                fx_vfs->remove(fx_vfs, "/s/0000000000000001.blk"), 0);
     }
 }
 END_TEST
@@ -969,7 +971,8 @@ END_TEST
  * message 1, then messages 50 and 51. The open places 50 and 51 after
  * the last sequence block 1 left; block 1 is dead, but a rebuild without
  * it would take the stray for block 2's start (message 1 back, 50 and 51
- * out of its reach): it stays until block 2 goes too. */
+ * out of its reach): as long as block 2 holds a misplaced record, block 1
+ * stays. */
 START_TEST(dead_block_stays_while_the_next_front_record_is_damaged) {
     uint8_t recs[512];
     jsi_ms *ms = NULL;
@@ -1102,6 +1105,48 @@ static size_t put_del(uint8_t *p, uint64_t last, uint64_t lo, uint64_t hi) {
     return n;
 }
 
+/* Block 1: message 1, then a DEL record of it logged when the last
+ * sequence was 53 (damage: block 2 says the last was 35). Block 2: its
+ * FRONT record (first 36, last 35), message 36, then message 56. The open
+ * reads block 2 after block 1: 36 is at or below the last so far, a stray,
+ * and 56 a message. Without block 1 a rebuild would take 36 for block 2's
+ * start and 56 for a record out of its reach: block 1 stays while block 2
+ * holds that misplaced record, and every rebuild reads the same. */
+START_TEST(dead_block_stays_while_the_next_one_holds_a_stray_it_explains) {
+    uint8_t recs[512];
+    jsi_ms *ms = NULL;
+    jsi_ms_state a, b;
+    jsi_rec r;
+    char la[128], lb[128];
+    size_t n = jsi_rec_encode_msg(recs, 1, 1, 0, "a", 1, NULL, 0, "1", 1);
+    n += put_del(recs + n, 53, 1, 1);
+    put_block(fx_vfs, 1, recs, n);
+    n = put_front(recs, 35, 36);
+    n += jsi_rec_encode_msg(recs + n, 36, 1, 0, "a", 1, NULL, 0, "36", 2);
+    n += jsi_rec_encode_msg(recs + n, 56, 1, 0, "a", 1, NULL, 0, "56", 2);
+    put_block(fx_vfs, 2, recs, n);
+    for (int i = 0; i < 3; i++) { /* every open rebuilds */
+        fx_vfs->remove(fx_vfs, "/s/index");
+        fx_open(&ms);
+        jsi_ms_state_get(ms, &b);
+        lost_str(ms, lb, sizeof lb);
+        ck_assert_uint_eq(b.msgs, 1);
+        ck_assert_uint_eq(b.last, 56);
+        ck_assert_int_eq(jsi_ms_load(ms, 56, &r), 0);
+        ck_assert_int_ne(jsi_ms_load(ms, 36, &r), 0);
+        if (i) {
+            ck_assert_uint_eq(b.first, a.first);
+            ck_assert_str_eq(lb, la);
+        }
+        a = b;
+        memcpy(la, lb, sizeof la);
+        ck_assert_int_eq(jsi_ms_close(ms), 0);
+        ck_assert_int_eq(jsi_vfs_exists(fx_vfs, "/s/0000000000000001.blk"),
+                         1);
+    }
+}
+END_TEST
+
 START_TEST(stray_copy_of_a_lost_sequence_stays_lost_after_older_blocks_go) {
     static uint8_t recs[2048], big[600];
     jsi_ms *ms = NULL;
@@ -1128,7 +1173,9 @@ START_TEST(stray_copy_of_a_lost_sequence_stays_lost_after_older_blocks_go) {
     lost_str(ms, la, sizeof la);
     ck_assert_str_eq(la, " 4..5");
     ck_assert_uint_eq(a.msgs, 1);
-    /* A new block; block 1 (all below the first) goes. */
+    /* A new block; block 1 (all below the first) stays while block 2
+     * holds a misplaced record; deleted here, as by a version that
+     * dropped it, and the reading must not change. */
     ck_assert_int_eq(jsi_ms_append(ms, "a", 1, NULL, 0, big, sizeof big, 1,
                                    0, &seq), 0);
     ck_assert_int_eq(jsi_ms_append(ms, "a", 1, NULL, 0, big, sizeof big, 1,
@@ -1136,7 +1183,7 @@ START_TEST(stray_copy_of_a_lost_sequence_stays_lost_after_older_blocks_go) {
     ck_assert_int_eq(jsi_ms_commit(ms, 1), 0);
     jsi_ms_state_get(ms, &a);
     ck_assert_int_eq(jsi_ms_close(ms), 0);
-    ck_assert_int_eq(jsi_vfs_exists(fx_vfs, "/s/0000000000000001.blk"), 0);
+    ck_assert_int_eq(fx_vfs->remove(fx_vfs, "/s/0000000000000001.blk"), 0);
     for (int i = 0; i < 2; i++) { /* with the checkpoint, then without */
         if (i)
             ck_assert_int_eq(fx_vfs->remove(fx_vfs, "/s/index"), 0);
@@ -1381,6 +1428,8 @@ static Suite *review_suite(void) {
     tcase_add_test(t, stored_consumer_config_without_durable_name_is_skipped);
     tcase_add_test(t, stray_record_below_the_front_never_moves_a_block_start);
     tcase_add_test(t, dead_block_stays_while_the_next_front_record_is_damaged);
+    tcase_add_test(t,
+                   dead_block_stays_while_the_next_one_holds_a_stray_it_explains);
     tcase_add_test(
         t, removed_sequence_in_a_lost_stretch_stays_removed_after_its_block_goes);
     tcase_add_test(
