@@ -936,13 +936,20 @@ int jsi_ms_drop_dead_blocks(jsi_ms *ms) {
     while (ndead + 1 < ms->nblks && ms->blks[ndead]->hi < ms->first &&
            ms->blks[ndead]->msgs == 0)
         ndead++;
-    /* A block that depends on the blocks before it for its reading keeps
-     * them until it goes too: a rebuild without them could read it
-     * differently (reads_alone). */
-    while (ndead > 0 && !reads_alone(ms, ms->blks[ndead]))
-        ndead--;
     if (ndead == 0)
         return 0;
+    /* A block that depends on the blocks before it for its reading keeps
+     * them all until it goes too: a rebuild without them could read it
+     * differently (reads_alone). What a block's records leave for the
+     * next (the last sequence) builds up from the first block on, so none
+     * of them can go, not even those right before a block that reads
+     * alone. The first block left is loaded to know, if need be; the
+     * others only say what a walk found already. */
+    if (!reads_alone(ms, ms->blks[ndead]))
+        return 0;
+    for (size_t i = ndead + 1; i < ms->nblks; i++)
+        if (ms->blks[i]->walked && ms->blks[i]->misplaced)
+            return 0;
     if (log_before_drop(ms, ms->blks[ndead]->lo) != 0)
         return 0; /* retried at the next commit */
     if (ms->ndead + ndead > ms->dead_cap) {

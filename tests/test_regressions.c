@@ -1147,6 +1147,41 @@ START_TEST(dead_block_stays_while_the_next_one_holds_a_stray_it_explains) {
 }
 END_TEST
 
+/* Block 1: messages 1 and 2. Block 2: no record. Block 3: a stray copy
+ * of message 1, then everything below 10 removed (the last being 9), then
+ * message 10. The open finds the stray at or below the last sequence
+ * block 1 left. Blocks 1 and 2 are dead; block 2 reads alone, but the
+ * last sequence block 3 is read against comes from block 1 through it:
+ * with block 3 holding a misplaced record, neither goes. */
+START_TEST(no_dead_block_goes_while_a_later_one_holds_a_stray) {
+    uint8_t recs[512];
+    jsi_ms *ms = NULL;
+    jsi_ms_state st;
+    jsi_rec r;
+    size_t n = jsi_rec_encode_msg(recs, 1, 1, 0, "a", 1, NULL, 0, "1", 1);
+    n += jsi_rec_encode_msg(recs + n, 2, 1, 0, "a", 1, NULL, 0, "2", 1);
+    put_block(fx_vfs, 1, recs, n);
+    put_block(fx_vfs, 2, recs, 0);
+    n = jsi_rec_encode_msg(recs, 1, 1, 0, "a", 1, NULL, 0, "1", 1);
+    n += put_front(recs + n, 9, 10);
+    n += jsi_rec_encode_msg(recs + n, 10, 1, 0, "a", 1, NULL, 0, "10", 2);
+    put_block(fx_vfs, 3, recs, n);
+    for (int i = 0; i < 3; i++) { /* every open rebuilds */
+        fx_vfs->remove(fx_vfs, "/s/index");
+        fx_open(&ms);
+        jsi_ms_state_get(ms, &st);
+        ck_assert_uint_eq(st.first, 10);
+        ck_assert_uint_eq(st.last, 10);
+        ck_assert_msg(st.msgs == 1, "open %d: %" PRIu64 " messages", i,
+                      st.msgs);
+        ck_assert_int_eq(jsi_ms_load(ms, 10, &r), 0);
+        ck_assert_int_eq(jsi_ms_close(ms), 0);
+        ck_assert_int_eq(jsi_vfs_exists(fx_vfs, "/s/0000000000000001.blk"),
+                         1);
+    }
+}
+END_TEST
+
 START_TEST(stray_copy_of_a_lost_sequence_stays_lost_after_older_blocks_go) {
     static uint8_t recs[2048], big[600];
     jsi_ms *ms = NULL;
@@ -1430,6 +1465,7 @@ static Suite *review_suite(void) {
     tcase_add_test(t, dead_block_stays_while_the_next_front_record_is_damaged);
     tcase_add_test(t,
                    dead_block_stays_while_the_next_one_holds_a_stray_it_explains);
+    tcase_add_test(t, no_dead_block_goes_while_a_later_one_holds_a_stray);
     tcase_add_test(
         t, removed_sequence_in_a_lost_stretch_stays_removed_after_its_block_goes);
     tcase_add_test(
