@@ -684,6 +684,14 @@ static void fx_open(jsi_ms **ms) {
     ms_open_on(fx_vfs, &fx_mu, ms);
 }
 
+/* Open it without its checkpoint (a rebuild from the blocks alone), and
+ * get its state. */
+static void fx_rebuild(jsi_ms **ms, jsi_ms_state *st) {
+    fx_vfs->remove(fx_vfs, "/s/index");
+    fx_open(ms);
+    jsi_ms_state_get(*ms, st);
+}
+
 START_TEST(misplaced_record_never_hides_later_messages) {
     uint8_t blk[JSI_BLK_HDR_LEN + 2 * (JSI_REC_HDR_LEN + 2)];
     js_vfs_file *f = NULL;
@@ -800,9 +808,7 @@ START_TEST(dead_blocks_dropped_at_open_leave_a_front_record) {
     /* Each open rebuilds from the blocks: the first drops block 1 as
      * dead; none may find messages the one before did not. */
     for (int i = 0; i < 2; i++) {
-        fx_vfs->remove(fx_vfs, "/s/index");
-        fx_open(&ms);
-        jsi_ms_state_get(ms, &st);
+        fx_rebuild(&ms, &st);
         ck_assert_uint_eq(st.msgs, 0);
         ck_assert_uint_eq(st.first, 5);
         ck_assert_uint_eq(st.last, 4);
@@ -949,9 +955,7 @@ START_TEST(stray_record_below_the_front_never_moves_a_block_start) {
      * deleted here, as by a version that dropped it) and must place its
      * messages the same way. */
     for (int i = 0; i < 2; i++) {
-        fx_vfs->remove(fx_vfs, "/s/index");
-        fx_open(&ms);
-        jsi_ms_state_get(ms, &st);
+        fx_rebuild(&ms, &st);
         ck_assert_uint_eq(st.first, 40);
         ck_assert_uint_eq(st.last, 41);
         ck_assert_msg(st.msgs == 2, "open %d: %" PRIu64 " messages", i,
@@ -989,9 +993,7 @@ START_TEST(dead_block_stays_while_the_next_front_record_is_damaged) {
     n += jsi_rec_encode_msg(recs + n, 51, 1, 0, "a", 1, NULL, 0, "51", 2);
     put_block(fx_vfs, 2, recs, n);
     for (int i = 0; i < 3; i++) { /* every open rebuilds */
-        fx_vfs->remove(fx_vfs, "/s/index");
-        fx_open(&ms);
-        jsi_ms_state_get(ms, &st);
+        fx_rebuild(&ms, &st);
         ck_assert_uint_eq(st.first, 50);
         ck_assert_uint_eq(st.last, 51);
         ck_assert_msg(st.msgs == 2, "open %d: %" PRIu64 " messages", i,
@@ -1126,9 +1128,7 @@ START_TEST(dead_block_stays_while_the_next_one_holds_a_stray_it_explains) {
     n += jsi_rec_encode_msg(recs + n, 56, 1, 0, "a", 1, NULL, 0, "56", 2);
     put_block(fx_vfs, 2, recs, n);
     for (int i = 0; i < 3; i++) { /* every open rebuilds */
-        fx_vfs->remove(fx_vfs, "/s/index");
-        fx_open(&ms);
-        jsi_ms_state_get(ms, &b);
+        fx_rebuild(&ms, &b);
         lost_str(ms, lb, sizeof lb);
         ck_assert_uint_eq(b.msgs, 1);
         ck_assert_uint_eq(b.last, 56);
@@ -1167,9 +1167,7 @@ START_TEST(no_dead_block_goes_while_a_later_one_holds_a_stray) {
     n += jsi_rec_encode_msg(recs + n, 10, 1, 0, "a", 1, NULL, 0, "10", 2);
     put_block(fx_vfs, 3, recs, n);
     for (int i = 0; i < 3; i++) { /* every open rebuilds */
-        fx_vfs->remove(fx_vfs, "/s/index");
-        fx_open(&ms);
-        jsi_ms_state_get(ms, &st);
+        fx_rebuild(&ms, &st);
         ck_assert_uint_eq(st.first, 10);
         ck_assert_uint_eq(st.last, 10);
         ck_assert_msg(st.msgs == 1, "open %d: %" PRIu64 " messages", i,
