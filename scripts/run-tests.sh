@@ -39,8 +39,8 @@ if [ $# -eq 0 ]; then
     echo "run-tests.sh: warning: no test programs (no tests/test_*.c yet)" >&2
 fi
 
-# Run program number $1 ($2) with its output in $out/$1.log, its exit
-# status in $out/$1.rc and its seconds in $out/$1.secs.
+# Run program number $1 ($2) with its output in $out/$1.log and its
+# seconds in $out/$1.secs; exits with the program's status.
 run_one() {
     local i=$1 t=$2 cmd=() start rc
     # --foreground: stay in the terminal's process group, so Ctrl-C (or
@@ -54,13 +54,13 @@ run_one() {
     "${cmd[@]}" >"$out/$i.log" 2>&1 </dev/null
     rc=$?
     echo $(( $(date +%s) - start )) >"$out/$i.secs"
-    echo "$rc" >"$out/$i.rc"
+    return "$rc"
 }
 
-# Sum one finished program's check lines into the totals.
+# Sum the check lines of program number $1 ($2), which exited with
+# status $3, into the totals.
 tally() {
-    local i=$1 t=$2 rc p_checks p_fail p_lines why=
-    rc=$(cat "$out/$i.rc")
+    local i=$1 t=$2 rc=$3 p_checks p_fail p_lines why=
     echo "== $t"
     cat "$out/$i.log"
     times+=("$(printf '%5d s  %s' "$(cat "$out/$i.secs")" "${t##*/}")")
@@ -94,11 +94,12 @@ tally() {
 declare -A running=() # pid -> program number
 progs=("$@")
 finish_one() {
-    local pid
+    local pid rc
     wait -n -p pid "${!running[@]}"
+    rc=$?
     local i=${running[$pid]}
     unset "running[$pid]"
-    tally "$i" "${progs[$i]}"
+    tally "$i" "${progs[$i]}" "$rc"
 }
 for i in "${!progs[@]}"; do
     t=${progs[$i]}

@@ -232,6 +232,15 @@ static void open_with_writes_failing(const char *dir, const char *what) {
     sim_reset(sim);
 }
 
+/* Damage the file at path (one bit of byte 12) and return what it holds
+ * then. */
+static uint8_t *damage(const char *path, size_t *len) {
+    uint8_t *bad;
+    ck_assert_int_eq(tu_flip_byte(path, 12, 0x04), 0);
+    ck_assert_int_eq(tu_read_file(path, &bad, len), 0);
+    return bad;
+}
+
 /* The redundant copies an open repairs (a stream's own definition, a
  * consumer's second config copy): a rewrite that fails fails the open
  * with the write's error, and the next healthy open repairs them with
@@ -267,15 +276,13 @@ START_TEST(failed_repairs_fail_the_open_and_the_next_open_repairs) {
     size_t sdef_len, ccfg_len;
     ck_assert_int_eq(tu_read_file(sdef, &good_sdef, &sdef_len), 0);
     ck_assert_int_eq(tu_read_file(ccfg, &good_ccfg, &ccfg_len), 0);
-    ck_assert_int_eq(tu_flip_byte(sdef, 12, 0x04), 0);
-    ck_assert_int_eq(tu_read_file(sdef, &bad_sdef, &sdef_len), 0);
+    bad_sdef = damage(sdef, &sdef_len);
     open_with_writes_failing(dir, "stream definition damaged");
     ck_assert(tu_file_equals(sdef, bad_sdef, sdef_len));
     ck_assert(tu_file_equals(ccfg, good_ccfg, ccfg_len));
     /* With only the consumer's copy damaged (the definition restored). */
     ck_assert_int_eq(tu_flip_byte(sdef, 12, 0x04), 0);
-    ck_assert_int_eq(tu_flip_byte(ccfg, 12, 0x04), 0);
-    ck_assert_int_eq(tu_read_file(ccfg, &bad_ccfg, &ccfg_len), 0);
+    bad_ccfg = damage(ccfg, &ccfg_len);
     open_with_writes_failing(dir, "consumer config copy B damaged");
     ck_assert(tu_file_equals(sdef, good_sdef, sdef_len));
     ck_assert(tu_file_equals(ccfg, bad_ccfg, ccfg_len));
